@@ -1,0 +1,109 @@
+"""QCNNClassifier on load_digits: accuracy, fit time and wrapper overhead.
+
+Prints, from one run on this machine:
+
+1. test accuracy and fit time of QCNNClassifier with default hyperparameters
+   (mean over seeds) beside LogisticRegression and MLPClassifier, on the
+   stratified 75/25 split with random_state=0 (target: >= 0.97 in <= 60 s);
+2. the overhead of the sklearn/skorch wrapper: the same torch module, data,
+   optimizer, schedule and batch size trained by a plain torch loop and by the
+   estimator, interleaved, as a median time ratio (target: <= 1.15).
+
+Run: ``python benchmarks/bench_qcnn.py [--seeds 3] [--repeats 5]``.
+"""
+
+import argparse
+import time
+
+import numpy as np
+import torch
+from sklearn.datasets import load_digits
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import train_test_split
+from sklearn.neural_network import MLPClassifier
+
+from skqcnn import QCNNClassifier
+from skqcnn._base import ScoredNetwork
+from skqcnn.nn import LocalBasis, SquareLoss
+
+
+def timed_fit(estimator, X, y):
+    start = time.perf_counter()
+    estimator.fit(X, y)
+    return time.perf_counter() - start
+
+
+def plain_torch_fit(template, X, y, epochs):
+    """The estimator's module and training recipe, without skorch."""
+    module = ScoredNetwork(
+        LocalBasis(template.representation, template.n_freq),
+        template.net_.module_.network.__class__(
+            template.leaf_features_, template.local_dim_, template.channels_,
+            template.classes_.size,
+        ),
+    )
+    X_t = torch.as_tensor(template._scale_inputs(X))
+    y_t = torch.as_tensor(np.searchsorted(template.classes_, y))
+    optimizer = torch.optim.AdamW(module.parameters(), lr=template.lr,
+                                  weight_decay=template.weight_decay)
+    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs)
+    loss_fn = SquareLoss()
+    start = time.perf_counter()
+    for _ in range(epochs):
+        module.train()
+        for batch in torch.randperm(len(X_t)).split(template.batch_size):
+            optimizer.zero_grad()
+            loss = loss_fn(module(X_t[batch]), y_t[batch])
+            loss.backward()
+            optimizer.step()
+        schedule.step()
+    return time.perf_counter() - start
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--overhead-epochs", type=int, default=10)
+    args = parser.parse_args()
+
+    X, y = load_digits(return_X_y=True)
+    X_train, X_test, y_train, y_test = train_test_split(
+        X, y, test_size=0.25, stratify=y, random_state=0
+    )
+    print(f"load_digits: {len(X_train)} train / {len(X_test)} test, torch threads "
+          f"{torch.get_num_threads()}\n")
+    print(f"{'model':<34} {'test accuracy':>14} {'fit time (s)':>13}")
+    baselines = {
+        "LogisticRegression(max_iter=5000)": LogisticRegression(max_iter=5000),
+        "MLPClassifier(random_state=0)": MLPClassifier(random_state=0, max_iter=500),
+    }
+    for name, model in baselines.items():
+        seconds = timed_fit(model, X_train, y_train)
+        print(f"{name:<34} {model.score(X_test, y_test):>14.4f} {seconds:>13.1f}")
+    scores, times = [], []
+    for seed in range(args.seeds):
+        clf = QCNNClassifier(random_state=seed)
+        times.append(timed_fit(clf, X_train, y_train))
+        scores.append(clf.score(X_test, y_test))
+        print(f"{f'QCNNClassifier(random_state={seed})':<34} {scores[-1]:>14.4f} {times[-1]:>13.1f}")
+    print(f"{'QCNNClassifier mean over seeds':<34} {np.mean(scores):>14.4f} {np.mean(times):>13.1f}"
+          f"   (std {np.std(scores):.4f}; target >= 0.97 in <= 60 s: "
+          f"{'PASS' if np.mean(scores) >= 0.97 and np.mean(times) <= 60 else 'FAIL'})")
+
+    epochs = args.overhead_epochs
+    template = QCNNClassifier(max_epochs=1, random_state=0).fit(X_train, y_train)
+    ratios = []
+    for _ in range(args.repeats):
+        plain = plain_torch_fit(template, X_train, y_train, epochs)
+        wrapped = timed_fit(QCNNClassifier(max_epochs=epochs, random_state=0), X_train, y_train)
+        ratios.append(wrapped / plain)
+        print(f"  overhead run: plain torch {plain:.2f} s, estimator {wrapped:.2f} s, "
+              f"ratio {ratios[-1]:.3f}")
+    median = float(np.median(ratios))
+    print(f"\nWrapper overhead ({epochs} epochs, {args.repeats} interleaved runs): median "
+          f"ratio {median:.3f} (target <= 1.15: {'PASS' if median <= 1.15 else 'FAIL'})")
+
+
+if __name__ == "__main__":
+    main()

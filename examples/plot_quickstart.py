@@ -1,0 +1,68 @@
+"""
+Quick start: fit, score, entanglement, persistence
+===================================================
+
+Train a :class:`~skqcnn.QCNNClassifier` on scikit-learn's 8x8 digits, measure
+the entanglement entropy of every class's network state across two cuts of the
+image, and save and reload the model.
+"""
+
+# %%
+# Fit and score
+# -------------
+# Default hyperparameters reach about 0.98 test accuracy in under a minute on
+# two CPU cores; ``max_epochs=20`` keeps this example short (set
+# ``FULL = True`` for the default 60 epochs).
+import tempfile
+from pathlib import Path
+
+import joblib
+import matplotlib.pyplot as plt
+import numpy as np
+from sklearn.datasets import load_digits
+from sklearn.model_selection import train_test_split
+
+from skqcnn import QCNNClassifier
+
+FULL = False
+X, y = load_digits(return_X_y=True)
+X_train, X_test, y_train, y_test = train_test_split(
+    X, y, test_size=0.25, stratify=y, random_state=0
+)
+clf = QCNNClassifier(random_state=0, **({} if FULL else {"max_epochs": 20}))
+clf.fit(X_train, y_train)
+print(f"test accuracy: {clf.score(X_test, y_test):.3f}")
+
+# %%
+# Entanglement of the class states
+# --------------------------------
+# ``left_right`` cuts the image into its left and right halves, the network's
+# top split, where the entropy is exact at any size. ``up_down`` cuts through
+# two bonds and is exact too. Values are in nats.
+left_right = clf.entanglement_entropy("left_right")
+up_down = clf.entanglement_entropy("up_down")
+positions = np.arange(clf.classes_.size)
+fig, ax = plt.subplots()
+ax.bar(positions - 0.2, left_right, width=0.4, label="left | right")
+ax.bar(positions + 0.2, up_down, width=0.4, label="up | down")
+ax.set_xticks(positions, clf.classes_)
+ax.set_xlabel("class")
+ax.set_ylabel("von Neumann entropy (nats)")
+ax.legend()
+
+# %%
+# The minimum-cut bound says how large the Schmidt rank could be, and which
+# bonds the cheapest cut crosses.
+bound, cut = clf.schmidt_rank_bound("left_right", return_cut=True)
+print("Schmidt-rank bound:", bound, "through", cut)
+print("rank of class 0:", clf.schmidt_spectrum("left_right", classes=[0])[0].size)
+
+# %%
+# Persistence
+# -----------
+# joblib round trips give identical predictions. Load only files you trust:
+# unpickling runs code.
+path = Path(tempfile.mkdtemp()) / "qcnn.joblib"
+joblib.dump(clf, path)
+loaded = joblib.load(path)
+assert (loaded.predict(X_test) == clf.predict(X_test)).all()

@@ -1,0 +1,45 @@
+"""skqcnn: tensor-network classifiers for scikit-learn, and their entanglement.
+
+Estimators
+----------
+QCNNClassifier
+    The q-CNN of Anagiannis & Cheng.
+OverlappingConvACClassifier
+    The overlapping convolutional arithmetic circuit of Levine et al.
+DeepRACClassifier
+    The deep recurrent arithmetic circuit of Levine et al.
+
+Subpackages
+-----------
+entanglement
+    Exact and Monte Carlo entanglement of network states. Its tree engine
+    needs only numpy and scipy.
+nn
+    The torch modules.
+callbacks
+    skorch callbacks.
+"""
+
+import importlib
+
+__version__ = "0.1.0"
+
+# Estimators load torch and skorch; importing them lazily keeps
+# ``import skqcnn.entanglement`` light for users of the engine alone.
+_ESTIMATORS = {
+    "DeepRACClassifier": "._rac",
+    "OverlappingConvACClassifier": "._convac",
+    "QCNNClassifier": "._qcnn",
+}
+
+__all__ = [*sorted(_ESTIMATORS), "__version__"]
+
+
+def __getattr__(name):
+    if name in _ESTIMATORS:
+        return getattr(importlib.import_module(_ESTIMATORS[name], __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(__all__)

@@ -1,0 +1,331 @@
+"""Machinery shared by every skqcnn estimator.
+
+An estimator is a plain scikit-learn ``BaseEstimator`` that builds a skorch
+``NeuralNet`` in ``fit`` and keeps it as ``net_``: hyperparameters stay plain
+constructor arguments (so ``clone`` and grid searches see exactly what the user
+passed) and are validated in ``fit``.
+"""
+
+import numbers
+from abc import ABCMeta, abstractmethod
+
+import numpy as np
+import torch
+from skorch import NeuralNet
+from skorch.callbacks import EarlyStopping, LRScheduler, ProgressBar
+from skorch.dataset import ValidSplit
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.preprocessing import LabelEncoder
+from sklearn.utils import check_random_state
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from .callbacks import BatchNormRecalibration, FiniteLossGuard
+from .nn._layers import REPRESENTATIONS, LocalBasis, basis_domain
+from .nn._losses import LOSSES
+
+OPTIMIZERS = {
+    "adamw": torch.optim.AdamW,
+    "adam": torch.optim.Adam,
+    "sgd": torch.optim.SGD,
+}
+DTYPES = {np.dtype(np.float32): torch.float32, np.dtype(np.float64): torch.float64}
+
+
+class ScoredNetwork(torch.nn.Module):
+    """Local basis followed by a network: raw scaled inputs to scores alpha_y."""
+
+    def __init__(self, basis, network):
+        super().__init__()
+        self.basis = basis
+        self.network = network
+
+    def forward(self, x):
+        """Scores of shape (batch, n_classes)."""
+        return self.network(self.basis(x))
+
+
+def resolve_device(device):
+    """``"auto"`` means CUDA when available, else CPU."""
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    try:
+        return str(torch.device(device))
+    except (RuntimeError, TypeError):
+        raise ValueError(
+            f"device must be 'auto', 'cpu', 'cuda' or 'cuda:N', got {device!r}."
+        ) from None
+
+
+def _check_number(name, value, kind, low, low_inclusive=True, high=None):
+    if not isinstance(value, kind) or isinstance(value, bool):
+        raise TypeError(f"{name} must be {kind.__name__ if isinstance(kind, type) else 'a number'}, got {value!r}.")
+    too_low = value < low if low_inclusive else value <= low
+    if too_low or (high is not None and value >= high):
+        bound = f"{'>=' if low_inclusive else '>'} {low}" + (f" and < {high}" if high else "")
+        raise ValueError(f"{name} must be {bound}, got {value!r}.")
+
+
+class NetworkClassifierBase(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
+    """Shared ``fit``/``predict`` of the skqcnn classifiers.
+
+    Subclasses list every hyperparameter in their own ``__init__`` signature
+    (scikit-learn reads it), store their family's parameters and pass the
+    common ones on here; they define :meth:`_build_network`. Data validation,
+    input scaling, training through skorch and prediction live here.
+    """
+
+    def __init__(self, *, representation, n_freq, loss, optimizer, lr, weight_decay,
+                 batch_size, max_epochs, early_stopping, validation_fraction,
+                 n_iter_no_change, device, dtype, random_state, verbose):
+        self.representation = representation
+        self.n_freq = n_freq
+        self.loss = loss
+        self.optimizer = optimizer
+        self.lr = lr
+        self.weight_decay = weight_decay
+        self.batch_size = batch_size
+        self.max_epochs = max_epochs
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.device = device
+        self.dtype = dtype
+        self.random_state = random_state
+        self.verbose = verbose
+
+    @abstractmethod
+    def _build_network(self, n_features, local_dim, n_classes):
+        """Validate family hyperparameters and return the torch network.
+
+        The network maps features of shape (batch, n_features, local_dim) to
+        scores (batch, n_classes). Fitted attributes describing the layout
+        may be set here.
+        """
+
+    def _build_basis(self, n_features):
+        """The torch module mapping scaled inputs to per-site local vectors."""
+        return LocalBasis(self.representation, self.n_freq)
+
+    def _flatten_input(self, X, fitting):
+        """Hook for estimators that accept inputs of more than two dimensions."""
+        return X
+
+    def _validate_common_params(self):
+        if self.representation not in REPRESENTATIONS:
+            raise ValueError(
+                f"representation must be one of {REPRESENTATIONS}, got {self.representation!r}."
+            )
+        _check_number("n_freq", self.n_freq, numbers.Integral, 1)
+        if self.loss not in LOSSES:
+            raise ValueError(f"loss must be one of {tuple(LOSSES)}, got {self.loss!r}.")
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(
+                f"optimizer must be one of {tuple(OPTIMIZERS)}, got {self.optimizer!r}."
+            )
+        _check_number("lr", self.lr, numbers.Real, 0, low_inclusive=False)
+        _check_number("weight_decay", self.weight_decay, numbers.Real, 0)
+        _check_number("batch_size", self.batch_size, numbers.Integral, 1)
+        _check_number("max_epochs", self.max_epochs, numbers.Integral, 1)
+        _check_number("validation_fraction", self.validation_fraction, numbers.Real, 0,
+                      low_inclusive=False, high=1)
+        _check_number("n_iter_no_change", self.n_iter_no_change, numbers.Integral, 1)
+        try:
+            dtype = np.dtype(self.dtype)
+        except TypeError:
+            dtype = None
+        if dtype not in DTYPES:
+            raise ValueError(f"dtype must be np.float32 or np.float64, got {self.dtype!r}.")
+        return DTYPES[dtype]
+
+    def _scale_inputs(self, X):
+        """Affine map into the basis domain, clipped to the training range."""
+        low, high = basis_domain(self.representation)
+        span = self.input_max_ - self.input_min_
+        unit = np.clip((X - self.input_min_) / (span if span > 0 else 1.0), 0.0, 1.0)
+        return (low + (high - low) * unit).astype(self._numpy_dtype(), copy=False)
+
+    def _numpy_dtype(self):
+        return np.dtype(self.dtype)
+
+    def fit(self, X, y):
+        """Fit the network on ``X`` (n_samples, n_features) and labels ``y``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Dense, finite inputs. They are mapped into the basis domain by an
+            affine map fitted here (``input_min_``, ``input_max_``).
+        y : array-like of shape (n_samples,)
+            Class labels; at least two classes.
+
+        Returns
+        -------
+        self : object
+            The fitted estimator.
+        """
+        torch_dtype = self._validate_common_params()
+        X = self._flatten_input(X, fitting=True)
+        X, y = validate_data(self, X, y, dtype=np.float64, ensure_min_samples=2)
+        check_classification_targets(y)
+        encoder = LabelEncoder().fit(y)
+        self.classes_ = encoder.classes_
+        if self.classes_.size < 2:
+            raise ValueError(
+                f"{type(self).__name__} needs at least 2 classes in y; got 1 class "
+                f"({self.classes_[0]!r})."
+            )
+        y_encoded = encoder.transform(y).astype(np.int64)
+        self.input_min_ = float(X.min())
+        self.input_max_ = float(X.max())
+        self.device_ = resolve_device(self.device)
+        seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
+
+        # A private RNG stream: fitting is reproducible and leaves torch's
+        # global generator as the user had it.
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            basis = self._build_basis(X.shape[1])
+            self.local_dim_ = basis.local_dim
+            network = self._build_network(X.shape[1], self.local_dim_, self.classes_.size)
+            module = ScoredNetwork(basis, network)
+            self.net_ = self._make_net(module, torch_dtype, seed)
+            self.net_.fit(self._scale_inputs(X), y_encoded)
+        return self
+
+    def _make_net(self, module, torch_dtype, seed):
+        callbacks = [
+            ("finite_loss", FiniteLossGuard()),
+            ("lr_schedule", LRScheduler(
+                policy=torch.optim.lr_scheduler.CosineAnnealingLR,
+                T_max=self.max_epochs,
+            )),
+        ]
+        train_split = None
+        if self.early_stopping:
+            train_split = ValidSplit(self.validation_fraction, stratified=True,
+                                     random_state=seed)
+            callbacks.append(("early_stopping", EarlyStopping(
+                monitor="valid_loss", patience=self.n_iter_no_change, load_best=True,
+            )))
+        # After early stopping has restored the best weights.
+        callbacks.append(("batchnorm_recalibration", BatchNormRecalibration()))
+        if self.verbose:
+            callbacks.append(("progress_bar", ProgressBar()))
+        optimizer_kwargs = {"optimizer__weight_decay": self.weight_decay}
+        if self.optimizer == "sgd":
+            optimizer_kwargs["optimizer__momentum"] = 0.9
+        return NeuralNet(
+            module=module.to(torch_dtype),
+            criterion=LOSSES[self.loss],
+            optimizer=OPTIMIZERS[self.optimizer],
+            lr=self.lr,
+            max_epochs=self.max_epochs,
+            batch_size=self.batch_size,
+            train_split=train_split,
+            callbacks=callbacks,
+            iterator_train__shuffle=True,
+            iterator_train__generator=torch.Generator().manual_seed(seed),
+            device=self.device_,
+            verbose=self.verbose,
+            **optimizer_kwargs,
+        )
+
+    @property
+    def history_(self):
+        """skorch's training history: one row per epoch, with losses."""
+        check_is_fitted(self)
+        return self.net_.history
+
+    def __sklearn_is_fitted__(self):
+        return hasattr(self, "net_")
+
+    def __setstate__(self, state):
+        # skorch maps CUDA tensors to the CPU when unpickled without CUDA.
+        super().__setstate__(state)
+        if hasattr(self, "net_"):
+            self.device_ = str(self.net_.device)
+
+    def _scores(self, X):
+        check_is_fitted(self)
+        X = validate_data(self, self._flatten_input(X, fitting=False), dtype=np.float64,
+                          reset=False)
+        scores = self.net_.forward(self._scale_inputs(X), training=False)
+        return scores.detach().cpu().numpy().astype(np.float64)
+
+    def decision_function(self, X):
+        """Raw scores alpha_y of the network.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        scores : ndarray of shape (n_samples, n_classes) or (n_samples,)
+            The amplitudes ``alpha_y(x) = <x|Psi_y>``. For two classes,
+            scikit-learn expects one column: it is
+            ``log|alpha_1| - log|alpha_0|``, half the log-odds of
+            :meth:`predict_proba`, positive when ``classes_[1]`` is predicted.
+        """
+        scores = self._scores(X)
+        if scores.shape[1] == 2:
+            log_abs = np.log(np.maximum(np.abs(scores), np.finfo(np.float64).tiny))
+            return log_abs[:, 1] - log_abs[:, 0]
+        return scores
+
+    def predict_proba(self, X):
+        """Born-rule probabilities ``alpha_y**2 / sum_y' alpha_y'**2``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, n_classes)
+            Rows sum to 1. A sample whose scores are all zero gets the uniform
+            distribution.
+        """
+        scores = self._scores(X)
+        # Dividing by the largest score first keeps squares in range.
+        peak = np.abs(scores).max(axis=1, keepdims=True)
+        weights = (scores / np.where(peak > 0, peak, 1.0)) ** 2
+        weights[peak[:, 0] == 0] = 1.0
+        return weights / weights.sum(axis=1, keepdims=True)
+
+    def predict(self, X):
+        """Class of the largest ``|alpha_y|``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        y : ndarray of shape (n_samples,)
+            Labels from ``classes_``.
+        """
+        scores = self._scores(X)
+        return self.classes_[np.argmax(np.abs(scores), axis=1)]
+
+    def _class_indices(self, classes):
+        """Row indices of ``classes`` (labels from ``classes_``); None = all."""
+        check_is_fitted(self)
+        if classes is None:
+            return np.arange(self.classes_.size)
+        labels = list(self.classes_)
+        wanted = np.atleast_1d(np.asarray(classes, dtype=self.classes_.dtype))
+        missing = [c for c in wanted.tolist() if c not in labels]
+        if missing or wanted.size == 0:
+            raise ValueError(
+                f"classes must be a non-empty list of labels from classes_ "
+                f"{self.classes_.tolist()}; unknown: {missing}."
+            )
+        return np.array([labels.index(c) for c in wanted.tolist()])
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = False
+        tags.input_tags.allow_nan = False
+        return tags

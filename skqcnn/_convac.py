@@ -1,0 +1,166 @@
+"""OverlappingConvACClassifier: overlapping convolutional arithmetic circuits."""
+
+import numbers
+
+import numpy as np
+from sklearn.utils.validation import check_is_fitted
+
+from ._base import NetworkClassifierBase
+from ._layout import resolve_image_shape
+from ._partitions import block_mask, checkerboard_mask, resolve_partition
+from ._schedules import resolve_channels
+from ._state_sampling import SampledStateEntanglementMixin
+from .entanglement._duplicated import convac_rank_bound
+from .nn._convac import OverlappingConvACNetwork
+
+
+class OverlappingConvACClassifier(SampledStateEntanglementMixin, NetworkClassifierBase):
+    """Overlapping convolutional arithmetic circuit (Levine et al., PRL 2019).
+
+    Each input value is mapped to a local basis with constant element 0, as in
+    :class:`QCNNClassifier`. Then ``L`` generalized convolutions with stride 1:
+    every output is the same-channel product over a ``K`` (1-D) or ``K x K``
+    (2-D) window of per-offset linear maps,
+    ``y = (W^(1) x^(1)) * ... * (W^(K^d) x^(K^d))``, optionally followed by
+    ``P`` (``P x P``) product pooling, and a BatchNorm whose shift multiplies
+    the constant channel. A global product pooling and a linear readout give
+    the scores. Edges are padded with the constant state ``e_0``, so the
+    network stays a tensor network over the real sites. The global product is
+    accumulated as a sum of logarithms with a sign and each channel rescaled
+    by a (running) log-scale, which in eval mode is a fixed factor: the scores
+    stay exactly multilinear in the site features and the entanglement
+    analysis describes the function that predicts.
+
+    Overlapping windows re-use every input many times, which gives volume-law
+    entanglement (Theorem 1: block entropies grow with the block size up to
+    about ``L * K``) at a parameter cost linear in depth.
+
+    Parameters
+    ----------
+    channels : tuple of int, int or (str, int), default=("constant", 8)
+        Channels ``r_1..r_L`` per conv layer, or a named schedule as in
+        :class:`QCNNClassifier`; a schedule or an int uses ``n_layers``.
+    n_layers : int, default=2
+        Number of conv layers when ``channels`` is not a tuple.
+    kernel_size : int, default=3
+        Window size K (``K x K`` in 2-D); at most the image side.
+    pooling : int or None, default=None
+        ``P`` (``P x P``) product pooling after each conv layer; it must
+        divide the feature map at every layer.
+    representation, n_freq, image_shape, loss, optimizer, lr, weight_decay, \
+batch_size, max_epochs, early_stopping, validation_fraction, n_iter_no_change, \
+device, dtype, random_state, verbose
+        As in :class:`QCNNClassifier`.
+
+    Attributes
+    ----------
+    classes_, n_features_in_, image_shape_, channels_, local_dim_, \
+input_min_, input_max_, device_, net_, history_
+        As in :class:`QCNNClassifier`.
+
+    Notes
+    -----
+    Partitions (default ``"left_right"``): ``"left_right"``, ``"up_down"`` (2-D), ``"interleaved"``
+    (every other site in row-major order), ``"checkerboard"``,
+    ``("block", size)`` (a centred block of ``size`` sites in 1-D, ``size x
+    size`` in 2-D, as in Theorem 1), a boolean mask of shape ``image_shape_``
+    or ``(n_features,)``, or feature indices.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_digits
+    >>> from skqcnn import OverlappingConvACClassifier
+    >>> X, y = load_digits(return_X_y=True)
+    >>> clf = OverlappingConvACClassifier(max_epochs=1, random_state=0).fit(X[:100], y[:100])
+    >>> clf.schmidt_rank_bound(("block", 2)) <= 3 ** 4
+    True
+    """
+
+    default_partition = "left_right"
+
+    def __init__(
+        self,
+        *,
+        channels=("constant", 8),
+        n_layers=2,
+        kernel_size=3,
+        pooling=None,
+        representation="fourier",
+        n_freq=1,
+        image_shape=None,
+        loss="square",
+        optimizer="adamw",
+        lr=0.01,
+        weight_decay=1e-4,
+        batch_size=64,
+        max_epochs=60,
+        early_stopping=False,
+        validation_fraction=0.1,
+        n_iter_no_change=10,
+        device="auto",
+        dtype=np.float32,
+        random_state=None,
+        verbose=0,
+    ):
+        self.channels = channels
+        self.n_layers = n_layers
+        self.kernel_size = kernel_size
+        self.pooling = pooling
+        self.image_shape = image_shape
+        super().__init__(
+            representation=representation, n_freq=n_freq, loss=loss, optimizer=optimizer,
+            lr=lr, weight_decay=weight_decay, batch_size=batch_size, max_epochs=max_epochs,
+            early_stopping=early_stopping, validation_fraction=validation_fraction,
+            n_iter_no_change=n_iter_no_change, device=device, dtype=dtype,
+            random_state=random_state, verbose=verbose,
+        )
+
+    def _build_network(self, n_features, local_dim, n_classes):
+        self.image_shape_ = resolve_image_shape(self.image_shape, n_features)
+        for name in ("n_layers", "kernel_size"):
+            value = getattr(self, name)
+            if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"{name} must be a positive int, got {value!r}.")
+        if self.kernel_size > min(self.image_shape_):
+            raise ValueError(
+                f"kernel_size={self.kernel_size} is larger than the image "
+                f"{self.image_shape_}; use kernel_size <= {min(self.image_shape_)}."
+            )
+        if self.pooling is not None and (
+            not isinstance(self.pooling, numbers.Integral) or self.pooling < 1
+        ):
+            raise ValueError(f"pooling must be None or a positive int, got {self.pooling!r}.")
+        n_layers = len(self.channels) if (
+            isinstance(self.channels, (tuple, list)) and not isinstance(self.channels[0], str)
+        ) else self.n_layers
+        self.channels_ = resolve_channels(self.channels, n_layers)
+        return OverlappingConvACNetwork(self.image_shape_, local_dim, self.channels_,
+                                        self.kernel_size, n_classes, pooling=self.pooling)
+
+    def _n_sites(self):
+        return self.n_features_in_
+
+    def _site_local_dim(self):
+        return self.local_dim_
+
+    def _site_partition(self, partition):
+        check_is_fitted(self)
+        shape = self.image_shape_
+
+        def half(axis):
+            coords = np.indices(shape).reshape(len(shape), -1)[axis]
+            return coords < shape[axis] // 2
+
+        named = {
+            "left_right": lambda: half(len(shape) - 1),
+            "interleaved": lambda: np.arange(self.n_features_in_) % 2 == 1,
+            "checkerboard": lambda: checkerboard_mask(shape),
+            "block": lambda size: block_mask(shape, size),
+        }
+        if len(shape) == 2:
+            named["up_down"] = lambda: half(0)
+        return resolve_partition(partition, shape, named)
+
+    def _rank_bound(self, in_a, return_cut):
+        return convac_rank_bound(self.image_shape_, self.local_dim_, self.channels_,
+                                 self.kernel_size, self.pooling, in_a, return_cut=return_cut)

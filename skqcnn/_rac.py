@@ -1,0 +1,206 @@
+"""DeepRACClassifier: deep recurrent arithmetic circuits for sequences."""
+
+import math
+import numbers
+
+import numpy as np
+import scipy.sparse
+from sklearn.utils.validation import check_is_fitted
+
+from ._base import NetworkClassifierBase
+from ._partitions import resolve_partition
+from ._schedules import resolve_channels
+from ._state_sampling import SampledStateEntanglementMixin
+from .entanglement._duplicated import rac_rank_bound, rac_rank_lower_bound
+from .nn._layers import SequenceBasis
+from .nn._rac import DeepRACNetwork
+
+
+class DeepRACClassifier(SampledStateEntanglementMixin, NetworkClassifierBase):
+    """Deep recurrent arithmetic circuit (Levine et al., PRL 2019) for sequences.
+
+    Each step ``t`` of a sequence is mapped to a local vector ``h^0_t`` with
+    constant element 0 (see :class:`~skqcnn.nn.SequenceBasis` for steps with
+    several features). ``L`` stacked multiplicative recurrences follow,
+
+    ``h^l_t = (W^{H,l} h^l_{t-1}) * (W^{I,l} h^{l-1}_t)``,
+
+    from learned initial states ``h^l_0``, each step normalised by a
+    BatchNorm of its own whose shift multiplies the constant channel; the
+    scores are a linear readout of ``h^L_T``. In eval mode every step is
+    linear or a same-channel product, so the scores are exactly multilinear
+    in the step vectors. A one-layer RAC is a matrix product state (area
+    law); deeper ones re-use hidden states and gain logarithmic corrections
+    (Theorem 2).
+
+    Parameters
+    ----------
+    hidden_size : int or tuple of int, default=16
+        Hidden channels ``R_l``: one int for every layer, or one per layer
+        (a named schedule as in :class:`QCNNClassifier` also works).
+    n_layers : int, default=2
+        Number of stacked layers when ``hidden_size`` is not a tuple.
+    sequence_shape : tuple of int or None, default=None
+        ``(T, F)``: ``T`` steps of ``F`` features, X holding ``T * F``
+        columns, steps major. None: ``(n_features, 1)``, or the shape of 3-D
+        input ``(n_samples, T, F)``, which is accepted too.
+    representation, n_freq, loss, optimizer, lr, weight_decay, batch_size, \
+max_epochs, early_stopping, validation_fraction, n_iter_no_change, device, \
+dtype, random_state, verbose
+        As in :class:`QCNNClassifier`.
+
+    Attributes
+    ----------
+    sequence_shape_ : tuple of int
+        ``(T, F)``.
+    hidden_sizes_ : tuple of int
+        ``R_1..R_L``.
+    local_dim_ : int
+        Dimension of each step's local vector, ``1 + F (2 n_freq)`` for
+        Fourier.
+    classes_, n_features_in_, input_min_, input_max_, device_, net_, history_
+        As in :class:`QCNNClassifier`.
+
+    Notes
+    -----
+    Partitions over time steps (default ``"half"``): ``"half"`` (B the first
+    half, A the rest); an int ``k`` (A the last ``k`` steps, matching
+    Theorem 2's ``B = {1..|B|}``); a boolean mask of shape ``(T,)``; or step
+    indices. Exact entropies enumerate ``M**T`` configurations (limit
+    ``2**22``); for one layer and a contiguous cut they use the MPS form at
+    any length. Monte Carlo gives Renyi-2 beyond.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_digits
+    >>> from skqcnn import DeepRACClassifier
+    >>> X, y = load_digits(return_X_y=True)
+    >>> clf = DeepRACClassifier(sequence_shape=(8, 8), max_epochs=1, random_state=0)
+    >>> clf.fit(X[:100], y[:100]).sequence_shape_
+    (8, 8)
+    """
+
+    default_partition = "half"
+
+    def __init__(
+        self,
+        *,
+        hidden_size=16,
+        n_layers=2,
+        sequence_shape=None,
+        representation="fourier",
+        n_freq=1,
+        loss="square",
+        optimizer="adamw",
+        lr=0.01,
+        weight_decay=1e-4,
+        batch_size=64,
+        max_epochs=60,
+        early_stopping=False,
+        validation_fraction=0.1,
+        n_iter_no_change=10,
+        device="auto",
+        dtype=np.float32,
+        random_state=None,
+        verbose=0,
+    ):
+        self.hidden_size = hidden_size
+        self.n_layers = n_layers
+        self.sequence_shape = sequence_shape
+        super().__init__(
+            representation=representation, n_freq=n_freq, loss=loss, optimizer=optimizer,
+            lr=lr, weight_decay=weight_decay, batch_size=batch_size, max_epochs=max_epochs,
+            early_stopping=early_stopping, validation_fraction=validation_fraction,
+            n_iter_no_change=n_iter_no_change, device=device, dtype=dtype,
+            random_state=random_state, verbose=verbose,
+        )
+
+    def _flatten_input(self, X, fitting):
+        if scipy.sparse.issparse(X) or np.ndim(X) != 3:
+            return X
+        X = np.asarray(X)
+        if fitting:
+            self._input_step_shape = X.shape[1:]
+        return X.reshape(X.shape[0], -1)
+
+    def _build_basis(self, n_features):
+        shape = self.sequence_shape
+        if shape is None:
+            shape = getattr(self, "_input_step_shape", (n_features, 1))
+        try:
+            shape = tuple(int(s) for s in shape)
+        except TypeError:
+            raise TypeError(f"sequence_shape must be None or (T, F), got {shape!r}.") from None
+        if len(shape) != 2 or min(shape) < 1:
+            raise ValueError(
+                f"sequence_shape must be (T, F) with T, F >= 1 (an empty sequence has no "
+                f"steps), got {self.sequence_shape!r}."
+            )
+        if math.prod(shape) != n_features:
+            raise ValueError(
+                f"sequence_shape={shape} needs T * F = {math.prod(shape)} features but X "
+                f"has {n_features}; pass sequence_shape with T * F == n_features."
+            )
+        self.sequence_shape_ = shape
+        return SequenceBasis(self.representation, self.n_freq, n_step_features=shape[1])
+
+    def _build_network(self, n_features, local_dim, n_classes):
+        if not isinstance(self.n_layers, numbers.Integral) or self.n_layers < 1:
+            raise ValueError(f"n_layers must be a positive int, got {self.n_layers!r}.")
+        n_layers = len(self.hidden_size) if (
+            isinstance(self.hidden_size, (tuple, list)) and not isinstance(self.hidden_size[0], str)
+        ) else self.n_layers
+        self.hidden_sizes_ = resolve_channels(self.hidden_size, n_layers, name="hidden_size")
+        return DeepRACNetwork(self.sequence_shape_[0], local_dim, self.hidden_sizes_, n_classes)
+
+    def _n_sites(self):
+        return self.sequence_shape_[0]
+
+    def _site_local_dim(self):
+        return self.local_dim_
+
+    def _site_partition(self, partition):
+        check_is_fitted(self)
+        n_steps = self.sequence_shape_[0]
+        if isinstance(partition, numbers.Integral) and not isinstance(partition, bool):
+            if not 1 <= partition < n_steps:
+                raise ValueError(
+                    f"An int partition is the number k of last steps in A, 1 <= k < {n_steps}; "
+                    f"got {partition}."
+                )
+            return np.arange(n_steps) >= n_steps - partition
+        named = {"half": lambda: np.arange(n_steps) >= n_steps // 2}
+        return resolve_partition(partition, (n_steps,), named)
+
+    def _rank_bound(self, in_a, return_cut):
+        return rac_rank_bound(self.sequence_shape_[0], self.local_dim_, self.hidden_sizes_,
+                              in_a, return_cut=return_cut)
+
+    def schmidt_rank_lower_bound(self, partition=None):
+        """Theorem-2 lower bound on the Schmidt rank for generic weights.
+
+        Levine et al. (PRL 2019), Theorem 2: for a deep RAC (``L >= 2``) and
+        A the last ``|A|`` steps with ``|A| <= |B|`` (B a prefix), the rank
+        reached by generic weights is at least
+        ``C(min(R, M) + |A| - 1, |A|)``, so the entropy can grow
+        logarithmically with ``|A|``.
+
+        Parameters
+        ----------
+        partition : int, str, array-like or None, default=None
+            Must be a suffix of the sequence no longer than its prefix.
+
+        Returns
+        -------
+        bound : int
+        """
+        in_a = self._resolved_partition(partition)
+        n_a = int(in_a.sum())
+        if len(self.hidden_sizes_) < 2:
+            raise ValueError("Theorem 2 concerns deep RACs: n_layers must be >= 2.")
+        if not in_a[-n_a:].all() or n_a > in_a.size - n_a:
+            raise ValueError(
+                "Theorem 2 needs A to be the last |A| steps with |A| <= |B|; use an int "
+                f"partition k <= {in_a.size // 2}."
+            )
+        return rac_rank_lower_bound(min(self.hidden_sizes_), self.local_dim_, n_a)

@@ -1,0 +1,75 @@
+"""Channel schedules: how many channels each layer of a network gets."""
+
+import numbers
+
+SCHEDULES = ("linear", "constant", "wide_base", "wide_tip")
+
+
+def resolve_channels(channels, n_layers, name="channels"):
+    """Turn a tuple or a named schedule into one positive int per layer.
+
+    Parameters
+    ----------
+    channels : int, tuple of int, or (str, int)
+        - a tuple of ``n_layers`` positive ints, used as given;
+        - a single int: the same count in every layer;
+        - ``("linear", d)``: ``d_l = d * (l + 1)`` for ``l = 1..L``, the
+          q-CNN paper's schedule;
+        - ``("constant", d)``: ``d_l = d``;
+        - ``("wide_base", r)``: ``r`` channels in the first layer, halved at
+          every layer above (at least 2), after Levine et al. 2018;
+        - ``("wide_tip", r)``: the mirror image, ``r`` channels at the top.
+    n_layers : int
+        Number of layers L.
+    name : str, default="channels"
+        Parameter name used in error messages.
+
+    Returns
+    -------
+    channels : tuple of int
+
+    Examples
+    --------
+    >>> from skqcnn._schedules import resolve_channels
+    >>> resolve_channels(("linear", 4), 3)
+    (8, 12, 16)
+    >>> resolve_channels(("wide_tip", 16), 3)
+    (4, 8, 16)
+    """
+    def positive(value):
+        return isinstance(value, numbers.Integral) and not isinstance(value, bool) and value > 0
+
+    if positive(channels):
+        return (int(channels),) * n_layers
+    if (
+        isinstance(channels, (tuple, list))
+        and len(channels) == 2
+        and isinstance(channels[0], str)
+    ):
+        kind, width = channels
+        if kind not in SCHEDULES:
+            raise ValueError(
+                f"Unknown {name} schedule {kind!r}; use one of {SCHEDULES} or a "
+                f"tuple of {n_layers} positive ints."
+            )
+        if not positive(width):
+            raise ValueError(f"{name}={channels!r}: the width must be a positive int.")
+        levels = range(1, n_layers + 1)
+        if kind == "linear":
+            return tuple(width * (l + 1) for l in levels)
+        if kind == "constant":
+            return (width,) * n_layers
+        halvings = [l - 1 for l in levels] if kind == "wide_base" else [n_layers - l for l in levels]
+        return tuple(max(2, width >> h) for h in halvings)
+    if isinstance(channels, (tuple, list)):
+        if len(channels) != n_layers:
+            raise ValueError(
+                f"{name} has {len(channels)} entries but the network has {n_layers} "
+                f"layers; pass {n_layers} ints or a named schedule such as ('linear', 8)."
+            )
+        if not all(positive(c) for c in channels):
+            raise ValueError(f"{name} must hold positive ints, got {channels!r}.")
+        return tuple(int(c) for c in channels)
+    raise TypeError(
+        f"{name} must be an int, a tuple of ints or (schedule, width), got {channels!r}."
+    )

@@ -1,0 +1,129 @@
+"""The q-CNN of Anagiannis & Cheng as a torch module."""
+
+import numpy as np
+import torch
+from torch import nn
+
+from ._layers import ConstantChannelBatchNorm
+
+
+class QCNNNetwork(nn.Module):
+    """Binary-tree q-CNN on local feature vectors.
+
+    Per level: BatchNorm (:class:`ConstantChannelBatchNorm`), a bias-free 1x1
+    convolution, and same-channel product pooling of neighbouring pairs
+    (Anagiannis & Cheng eq. 2-8); then a final BatchNorm and a bias-free linear
+    readout (eq. 9-10). Hidden vectors carry the constant channel at index 0,
+    so in eval mode the module is exactly multilinear in the site features and
+    :meth:`fold` turns it into a tree tensor network.
+
+    With one 1x1 convolution per level, every pooling node computes
+    ``(W v_left) * (W v_right)``, which is symmetric in its two children: the
+    network cannot tell an image from one with the children of any node
+    swapped (adjacent pixels, 2x2 blocks, ..., the two halves). By default the
+    left and right member of each pooling pair therefore get their own 1x1
+    convolution weights, shared across all pairs of the level (a kernel-2,
+    stride-2 generalized convolution). ``symmetric_pooling=True`` restores the
+    paper's single shared convolution.
+
+    Parameters
+    ----------
+    leaf_features : array-like of int of shape (2 ** n_levels,)
+        Feature index held by each leaf in tree order, -1 for a padded constant
+        site (see :func:`skqcnn._layout.quadtree_leaf_order`).
+    local_dim : int
+        Dimension M of the local basis; element 0 is the constant function.
+    channels : tuple of int
+        Channels d_1..d_L of the levels, one per pooling level.
+    n_classes : int
+    symmetric_pooling : bool, default=False
+        Share one 1x1 convolution between both members of each pooling pair.
+    bn_mean_init, bn_scale_init : float
+        Initial learnable mean and scale of every BatchNorm.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skqcnn.nn import QCNNNetwork
+    >>> net = QCNNNetwork([0, 1, 2, 3], local_dim=3, channels=(4, 5), n_classes=2)
+    >>> net(torch.rand(8, 4, 3)).shape
+    torch.Size([8, 2])
+    """
+
+    def __init__(self, leaf_features, local_dim, channels, n_classes,
+                 symmetric_pooling=False, bn_mean_init=1.0, bn_scale_init=0.4):
+        super().__init__()
+        leaf_features = np.asarray(leaf_features, dtype=np.int64)
+        n_levels = int(np.log2(leaf_features.size))
+        if 2**n_levels != leaf_features.size or len(channels) != n_levels:
+            raise ValueError(
+                f"{leaf_features.size} leaves need a power of two with one channel "
+                f"count per level; got {len(channels)} channel counts."
+            )
+        n_features = int(leaf_features.max()) + 1
+        self.n_features = n_features
+        # Padded leaves gather from an extra constant site appended at index n_features.
+        gather = np.where(leaf_features < 0, n_features, leaf_features)
+        self.register_buffer("leaf_index", torch.as_tensor(gather))
+        self.local_dim = local_dim
+        self.channels = tuple(int(c) for c in channels)
+        widths = (local_dim - 1,) + self.channels
+        self.norms = nn.ModuleList(
+            ConstantChannelBatchNorm(w, bn_mean_init, bn_scale_init) for w in widths
+        )
+        n_sides = 1 if symmetric_pooling else 2
+        self.symmetric_pooling = symmetric_pooling
+        self.convs = nn.ParameterList(
+            nn.Parameter(torch.empty(n_sides, d_out, d_in))
+            for d_in, d_out in zip(widths[:-1], widths[1:])
+        )
+        self.readout = nn.Linear(widths[-1], n_classes, bias=False)
+        for weight in self.convs:
+            for side in weight:
+                # Same init as a 1x1 nn.Conv1d.
+                nn.init.kaiming_uniform_(side, a=5**0.5)
+
+    def forward(self, features):
+        """Scores alpha_y of shape (batch, n_classes) from (batch, n_features, M)."""
+        constant_site = torch.zeros_like(features[:, :1])
+        constant_site[..., 0] = 1
+        u = torch.cat((features, constant_site), dim=1)[:, self.leaf_index]
+        u = u.transpose(1, 2)
+        for norm, weight in zip(self.norms, self.convs):
+            u = norm(u)
+            batch, _, n_nodes = u.shape
+            pairs = u.reshape(batch, -1, n_nodes // 2, 2)
+            # weight[s] acts on pair member s (broadcast when symmetric).
+            mixed = torch.einsum("soi,bips->bops", weight.expand(2, -1, -1), pairs[:, 1:])
+            u = torch.cat((pairs[:, :1], mixed), dim=1).prod(dim=-1)
+        u = self.norms[-1](u)[..., 0]
+        return self.readout(u[:, 1:])
+
+    @torch.no_grad()
+    def fold(self):
+        """Eval-mode weights folded into tree-network matrices, in float64.
+
+        Returns
+        -------
+        matrices : list of ndarray
+            ``matrices[l]`` of shape ``(2, 1 + d_{l+1}, D_l)`` with
+            ``D_0 = M``, for the left and right member of each pooling pair:
+            row 0 keeps the constant channel, the other rows are the 1x1
+            convolution after the BatchNorm.
+        readout : ndarray of shape (n_classes, 1 + d_L)
+        fixed_leaves : ndarray of bool
+            True at padded constant leaves.
+        """
+        matrices = []
+        for norm, weight in zip(self.norms, self.convs):
+            scale, shift = (t.double().cpu() for t in norm.affine())
+            w = weight.double().cpu().expand(2, -1, -1)
+            block = torch.cat((w @ shift[:, None], w * scale), dim=2)
+            top = torch.zeros(2, 1, block.shape[2], dtype=torch.float64)
+            top[:, 0, 0] = 1
+            matrices.append(torch.cat((top, block), dim=1).numpy())
+        scale, shift = (t.double().cpu() for t in self.norms[-1].affine())
+        c = self.readout.weight.double().cpu()
+        readout = torch.cat((c @ shift[:, None], c * scale), dim=1).numpy()
+        fixed = self.leaf_index.cpu().numpy() == self.n_features
+        return matrices, readout, fixed

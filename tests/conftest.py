@@ -1,0 +1,31 @@
+"""Shared fixtures: small data sets and fitted models, built once per session."""
+
+import numpy as np
+import pytest
+import torch
+from sklearn.datasets import load_digits
+from sklearn.model_selection import train_test_split
+
+# Two cores: intra-op threads beyond that only add contention.
+torch.set_num_threads(min(2, torch.get_num_threads()))
+
+
+@pytest.fixture(scope="session")
+def digits_split():
+    X, y = load_digits(return_X_y=True)
+    return train_test_split(X, y, test_size=0.25, stratify=y, random_state=0)
+
+
+@pytest.fixture(scope="session")
+def small_digits():
+    """300 digits of 4 classes: enough signal for fast tests."""
+    X, y = load_digits(n_class=4, return_X_y=True)
+    return X[:300], y[:300]
+
+
+@pytest.fixture(scope="session")
+def fitted_qcnn(small_digits):
+    from skqcnn import QCNNClassifier
+
+    X, y = small_digits
+    return QCNNClassifier(max_epochs=8, random_state=0, dtype=np.float64).fit(X, y)

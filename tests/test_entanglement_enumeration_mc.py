@@ -1,0 +1,203 @@
+"""Dense network states by enumeration, and the Monte Carlo Renyi-2 estimator."""
+
+import numpy as np
+import pytest
+import torch
+
+from skqcnn.entanglement._enumeration import configurations, enumerate_amplitudes
+from skqcnn.entanglement._monte_carlo import (
+    Renyi2Estimate,
+    network_log_amplitudes,
+    renyi2_monte_carlo,
+)
+from skqcnn.entanglement._spectra import entropy_from_spectrum, spectrum_from_amplitudes
+from skqcnn.nn._convac import OverlappingConvACNetwork
+from skqcnn.nn._rac import DeepRACNetwork
+
+torch.set_num_threads(1)
+
+
+def _random(net, seed, spread=None):
+    """float64 copy with standard normal parameters, or ``1 + spread * normal``.
+
+    With a spread the BatchNorms become identities; this gives states that are
+    neither product states nor dominated by a single configuration.
+    """
+    net = net.double()
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, p in net.named_parameters():
+            noise = torch.randn(p.shape, generator=gen, dtype=p.dtype)
+            if spread is None:
+                p.copy_(noise)
+            elif "norms" in name:
+                p.fill_(1.0 if name.endswith("weight") else 0.0)
+            else:
+                p.copy_(1.0 + spread * noise)
+        if spread is not None:
+            for name, buffer in net.named_buffers():
+                if "running_mean" in name:
+                    buffer.zero_()
+    return net
+
+
+def _contract(amplitudes, features, local_dim):
+    """Amplitude tensor contracted with one feature vector per site."""
+    tensor = amplitudes.reshape((amplitudes.shape[0],) + (local_dim,) * features.shape[0])
+    for vector in features:
+        tensor = np.tensordot(tensor, vector, axes=([1], [0]))
+    return tensor
+
+
+def test_configurations_are_in_c_order():
+    configs = configurations(0, 27, n_sites=3, local_dim=3).numpy()
+    assert configs[5].tolist() == [0, 1, 2]
+    np.testing.assert_array_equal(configs @ (3 ** np.arange(2, -1, -1)), np.arange(27))
+
+
+@pytest.mark.parametrize(
+    "net, n_sites, local_dim",
+    [
+        (OverlappingConvACNetwork((6,), 3, (2,), 1, 2), 6, 3),
+        (OverlappingConvACNetwork((4, 4), 2, (2, 2), 1, 3, pooling=2), 16, 2),
+        (DeepRACNetwork(6, 3, (3,), 2), 6, 3),
+    ],
+)
+def test_multilinear_when_every_input_is_used_once(net, n_sites, local_dim):
+    # Kernel-1 ConvACs and depth-1 RACs use each site once, so the score is
+    # the amplitude tensor contracted with the per-site features.
+    net = _random(net, 0)
+    amplitudes = enumerate_amplitudes(net, n_sites, local_dim, batch_size=1000)
+    features = torch.randn(3, n_sites, local_dim, dtype=torch.float64)
+    scores = net.eval()(features).detach().numpy()
+    for b in range(3):
+        expected = _contract(amplitudes, features[b].numpy(), local_dim)
+        np.testing.assert_allclose(expected, scores[b], rtol=1e-9, atol=1e-12 * np.abs(scores[b]).max())
+
+
+@pytest.mark.parametrize(
+    "net, n_sites, local_dim",
+    [
+        (OverlappingConvACNetwork((2, 3), 3, (2, 2), 2, 2), 6, 3),
+        (DeepRACNetwork(6, 3, (2, 2), 2), 6, 3),
+    ],
+)
+def test_amplitudes_are_one_hot_scores_of_networks_with_reuse(net, n_sites, local_dim):
+    net = _random(net, 1)
+    amplitudes = enumerate_amplitudes(net, n_sites, local_dim, batch_size=100)
+    index = np.random.default_rng(0).choice(local_dim**n_sites, size=20, replace=False)
+    configs = configurations(0, local_dim**n_sites, n_sites, local_dim)[index]
+    features = torch.nn.functional.one_hot(configs, local_dim).double()
+    np.testing.assert_allclose(amplitudes[:, index].T, net.eval()(features).detach().numpy(),
+                               rtol=1e-12)
+    # Overlapping windows and stacked recurrences re-use inputs: the score is
+    # not multilinear, so contracting Psi with general features differs.
+    features = torch.randn(n_sites, local_dim, dtype=torch.float64)
+    score = net(features[None]).detach().numpy()[0]
+    assert not np.allclose(_contract(amplitudes, features.numpy(), local_dim), score)
+
+
+def test_score_degree_in_a_site_counts_its_copies_in_the_duplicated_tree():
+    # Scaling the features of one site by lam multiplies the score by
+    # lam ** (number of copies of the site in DUP): with K = 3 and the window
+    # t-1..t+1, an edge site has 2 copies after one layer and an interior site
+    # 3; with K = 2 (window t..t+1) the first site has 1 and the last 2. For a
+    # depth-2 RAC, x_t has T - t + 1 copies (t counted from 1).
+    lam = 2.0
+    features = torch.rand(1, 6, 3, dtype=torch.float64) + 0.5
+    cases = [
+        (OverlappingConvACNetwork((6,), 3, (2,), 3, 1), {0: 2, 2: 3, 5: 2}),
+        (OverlappingConvACNetwork((6,), 3, (2,), 2, 1), {0: 1, 3: 2, 5: 2}),
+        (OverlappingConvACNetwork((6,), 3, (2, 2), 3, 1), {0: 5, 2: 9}),
+        (DeepRACNetwork(6, 3, (2, 2), 1), {0: 6, 3: 3, 5: 1}),
+    ]
+    for net, degrees in cases:
+        net = _random(net, 2).eval()
+        base = net(features).item()
+        for site, degree in degrees.items():
+            scaled = features.clone()
+            scaled[0, site] *= lam
+            assert net(scaled).item() == pytest.approx(base * lam**degree, rel=1e-9)
+
+
+def test_enumeration_refuses_large_systems():
+    net = OverlappingConvACNetwork((23,), 2, (2,), 2, 1)
+    with pytest.raises(ValueError, match=r"2\*\*23 = 8388608 .* Monte Carlo"):
+        enumerate_amplitudes(net, 23, 2)
+
+
+def test_enumeration_leaves_the_network_unchanged():
+    net = OverlappingConvACNetwork((4,), 2, (2,), 2, 2)
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    enumerate_amplitudes(net, 4, 2)
+    assert net.training
+    assert all(torch.equal(before[k], v) for k, v in net.state_dict().items())
+
+
+def _exact_renyi2(amplitudes, in_a, local_dim):
+    return np.array([
+        entropy_from_spectrum(spectrum_from_amplitudes(psi, in_a, local_dim), alpha=2)
+        for psi in amplitudes
+    ])
+
+
+@pytest.mark.parametrize(
+    "net, local_dim, in_a",
+    [
+        (_random(OverlappingConvACNetwork((8,), 3, (2, 2), 2, 1), 1, spread=1.0), 3,
+         np.arange(8) < 4),
+        (_random(OverlappingConvACNetwork((8,), 3, (2, 2), 2, 1), 1, spread=1.0), 3,
+         np.arange(8) % 2 == 0),
+        (_random(DeepRACNetwork(8, 2, (2, 2), 1), 2, spread=2.0), 2, np.arange(8) < 4),
+    ],
+)
+def test_monte_carlo_agrees_with_enumeration(net, local_dim, in_a):
+    exact = _exact_renyi2(enumerate_amplitudes(net, 8, local_dim), in_a, local_dim)
+    assert exact[0] > 0.3
+    est = renyi2_monte_carlo(net, 8, local_dim, in_a, n_samples=2048, n_chains=64,
+                             burn_in=400, thinning=8, random_state=0)
+    assert isinstance(est, Renyi2Estimate)
+    assert est.n_samples == 2048
+    assert 0 < est.stderr[0] < 0.2
+    assert abs(est.entropy[0] - exact[0]) < 3 * est.stderr[0]
+    assert abs(np.exp(-exact[0]) - est.purity[0]) < 3 * est.purity_stderr[0]
+    assert 0.05 < est.acceptance[0] < 1
+
+
+def test_monte_carlo_accepts_plain_amplitude_functions_and_is_reproducible():
+    net = _random(OverlappingConvACNetwork((6,), 2, (2,), 2, 2), 3, spread=0.5)
+    amplitudes = enumerate_amplitudes(net, 6, 2)
+    places = torch.tensor(2 ** np.arange(5, -1, -1))
+    table = torch.from_numpy(amplitudes.T.copy())
+
+    def amplitude_fn(configs):
+        return table[(configs * places).sum(dim=1)]
+
+    in_a = np.arange(6) >= 3
+    first = renyi2_monte_carlo(amplitude_fn, 6, 2, in_a, 1024, n_chains=32, burn_in=60,
+                               thinning=6, random_state=5)
+    again = renyi2_monte_carlo(amplitude_fn, 6, 2, in_a, 1024, n_chains=32, burn_in=60,
+                               thinning=6, random_state=5)
+    np.testing.assert_array_equal(first.entropy, again.entropy)
+    assert first.classes.tolist() == [0, 1]
+    exact = _exact_renyi2(amplitudes, in_a, 2)
+    assert np.all(np.abs(first.entropy - exact) < 3 * first.stderr)
+    # The same estimate from the network itself, for one class.
+    from_net = renyi2_monte_carlo(net, 6, 2, in_a, 1024, classes=[1], n_chains=32,
+                                  burn_in=60, thinning=6, random_state=5)
+    assert from_net.classes.tolist() == [1]
+    assert abs(from_net.entropy[0] - exact[1]) < 3 * from_net.stderr[0]
+
+
+def test_network_log_amplitudes_match_enumeration():
+    net = _random(DeepRACNetwork(5, 3, (2, 2), 2), 4)
+    configs = configurations(0, 3**5, 5, 3)
+    log_abs, sign = network_log_amplitudes(net, 3)(configs)
+    amplitudes = enumerate_amplitudes(net, 5, 3)
+    np.testing.assert_allclose((sign * torch.exp(log_abs)).numpy().T, amplitudes, rtol=1e-10)
+
+
+def test_monte_carlo_checks_its_inputs():
+    net = DeepRACNetwork(4, 2, (2,), 1)
+    with pytest.raises(ValueError, match="n_sites=4"):
+        renyi2_monte_carlo(net, 4, 2, [True, False], 16)

@@ -1,0 +1,21 @@
+"""scikit-learn's estimator checks on every skqcnn estimator."""
+
+import numpy as np
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+from skqcnn import QCNNClassifier
+
+# Few epochs and a higher learning rate keep the ~40 checks fast; the checks'
+# accuracy threshold (check_classifiers_train) still holds at these settings.
+# float64: in float32, BLAS blocking makes scores depend on the batch they are
+# computed in at the 1e-7 level, which the subset and sample-order invariance
+# checks (rtol 1e-7) would flag.
+ESTIMATORS = [QCNNClassifier(max_epochs=20, lr=0.05, batch_size=32, dtype=np.float64)]
+
+# Expected failures, with the reason; empty while every check passes.
+EXPECTED_FAILURES = {}
+
+
+@parametrize_with_checks(ESTIMATORS, expected_failed_checks=lambda est: EXPECTED_FAILURES)
+def test_sklearn_compatible(estimator, check):
+    check(estimator)

@@ -1,0 +1,205 @@
+"""Overlapping ConvAC and deep RAC networks."""
+
+import numpy as np
+import pytest
+import torch
+
+from skqcnn.nn._convac import (
+    OverlappingConvACNetwork,
+    convac_map_shapes,
+    recalibrate_statistics,
+)
+from skqcnn.nn._layers import LocalBasis
+from skqcnn.nn._rac import DeepRACNetwork
+
+torch.set_num_threads(1)
+
+
+def _fourier_features(shape, seed=0):
+    gen = torch.Generator().manual_seed(seed)
+    return LocalBasis("fourier", 1)(0.5 * torch.rand(shape, generator=gen))
+
+
+def test_map_shapes_and_outputs():
+    assert convac_map_shapes((8, 8), (4, 4), 3, None) == [(8, 8)] * 3
+    assert convac_map_shapes((12,), (2, 2), 2, 2) == [(12,), (6,), (3,)]
+    assert convac_map_shapes((8, 4), (3, 3), 1, 2) == [(8, 4), (4, 2), (2, 1)]
+    for image_shape, pooling in [((7,), None), ((8,), 2), ((6, 4), None), ((8, 8), 2)]:
+        net = OverlappingConvACNetwork(image_shape, 3, (3, 2), 2, 5, pooling=pooling)
+        n_sites = int(np.prod(image_shape))
+        assert net(_fourier_features((4, n_sites))).shape == (4, 5)
+    conv = OverlappingConvACNetwork((5, 6), 3, (2,), 3, 1)
+    h = torch.randn(2, 3, 5, 6)
+    assert conv._conv(h, conv.conv_weights[0]).shape == (2, 3, 5, 6)
+
+
+def test_size_errors():
+    with pytest.raises(ValueError, match="pooling=2 does not divide the \\(3,\\) map of layer 2"):
+        OverlappingConvACNetwork((6,), 2, (2, 2), 2, 1, pooling=2)
+    with pytest.raises(ValueError, match="kernel_size=5 is larger than the \\(4, 4\\) map"):
+        OverlappingConvACNetwork((4, 4), 2, (2,), 5, 1)
+    with pytest.raises(ValueError, match="larger than the \\(2,\\) map of layer 3"):
+        OverlappingConvACNetwork((8,), 2, (2, 2, 2), 3, 1, pooling=2)
+    with pytest.raises(ValueError, match="image_shape"):
+        OverlappingConvACNetwork((2, 2, 2), 2, (2,), 1, 1)
+    with pytest.raises(ValueError, match=r"shape \(batch, 16, 3\)"):
+        OverlappingConvACNetwork((4, 4), 3, (2,), 2, 1)(torch.ones(2, 16, 2))
+    with pytest.raises(ValueError, match=r"shape \(batch, 5, 2\)"):
+        DeepRACNetwork(5, 2, (2,), 1)(torch.ones(2, 4, 2))
+
+
+@pytest.mark.parametrize("image_shape, pooling", [((8, 8), None), ((32, 32), None),
+                                                  ((32, 32), 2)])
+def test_convac_outputs_are_finite_in_float32(image_shape, pooling):
+    torch.manual_seed(0)
+    net = OverlappingConvACNetwork(image_shape, 3, (4, 4), 3, 10, pooling=pooling)
+    features = _fourier_features((16, image_shape[0] * image_shape[1]))
+    for training in (True, False):
+        net.train(training)
+        scores = net(features)
+        assert scores.dtype == torch.float32
+        assert torch.all(torch.isfinite(scores))
+        assert scores.std() > 0
+
+
+def test_rac_outputs_are_finite_in_float32_over_256_steps():
+    torch.manual_seed(0)
+    net = DeepRACNetwork(256, 3, (8, 8), 10)
+    features = _fourier_features((16, 256))
+    for training in (True, False):
+        net.train(training)
+        scores = net(features)
+        assert torch.all(torch.isfinite(scores))
+        assert scores.std() > 0
+
+
+def test_padding_is_the_constant_state():
+    # One layer in eval mode, written out by hand: position t multiplies
+    # W^(k) x_{t + k - (K - 1) // 2}, with e_0 outside the chain.
+    torch.manual_seed(0)
+    n_sites, local_dim = 5, 3
+    for kernel in (2, 3):
+        net = OverlappingConvACNetwork((n_sites,), local_dim, (2,), kernel, 2).double().eval()
+        features = torch.randn(1, n_sites, local_dim, dtype=torch.float64)
+        with torch.no_grad():
+            net.running_log_scale.normal_()
+            weight = net.conv_weights[0].numpy()
+            scale, shift = (v.numpy() for v in net.norms[0].affine())
+            readout = net.readout.weight.numpy()
+            x = features[0].numpy()
+        e0 = np.eye(local_dim)[0]
+        pooled = np.ones(3)
+        for t in range(n_sites):
+            out = np.ones(3)
+            for k in range(kernel):
+                p = t + k - (kernel - 1) // 2
+                v = x[p] if 0 <= p < n_sites else e0
+                out *= np.concatenate(([v[0]], weight[k] @ v))
+            out[1:] = scale * out[1:] + shift * out[0]
+            pooled *= out
+        pooled[1:] /= np.exp(net.running_log_scale.numpy())
+        np.testing.assert_allclose(net(features).detach().numpy()[0], readout @ pooled,
+                                   rtol=1e-12)
+
+
+@pytest.mark.parametrize(
+    "net",
+    [OverlappingConvACNetwork((4, 4), 3, (3, 2), 2, 3), DeepRACNetwork(12, 3, (3, 2), 3)],
+)
+def test_log_forward_matches_forward(net):
+    net = net.double().eval()
+    with torch.no_grad():
+        for p in net.parameters():
+            p.normal_()
+    features = torch.randn(5, *_shape(net), dtype=torch.float64)
+    scores = net(features)
+    log_abs, sign = net.log_forward(features)
+    np.testing.assert_allclose((sign * torch.exp(log_abs)).detach().numpy(),
+                               scores.detach().numpy(), rtol=1e-9)
+    zero = net.log_forward(torch.zeros(1, *_shape(net), dtype=torch.float64))
+    assert torch.all(torch.isneginf(zero[0])) and torch.all(zero[1] == 0)
+
+
+def _shape(net):
+    n = net.n_sites if isinstance(net, OverlappingConvACNetwork) else net.n_steps
+    return (n, net.local_dim)
+
+
+def test_rac_log_forward_needs_eval_mode():
+    net = DeepRACNetwork(4, 2, (2,), 1)
+    with pytest.raises(RuntimeError, match="eval"):
+        net.log_forward(torch.ones(1, 4, 2))
+
+
+def test_rac_folded_layers_reproduce_the_eval_forward():
+    torch.manual_seed(0)
+    net = DeepRACNetwork(6, 3, (3, 2), 2)
+    with torch.no_grad():
+        for p in net.parameters():
+            p.normal_()
+        for layer in net.norms:
+            for norm in layer:
+                norm.running_mean.normal_()
+                norm.running_var.uniform_(0.5, 2.0)
+    features = torch.randn(4, 6, 3, dtype=torch.float64)
+    layers, readout = net.folded_layers()
+    sequence = features
+    for layer in layers:
+        state = layer["initial"].expand(4, -1)
+        outputs = []
+        for t in range(6):
+            u = (state @ layer["hidden"].T) * (sequence[:, t] @ layer["input"].T)
+            state = u @ layer["norms"][t].T
+            outputs.append(state)
+        sequence = torch.stack(outputs, dim=1)
+    expected = state @ readout.T
+    scores = net.double().eval()(features)
+    np.testing.assert_allclose(scores.detach().numpy(), expected.numpy(), rtol=1e-10)
+
+
+def test_constant_channel_is_one_on_data():
+    net = OverlappingConvACNetwork((6, 6), 3, (3, 3), 3, 2, pooling=None).eval()
+    seen = []
+    net.norms[1].register_forward_hook(lambda module, args, out: seen.append(out))
+    net(_fourier_features((4, 36)))
+    torch.testing.assert_close(seen[0][:, 0], torch.ones(4, 6, 6))
+
+
+def test_recalibration_sets_statistics_from_data():
+    torch.manual_seed(0)
+    net = OverlappingConvACNetwork((6, 6), 3, (3, 3), 3, 2)
+    features = _fourier_features((64, 36), seed=1)
+    inputs = []
+    net.norms[0].register_forward_pre_hook(lambda module, args: inputs.append(args[0]))
+    recalibrate_statistics(net, [features[:32], features[32:]])
+    assert not net.training
+    first = torch.cat(inputs[:2])[:, 1:]
+    torch.testing.assert_close(net.norms[0].running_mean, first.mean(dim=(0, 2, 3)),
+                               rtol=1e-5, atol=1e-6)
+    # In eval mode the pooled log-magnitudes are centred on the data.
+    log_abs, _ = net._pooled_log(features)
+    torch.testing.assert_close(log_abs[:, 1:].mean(dim=0), torch.zeros(3), atol=1e-4, rtol=0)
+
+
+def test_convac_trains_on_digits():
+    from sklearn.datasets import load_digits
+
+    torch.manual_seed(0)
+    x, y = load_digits(return_X_y=True)
+    features = LocalBasis("fourier", 1)(torch.tensor(0.5 * x / 16.0, dtype=torch.float32))
+    labels = torch.tensor(y)
+    train, test = slice(0, 1200), slice(1200, None)
+    net = OverlappingConvACNetwork((8, 8), 3, (8, 8), 3, 10, pooling=2)
+    optimizer = torch.optim.AdamW(net.parameters(), lr=1e-2)
+    for _ in range(3):
+        net.train()
+        order = torch.randperm(1200)
+        for batch in order.split(64):
+            loss = torch.nn.functional.cross_entropy(net(features[batch]), labels[batch])
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+    recalibrate_statistics(net, list(features[train].split(64)))
+    with torch.no_grad():
+        accuracy = (net(features[test]).argmax(dim=1) == labels[test]).float().mean()
+    assert accuracy > 0.35
