@@ -10,9 +10,9 @@ image, and save and reload the model.
 # %%
 # Fit and score
 # -------------
-# Default hyperparameters reach about 0.98 test accuracy in under a minute on
+# Default hyperparameters reach about 0.98 test accuracy in well under a minute on
 # two CPU cores; ``max_epochs=20`` keeps this example short (set
-# ``FULL = True`` for the default 60 epochs).
+# ``FULL = True`` for the default 40 epochs).
 import tempfile
 from pathlib import Path
 

@@ -27,9 +27,14 @@ class OverlappingConvACClassifier(SampledStateEntanglementMixin, NetworkClassifi
     the scores. Edges are padded with the constant state ``e_0``, so the
     network stays a tensor network over the real sites. The global product is
     accumulated as a sum of logarithms with a sign and each channel rescaled
-    by a (running) log-scale, which in eval mode is a fixed factor: the scores
-    stay exactly multilinear in the site features and the entanglement
-    analysis describes the function that predicts.
+    by a (running) log-scale, which in eval mode is a fixed factor: every
+    eval-mode step is a fixed linear map or a product, so the network
+    evaluated on one-hot site vectors gives the class states ``Psi_y``
+    exactly. Overlapping windows use every site several times, so unlike the
+    q-CNN the score is a polynomial of higher degree in each site's vector
+    (``alpha_y(x) = <x|Psi_y>`` holds on basis configurations, and for
+    ``kernel_size=1``); ``Psi_y`` is the duplicated tree network of Levine et
+    al. restricted to equal indices.
 
     Overlapping windows re-use every input many times, which gives volume-law
     entanglement (Theorem 1: block entropies grow with the block size up to
@@ -124,7 +129,8 @@ input_min_, input_max_, device_, net_, history_
         if self.kernel_size > min(self.image_shape_):
             raise ValueError(
                 f"kernel_size={self.kernel_size} is larger than the image "
-                f"{self.image_shape_}; use kernel_size <= {min(self.image_shape_)}."
+                f"{self.image_shape_} (n_features = {n_features}); use kernel_size <= "
+                f"{min(self.image_shape_)}."
             )
         if self.pooling is not None and (
             not isinstance(self.pooling, numbers.Integral) or self.pooling < 1

@@ -66,8 +66,8 @@ class QCNNClassifier(NetworkClassifierBase):
         Peak learning rate, annealed to 0 by a cosine schedule over
         ``max_epochs``.
     weight_decay : float, default=1e-4
-    batch_size : int, default=64
-    max_epochs : int, default=60
+    batch_size : int, default=32
+    max_epochs : int, default=40
     early_stopping : bool, default=False
         Hold out ``validation_fraction`` of the training data (stratified) and
         stop when the validation loss has not improved for
@@ -130,8 +130,8 @@ class QCNNClassifier(NetworkClassifierBase):
         optimizer="adamw",
         lr=0.01,
         weight_decay=1e-4,
-        batch_size=64,
-        max_epochs=60,
+        batch_size=32,
+        max_epochs=40,
         early_stopping=False,
         validation_fraction=0.1,
         n_iter_no_change=10,

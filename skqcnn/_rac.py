@@ -12,6 +12,7 @@ from ._partitions import resolve_partition
 from ._schedules import resolve_channels
 from ._state_sampling import SampledStateEntanglementMixin
 from .entanglement._duplicated import rac_rank_bound, rac_rank_lower_bound
+from .entanglement._mps import mps_block_spectra, rac_to_mps
 from .nn._layers import SequenceBasis
 from .nn._rac import DeepRACNetwork
 
@@ -28,10 +29,13 @@ class DeepRACClassifier(SampledStateEntanglementMixin, NetworkClassifierBase):
     from learned initial states ``h^l_0``, each step normalised by a
     BatchNorm of its own whose shift multiplies the constant channel; the
     scores are a linear readout of ``h^L_T``. In eval mode every step is
-    linear or a same-channel product, so the scores are exactly multilinear
-    in the step vectors. A one-layer RAC is a matrix product state (area
-    law); deeper ones re-use hidden states and gain logarithmic corrections
-    (Theorem 2).
+    linear or a same-channel product, so the network evaluated on one-hot
+    step vectors defines the class states ``Psi_y`` exactly. A one-layer RAC
+    is multilinear in its steps, a matrix product state with an area law;
+    deeper ones re-use every step through the hidden states (the score is
+    then a polynomial of higher degree in each step's vector, and ``Psi_y``
+    is the duplicated network restricted to equal indices) and gain
+    logarithmic corrections to the entanglement (Theorem 2).
 
     Parameters
     ----------
@@ -116,9 +120,10 @@ dtype, random_state, verbose
         )
 
     def _flatten_input(self, X, fitting):
-        if scipy.sparse.issparse(X) or np.ndim(X) != 3:
+        if isinstance(X, (list, tuple)):
+            X = np.asarray(X)
+        if scipy.sparse.issparse(X) or getattr(X, "ndim", 2) != 3:
             return X
-        X = np.asarray(X)
         if fitting:
             self._input_step_shape = X.shape[1:]
         return X.reshape(X.shape[0], -1)
@@ -171,6 +176,22 @@ dtype, random_state, verbose
             return np.arange(n_steps) >= n_steps - partition
         named = {"half": lambda: np.arange(n_steps) >= n_steps // 2}
         return resolve_partition(partition, (n_steps,), named)
+
+    def _fast_spectra(self, in_a, classes):
+        """Exact spectra of a one-layer RAC in MPS form, for a contiguous cut."""
+        if len(self.hidden_sizes_) != 1:
+            return None
+        n_a = int(in_a.sum())
+        # The spectrum of A | B is that of B | A: a prefix A is a suffix B.
+        if in_a[-n_a:].all():
+            suffix = n_a
+        elif in_a[:n_a].all():
+            suffix = in_a.size - n_a
+        else:
+            return None
+        readout, tensors, initial = rac_to_mps(self._network())
+        spectra = mps_block_spectra(readout[classes], tensors, initial, suffix)
+        return [per_class[0] for per_class in spectra]
 
     def _rank_bound(self, in_a, return_cut):
         return rac_rank_bound(self.sequence_shape_[0], self.local_dim_, self.hidden_sizes_,

@@ -225,7 +225,8 @@ def _orthogonal(net, seed):
             flat = p.reshape(-1, p.shape[-1])
             size = max(flat.shape)
             q, _ = torch.linalg.qr(torch.randn(size, size, generator=gen, dtype=p.dtype))
-            p.copy_((q[: flat.shape[0], : flat.shape[1]] * math.sqrt(flat.shape[1])).reshape(p.shape))
+            block = q[: flat.shape[0], : flat.shape[1]] * math.sqrt(flat.shape[1])
+            p.copy_(block.reshape(p.shape))
         for name, buffer in net.named_buffers():
             if "running_mean" in name:
                 buffer.zero_()

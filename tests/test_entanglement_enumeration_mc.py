@@ -72,7 +72,8 @@ def test_multilinear_when_every_input_is_used_once(net, n_sites, local_dim):
     scores = net.eval()(features).detach().numpy()
     for b in range(3):
         expected = _contract(amplitudes, features[b].numpy(), local_dim)
-        np.testing.assert_allclose(expected, scores[b], rtol=1e-9, atol=1e-12 * np.abs(scores[b]).max())
+        np.testing.assert_allclose(expected, scores[b], rtol=1e-9,
+                                   atol=1e-12 * np.abs(scores[b]).max())
 
 
 @pytest.mark.parametrize(

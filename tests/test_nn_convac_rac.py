@@ -4,11 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from skqcnn.nn._convac import (
-    OverlappingConvACNetwork,
-    convac_map_shapes,
-    recalibrate_statistics,
-)
+from skqcnn.nn import recalibrate_statistics
+from skqcnn.nn._convac import OverlappingConvACNetwork, convac_map_shapes
 from skqcnn.nn._layers import LocalBasis
 from skqcnn.nn._rac import DeepRACNetwork
 
@@ -30,7 +27,7 @@ def test_map_shapes_and_outputs():
         assert net(_fourier_features((4, n_sites))).shape == (4, 5)
     conv = OverlappingConvACNetwork((5, 6), 3, (2,), 3, 1)
     h = torch.randn(2, 3, 5, 6)
-    assert conv._conv(h, conv.conv_weights[0]).shape == (2, 3, 5, 6)
+    assert conv._window_product(conv._pad(h), conv.conv_weights[0]).shape == (2, 3, 5, 6)
 
 
 def test_size_errors():

@@ -61,7 +61,7 @@ def configurations(start, stop, n_sites, local_dim, device=None):
     return (flat.unsqueeze(1) // place) % local_dim
 
 
-def enumerate_amplitudes(network, n_sites, local_dim, *, batch_size=2**16, device=None):
+def enumerate_amplitudes(network, n_sites, local_dim, *, batch_size=2**13, device=None):
     """Network state of every class as a dense tensor.
 
     The network is multilinear in its per-site feature vectors, so its score
@@ -79,7 +79,7 @@ def enumerate_amplitudes(network, n_sites, local_dim, *, batch_size=2**16, devic
         Number of sites N.
     local_dim : int
         Local dimension M.
-    batch_size : int, default=65536
+    batch_size : int, default=8192
         Configurations per forward pass.
     device : str or torch.device or None, default=None
         Where to evaluate; None uses the network's device.
@@ -117,7 +117,8 @@ def enumerate_amplitudes(network, n_sites, local_dim, *, batch_size=2**16, devic
     blocks = []
     with torch.no_grad():
         for start in range(0, size, batch_size):
-            configs = configurations(start, min(start + batch_size, size), n_sites, local_dim, device)
+            stop = min(start + batch_size, size)
+            configs = configurations(start, stop, n_sites, local_dim, device)
             features = torch.nn.functional.one_hot(configs, local_dim).to(torch.float64)
             blocks.append(net(features).cpu())
     return np.ascontiguousarray(torch.cat(blocks).T.numpy())

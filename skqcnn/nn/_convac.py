@@ -58,9 +58,19 @@ class OverlappingConvACNetwork(nn.Module):
       data and is not rescaled.
 
     In eval mode every one of these steps is a fixed linear map or an exact
-    product, so the scores are exactly multilinear in the per-site features
-    and the network evaluated on one-hot inputs gives the network state
-    ``Psi_y``; the log-domain product changes only round-off.
+    product (the log-domain product changes only round-off), so the network is
+    a tensor network. Batch statistics and lagging running averages differ,
+    and products over many positions amplify the difference: call
+    :func:`~skqcnn.nn.recalibrate_statistics` after training.
+
+    **Network state.** Overlapping windows re-use inputs, so the scores are
+    polynomials in each site's features, of degree equal to the number of
+    copies of the site in the duplicated tree (``K^L`` for an interior site
+    without pooling), not multilinear functions. Evaluated on one-hot basis
+    vectors they give the coefficients of the network state ``Psi_y``, the
+    duplicated tree ``DUP(A)`` of Levine et al. restricted to equal indices,
+    which the entanglement tools measure. With ``kernel_size=1`` every site is
+    used once and the score is ``<phi(x) | Psi_y>``.
 
     Parameters
     ----------
@@ -279,22 +289,16 @@ class OverlappingConvACNetwork(nn.Module):
         padded[:, 0] += border
         return padded
 
-    def _conv(self, h, weight):
-        """Stride-1 generalised convolution with the constant state as padding."""
-        return self._window_product(self._pad(h), weight)
-
     def _window_product(self, padded, weight):
         """Same-channel products of the per-offset maps over every full window."""
         spatial = tuple(n - self.kernel_size + 1 for n in padded.shape[2:])
-        ndim = len(spatial)
-        # All offsets' maps in one 1x1 convolution, each with the row e_0 that
+        # All offsets' maps in one contraction, each with the row e_0 that
         # carries the constant channel, so the window product needs no concat.
         window, n_out, fan_in = weight.shape
         const_row = weight.new_zeros(window, 1, fan_in)
         const_row[:, 0, 0] = 1.0
         full = torch.cat((const_row, weight), dim=1).reshape(window * (1 + n_out), fan_in)
-        conv = nn.functional.conv1d if ndim == 1 else nn.functional.conv2d
-        projected = conv(padded, full.reshape(full.shape + (1,) * ndim))
+        projected = torch.einsum("od,bd...->bo...", full, padded)
         out = None
         for k, offset in enumerate(self.offsets):
             index = (slice(None), slice(k * (1 + n_out), (k + 1) * (1 + n_out))) + tuple(
@@ -438,7 +442,9 @@ def convac_map_shapes(image_shape, channels, kernel_size, pooling):
     if len(shape) not in (1, 2) or min(shape) < 1:
         raise ValueError(f"image_shape must be (N,) or (H, W), got {image_shape!r}.")
     if len(channels) < 1 or min(channels) < 1:
-        raise ValueError(f"channels must be a non-empty sequence of positive ints, got {channels!r}.")
+        raise ValueError(
+            f"channels must be a non-empty sequence of positive ints, got {channels!r}."
+        )
     if kernel_size < 1:
         raise ValueError(f"kernel_size must be >= 1, got {kernel_size!r}.")
     if pooling is not None and pooling < 1:
@@ -459,80 +465,3 @@ def convac_map_shapes(image_shape, channels, kernel_size, pooling):
             shape = tuple(n // pooling for n in shape)
         shapes.append(shape)
     return shapes
-
-
-def recalibrate_statistics(network, batches):
-    """Recompute every running statistic of a network from data, weights fixed.
-
-    Products over many positions or steps amplify the gap between batch
-    statistics (training mode) and running averages that lag behind fast
-    changing weights (eval mode), so an eval-mode network can score much worse
-    than the same weights in training mode. This pass, in the manner of
-    :func:`torch.optim.swa_utils.update_bn`, sets the running mean and
-    variance of every :class:`~skqcnn.nn.ConstantChannelBatchNorm` to their
-    averages over ``batches`` (in training mode), then the running log-scale
-    of every :class:`OverlappingConvACNetwork` to its average over
-    ``batches`` with the BatchNorms in eval mode, as eval mode uses it. Call
-    it after training, before predicting or measuring entanglement. The
-    network is left in eval mode.
-
-    Parameters
-    ----------
-    network : torch.nn.Module
-        A network of skqcnn, or any module containing them.
-    batches : iterable of torch.Tensor
-        Inputs of ``network``, iterated twice (a list or a DataLoader of
-        inputs; for a DataLoader yielding ``(X, y)`` pass a list of ``X``).
-
-    Examples
-    --------
-    >>> import torch
-    >>> from skqcnn.nn._convac import OverlappingConvACNetwork, recalibrate_statistics
-    >>> net = OverlappingConvACNetwork((4, 4), 2, (2,), 2, n_classes=2)
-    >>> batches = [torch.cat((torch.ones(8, 16, 1), torch.rand(8, 16, 1)), dim=2)]
-    >>> recalibrate_statistics(net, batches)
-    >>> net.training
-    False
-    """
-    norms = [m for m in network.modules() if isinstance(m, ConstantChannelBatchNorm)]
-    momenta = [norm.momentum for norm in norms]
-    means = [torch.zeros_like(norm.running_mean) for norm in norms]
-    variances = [torch.zeros_like(norm.running_var) for norm in norms]
-    n_batches = 0
-    network.train()
-    with torch.no_grad():
-        try:
-            # Momentum 1 makes the running statistics those of the last batch.
-            for norm in norms:
-                norm.momentum = 1.0
-            for batch in batches:
-                network(batch)
-                n_batches += 1
-                for norm, mean, var in zip(norms, means, variances):
-                    mean += norm.running_mean
-                    var += norm.running_var
-        finally:
-            for norm, momentum in zip(norms, momenta):
-                norm.momentum = momentum
-        if n_batches == 0:
-            raise ValueError("batches is empty.")
-        for norm, mean, var in zip(norms, means, variances):
-            norm.running_mean.copy_(mean / n_batches)
-            norm.running_var.copy_(var / n_batches)
-        network.eval()
-        convacs = [m for m in network.modules() if isinstance(m, OverlappingConvACNetwork)]
-        sums = {id(m): torch.zeros_like(m.running_log_scale) for m in convacs}
-
-        def accumulate(module, args):
-            log_abs, _ = module._global_log_product(args[0])
-            sums[id(module)] += log_abs[:, 1:].mean(dim=0)
-
-        handles = [m.register_forward_pre_hook(accumulate) for m in convacs]
-        try:
-            for batch in batches:
-                network(batch)
-        finally:
-            for handle in handles:
-                handle.remove()
-        for m in convacs:
-            m.running_log_scale.copy_(sums[id(m)] / n_batches)

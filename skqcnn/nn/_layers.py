@@ -165,7 +165,6 @@ class ConstantChannelBatchNorm(nn.Module):
         self.bias = nn.Parameter(torch.full((n_channels,), float(mean_init)))
         self.register_buffer("running_mean", torch.zeros(n_channels))
         self.register_buffer("running_var", torch.ones(n_channels))
-        self.register_buffer("num_batches_tracked", torch.tensor(0, dtype=torch.long))
 
     def affine(self):
         """Eval-mode ``(scale, shift)``, each of shape ``(C,)``."""
@@ -176,15 +175,10 @@ class ConstantChannelBatchNorm(nn.Module):
         """Normalise channels ``1..C``; keep the constant channel 0."""
         const, rest = u[:, :1], u[:, 1:]
         if self.training:
-            self.num_batches_tracked += 1
-            # None: cumulative average, as in torch.nn.BatchNorm1d.
-            momentum = (
-                1.0 / float(self.num_batches_tracked) if self.momentum is None else self.momentum
-            )
             # On training data u_0 = 1, where plain BatchNorm is the same map.
             rest = F.batch_norm(
                 rest, self.running_mean, self.running_var, self.weight, self.bias,
-                training=True, momentum=momentum, eps=self.eps,
+                training=True, momentum=self.momentum, eps=self.eps,
             )
         else:
             scale, shift = self.affine()

@@ -35,7 +35,18 @@ class DeepRACNetwork(nn.Module):
     by a norm is never used. The products start near 1 (``W`` rows read a
     bias of 1 from the constant channel), the BatchNorm mean starts at 1 and
     its running mean too, so the recurrence is contracting at initialisation
-    in both modes.
+    in both modes. Running averages lag behind training, which products over
+    many steps amplify: call :func:`~skqcnn.nn.recalibrate_statistics`
+    after training.
+
+    **Network state.** From depth 2 on, every input reaches the top through
+    several paths (``h^1_t`` feeds both ``h^1_{t+1}`` and ``h^2_t``), so the
+    scores are polynomials in each step's features (degree ``T - t + 1`` in
+    ``x_t`` at depth 2), not multilinear functions. Evaluated on one-hot basis
+    vectors they give the coefficients of the network state ``Psi_y``, the
+    duplicated tree ``DUP(A)`` restricted to equal indices. A depth-1 RAC uses
+    each input once: its score is ``<phi(x) | Psi_y>`` and it is a matrix
+    product state.
 
     Parameters
     ----------

@@ -1,0 +1,83 @@
+"""Running statistics recomputed from data after training."""
+
+import torch
+
+from ._convac import OverlappingConvACNetwork
+from ._layers import ConstantChannelBatchNorm
+
+
+def recalibrate_statistics(network, batches):
+    """Recompute every running statistic of a network from data, weights fixed.
+
+    Products over many positions or steps amplify the gap between batch
+    statistics (training mode) and running averages that lag behind fast
+    changing weights (eval mode), so an eval-mode network can score much worse
+    than the same weights in training mode. This pass, in the manner of
+    :func:`torch.optim.swa_utils.update_bn`, sets the running mean and
+    variance of every :class:`~skqcnn.nn.ConstantChannelBatchNorm` to their
+    averages over ``batches`` (in training mode), then the running log-scale
+    of every :class:`OverlappingConvACNetwork` to its average over
+    ``batches`` with the BatchNorms in eval mode, as eval mode uses it. Call
+    it after training, before predicting or measuring entanglement. The
+    network is left in eval mode.
+
+    Parameters
+    ----------
+    network : torch.nn.Module
+        A network of skqcnn, or any module containing them.
+    batches : iterable of torch.Tensor
+        Inputs of ``network``, iterated twice (a list or a DataLoader of
+        inputs; for a DataLoader yielding ``(X, y)`` pass a list of ``X``).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skqcnn.nn import OverlappingConvACNetwork, recalibrate_statistics
+    >>> net = OverlappingConvACNetwork((4, 4), 2, (2,), 2, n_classes=2)
+    >>> batches = [torch.cat((torch.ones(8, 16, 1), torch.rand(8, 16, 1)), dim=2)]
+    >>> recalibrate_statistics(net, batches)
+    >>> net.training
+    False
+    """
+    norms = [m for m in network.modules() if isinstance(m, ConstantChannelBatchNorm)]
+    momenta = [norm.momentum for norm in norms]
+    means = [torch.zeros_like(norm.running_mean) for norm in norms]
+    variances = [torch.zeros_like(norm.running_var) for norm in norms]
+    n_batches = 0
+    network.train()
+    with torch.no_grad():
+        try:
+            # Momentum 1 makes the running statistics those of the last batch.
+            for norm in norms:
+                norm.momentum = 1.0
+            for batch in batches:
+                network(batch)
+                n_batches += 1
+                for norm, mean, var in zip(norms, means, variances):
+                    mean += norm.running_mean
+                    var += norm.running_var
+        finally:
+            for norm, momentum in zip(norms, momenta):
+                norm.momentum = momentum
+        if n_batches == 0:
+            raise ValueError("batches is empty.")
+        for norm, mean, var in zip(norms, means, variances):
+            norm.running_mean.copy_(mean / n_batches)
+            norm.running_var.copy_(var / n_batches)
+        network.eval()
+        convacs = [m for m in network.modules() if isinstance(m, OverlappingConvACNetwork)]
+        sums = {id(m): torch.zeros_like(m.running_log_scale) for m in convacs}
+
+        def accumulate(module, args):
+            log_abs, _ = module._global_log_product(args[0])
+            sums[id(module)] += log_abs[:, 1:].mean(dim=0)
+
+        handles = [m.register_forward_pre_hook(accumulate) for m in convacs]
+        try:
+            for batch in batches:
+                network(batch)
+        finally:
+            for handle in handles:
+                handle.remove()
+        for m in convacs:
+            m.running_log_scale.copy_(sums[id(m)] / n_batches)

@@ -1,0 +1,33 @@
+"""The ``skqcnn`` command line."""
+
+import subprocess
+import sys
+
+import joblib
+import pytest
+
+from skqcnn._cli import main
+
+
+def test_demo_prints_accuracy_confusions_entropies_and_saves(tmp_path, capsys):
+    output = tmp_path / "model.joblib"
+    assert main(["demo", "--max-epochs", "2", "--output", str(output)]) == 0
+    printed = capsys.readouterr().out
+    assert "Test accuracy: 0." in printed
+    assert "Worst classes" in printed and "confused with" in printed
+    assert "Entanglement entropy (left_right, nats)" in printed
+    assert "Entanglement entropy (up_down, nats)" in printed
+    assert joblib.load(output).classes_.tolist() == list(range(10))
+
+
+def test_python_dash_m_entry_point():
+    result = subprocess.run([sys.executable, "-m", "skqcnn", "--help"],
+                            capture_output=True, text=True, check=True)
+    assert "demo" in result.stdout
+
+
+def test_unknown_command_exits_with_usage(capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["train"])
+    assert info.value.code == 2
+    assert "invalid choice" in capsys.readouterr().err
