@@ -118,3 +118,13 @@ def test_constant_channel_batchnorm_is_linear_in_eval_and_plain_bn_in_train():
     # Linear in the whole vector, the constant channel included.
     a, b = torch.randn(4, 4, 2), torch.randn(4, 4, 2)
     torch.testing.assert_close(norm(2 * a - 3 * b), 2 * norm(a) - 3 * norm(b))
+
+
+def test_entropy_of_spectrum_with_denormal_weights_is_finite():
+    from skqcnn.entanglement import entropy_from_spectrum
+
+    spectrum = np.array([1e300, 1e300, 5e-324])
+    for alpha in (1, 2, 0.5, np.inf):
+        value = entropy_from_spectrum(spectrum, alpha=alpha)
+        assert np.isfinite(value)
+        np.testing.assert_allclose(value, np.log(2), rtol=1e-12)

@@ -49,8 +49,8 @@ def with_random_weights(clf, seed=0, spread=1.0):
 @pytest.fixture(scope="module")
 def fitted_convac_1d(tiny_sequences):
     X, y = tiny_sequences
-    clf = OverlappingConvACClassifier(channels=(3, 3), kernel_size=3, max_epochs=10,
-                                      random_state=0, dtype=np.float64).fit(X, y)
+    clf = OverlappingConvACClassifier(channels=(4, 4), kernel_size=3, pooling=2, lr=0.003,
+                                      max_epochs=20, random_state=0, dtype=np.float64).fit(X, y)
     clf._fit_data = (X, y)
     return clf
 
@@ -67,7 +67,7 @@ def fitted_rac(tiny_sequences):
 def test_convac_learns_and_reports_layout(fitted_convac_1d, tiny_sequences):
     X, y = tiny_sequences
     assert fitted_convac_1d.image_shape_ == (8,)
-    assert fitted_convac_1d.channels_ == (3, 3)
+    assert fitted_convac_1d.channels_ == (4, 4)
     assert fitted_convac_1d.score(X, y) > 0.8
 
 

@@ -41,7 +41,9 @@ def entropy_from_spectrum(spectrum, alpha=1.0, base=None):
             "spectrum must be a 1-D array of non-negative finite values with a "
             "positive sum."
         )
-    p = p[p > 0] / total
+    # Normalise before dropping zeros: tiny weights can underflow in the division.
+    p = p / total
+    p = p[p > 0]
     if alpha <= 0:
         raise ValueError(f"alpha must be > 0, got {alpha!r}.")
     if alpha == 1:
