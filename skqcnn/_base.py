@@ -59,7 +59,8 @@ def resolve_device(device):
 
 def _check_number(name, value, kind, low, low_inclusive=True, high=None):
     if not isinstance(value, kind) or isinstance(value, bool):
-        raise TypeError(f"{name} must be {kind.__name__ if isinstance(kind, type) else 'a number'}, got {value!r}.")
+        expected = "an int" if kind is numbers.Integral else "a real number"
+        raise TypeError(f"{name} must be {expected}, got {value!r}.")
     too_low = value < low if low_inclusive else value <= low
     if too_low or (high is not None and value >= high):
         bound = f"{'>=' if low_inclusive else '>'} {low}" + (f" and < {high}" if high else "")

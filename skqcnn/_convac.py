@@ -42,20 +42,27 @@ class OverlappingConvACClassifier(SampledStateEntanglementMixin, NetworkClassifi
 
     Parameters
     ----------
-    channels : tuple of int, int or (str, int), default=("constant", 8)
+    channels : tuple of int, int or (str, int), default=("constant", 16)
         Channels ``r_1..r_L`` per conv layer, or a named schedule as in
         :class:`QCNNClassifier`; a schedule or an int uses ``n_layers``.
     n_layers : int, default=2
         Number of conv layers when ``channels`` is not a tuple.
     kernel_size : int, default=3
         Window size K (``K x K`` in 2-D); at most the image side.
-    pooling : int or None, default=None
+    pooling : int or None, default=2
         ``P`` (``P x P``) product pooling after each conv layer; it must
-        divide the feature map at every layer.
-    representation, n_freq, image_shape, loss, optimizer, lr, weight_decay, \
-batch_size, max_epochs, early_stopping, validation_fraction, n_iter_no_change, \
-device, dtype, random_state, verbose
-        As in :class:`QCNNClassifier`.
+        divide the feature map at every layer. Without pooling the global
+        product over a whole map is close to translation invariant (a bag of
+        local features) and trained poorly on load_digits.
+    representation : {"fourier", "legendre"}, default="legendre"
+    n_freq : int, default=2
+        The defaults of these two differ from :class:`QCNNClassifier`'s:
+        Legendre polynomials of degree 2 scored best here.
+    image_shape, loss, optimizer, lr, weight_decay, batch_size, max_epochs, \
+early_stopping, validation_fraction, n_iter_no_change, device, dtype, \
+random_state, verbose
+        As in :class:`QCNNClassifier`; ``batch_size`` defaults to 64 and
+        ``max_epochs`` to 60.
 
     Attributes
     ----------
@@ -86,12 +93,12 @@ input_min_, input_max_, device_, net_, history_
     def __init__(
         self,
         *,
-        channels=("constant", 8),
+        channels=("constant", 16),
         n_layers=2,
         kernel_size=3,
-        pooling=None,
-        representation="fourier",
-        n_freq=1,
+        pooling=2,
+        representation="legendre",
+        n_freq=2,
         image_shape=None,
         loss="square",
         optimizer="adamw",

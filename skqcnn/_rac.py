@@ -39,7 +39,7 @@ class DeepRACClassifier(SampledStateEntanglementMixin, NetworkClassifierBase):
 
     Parameters
     ----------
-    hidden_size : int or tuple of int, default=16
+    hidden_size : int or tuple of int, default=32
         Hidden channels ``R_l``: one int for every layer, or one per layer
         (a named schedule as in :class:`QCNNClassifier` also works).
     n_layers : int, default=2
@@ -51,7 +51,8 @@ class DeepRACClassifier(SampledStateEntanglementMixin, NetworkClassifierBase):
     representation, n_freq, loss, optimizer, lr, weight_decay, batch_size, \
 max_epochs, early_stopping, validation_fraction, n_iter_no_change, device, \
 dtype, random_state, verbose
-        As in :class:`QCNNClassifier`.
+        As in :class:`QCNNClassifier`; ``batch_size`` defaults to 64 and
+        ``max_epochs`` to 100.
 
     Attributes
     ----------
@@ -89,7 +90,7 @@ dtype, random_state, verbose
     def __init__(
         self,
         *,
-        hidden_size=16,
+        hidden_size=32,
         n_layers=2,
         sequence_shape=None,
         representation="fourier",
@@ -99,7 +100,7 @@ dtype, random_state, verbose
         lr=0.01,
         weight_decay=1e-4,
         batch_size=64,
-        max_epochs=60,
+        max_epochs=100,
         early_stopping=False,
         validation_fraction=0.1,
         n_iter_no_change=10,

@@ -264,7 +264,7 @@ def test_single_class_and_single_sample(small_digits):
         (dict(loss="hinge"), ValueError, "loss must be one of"),
         (dict(optimizer="lbfgs"), ValueError, "optimizer must be one of"),
         (dict(lr=0.0), ValueError, "lr must be > 0"),
-        (dict(batch_size=1.5), TypeError, "batch_size must be"),
+        (dict(batch_size=1.5), TypeError, "batch_size must be an int, got 1.5"),
         (dict(validation_fraction=1.0), ValueError, "validation_fraction must be"),
         (dict(dtype=np.int32), ValueError, "dtype must be np.float32 or np.float64"),
         (dict(device="tpu"), ValueError, "device must be"),
