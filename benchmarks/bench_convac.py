@@ -19,25 +19,18 @@ Run from the repository root with skqcnn importable::
 """
 
 import argparse
-import time
 
 import numpy as np
 import torch
-from sklearn.datasets import load_digits
 from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import train_test_split
+
+from _digits import digits_split, timed_fit
 
 from skqcnn import OverlappingConvACClassifier, QCNNClassifier
 
 TARGET_ACCURACY = 0.97
 TARGET_SECONDS = 120.0
 
-
-def timed_fit(estimator, X, y):
-    """Fit ``estimator`` and return the wall-clock seconds it took."""
-    start = time.perf_counter()
-    estimator.fit(X, y)
-    return time.perf_counter() - start
 
 
 def report(name, accuracy, seconds):
@@ -54,12 +47,7 @@ def main():
     if args.threads is not None:
         torch.set_num_threads(args.threads)
 
-    X, y = load_digits(return_X_y=True)
-    X_train, X_test, y_train, y_test = train_test_split(
-        X, y, test_size=0.25, stratify=y, random_state=0
-    )
-    print(f"load_digits: {len(X_train)} train / {len(X_test)} test, torch threads "
-          f"{torch.get_num_threads()}\n")
+    X_train, X_test, y_train, y_test = digits_split()
     print(f"{'model':<44} {'test accuracy':>14} {'fit time (s)':>13}")
 
     baselines = {

@@ -17,20 +17,15 @@ import time
 
 import numpy as np
 import torch
-from sklearn.datasets import load_digits
 from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import train_test_split
 from sklearn.neural_network import MLPClassifier
+
+from _digits import digits_split, timed_fit
 
 from skqcnn import QCNNClassifier
 from skqcnn._base import ScoredNetwork
 from skqcnn.nn import LocalBasis, SquareLoss
 
-
-def timed_fit(estimator, X, y):
-    start = time.perf_counter()
-    estimator.fit(X, y)
-    return time.perf_counter() - start
 
 
 def plain_torch_fit(template, X, y, epochs):
@@ -67,12 +62,7 @@ def main():
     parser.add_argument("--overhead-epochs", type=int, default=10)
     args = parser.parse_args()
 
-    X, y = load_digits(return_X_y=True)
-    X_train, X_test, y_train, y_test = train_test_split(
-        X, y, test_size=0.25, stratify=y, random_state=0
-    )
-    print(f"load_digits: {len(X_train)} train / {len(X_test)} test, torch threads "
-          f"{torch.get_num_threads()}\n")
+    X_train, X_test, y_train, y_test = digits_split()
     print(f"{'model':<34} {'test accuracy':>14} {'fit time (s)':>13}")
     baselines = {
         "LogisticRegression(max_iter=5000)": LogisticRegression(max_iter=5000),

@@ -27,8 +27,8 @@ import time
 
 import numpy as np
 import torch
-from sklearn.datasets import load_digits
-from sklearn.model_selection import train_test_split
+
+from _digits import digits_split, timed_fit
 
 from skqcnn import DeepRACClassifier
 
@@ -101,9 +101,7 @@ def verdict(accuracy, seconds):
 def fit_rac(X_train, y_train, X_test, y_test, sequence_shape, seed):
     """Fit a default DeepRACClassifier; return accuracy, seconds, parameters."""
     clf = DeepRACClassifier(sequence_shape=sequence_shape, random_state=seed, device="cpu")
-    start = time.perf_counter()
-    clf.fit(X_train, y_train)
-    seconds = time.perf_counter() - start
+    seconds = timed_fit(clf, X_train, y_train)
     return clf.score(X_test, y_test), seconds, n_parameters(clf.net_.module_)
 
 
@@ -118,12 +116,7 @@ def main():
     if args.threads is not None:
         torch.set_num_threads(args.threads)
 
-    X, y = load_digits(return_X_y=True)
-    X_train, X_test, y_train, y_test = train_test_split(
-        X, y, test_size=0.25, stratify=y, random_state=0
-    )
-    print(f"load_digits: {len(X_train)} train / {len(X_test)} test, torch threads "
-          f"{torch.get_num_threads()}\n")
+    X_train, X_test, y_train, y_test = digits_split()
     print(f"{'model':<46} {'accuracy':>9} {'fit (s)':>9} {'params':>8}")
 
     scores, times = [], []
