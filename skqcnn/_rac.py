@@ -178,20 +178,25 @@ dtype, random_state, verbose
         named = {"half": lambda: np.arange(n_steps) >= n_steps // 2}
         return resolve_partition(partition, (n_steps,), named)
 
-    def _fast_spectra(self, in_a, classes):
-        """Exact spectra of a one-layer RAC in MPS form, for a contiguous cut."""
+    def _mps_suffix(self, in_a):
+        """Suffix length of a contiguous cut of a one-layer RAC, else None."""
         if len(self.hidden_sizes_) != 1:
             return None
         n_a = int(in_a.sum())
         # The spectrum of A | B is that of B | A: a prefix A is a suffix B.
         if in_a[-n_a:].all():
-            suffix = n_a
-        elif in_a[:n_a].all():
-            suffix = in_a.size - n_a
-        else:
-            return None
+            return n_a
+        if in_a[:n_a].all():
+            return in_a.size - n_a
+        return None
+
+    def _fast_spectra_available(self, in_a):
+        return self._mps_suffix(in_a) is not None
+
+    def _fast_spectra(self, in_a, classes):
+        """Exact spectra of a one-layer RAC in MPS form, for a contiguous cut."""
         readout, tensors, initial = rac_to_mps(self._network())
-        spectra = mps_block_spectra(readout[classes], tensors, initial, suffix)
+        spectra = mps_block_spectra(readout[classes], tensors, initial, self._mps_suffix(in_a))
         return [per_class[0] for per_class in spectra]
 
     def _rank_bound(self, in_a, return_cut):

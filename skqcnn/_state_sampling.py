@@ -23,15 +23,15 @@ class SampledStateEntanglementMixin:
     Needs from the estimator: a ``default_partition`` class attribute,
     ``_site_partition(partition)`` (mask over sites),
     ``_n_sites()``, ``_site_local_dim()``, ``_rank_bound(in_a, return_cut)``,
-    and optionally ``_fast_spectra(in_a, classes)`` returning exact spectra
-    without enumeration (or None when it does not apply).
+    and optionally ``_fast_spectra_available(in_a)`` with
+    ``_fast_spectra(in_a, classes)``, exact spectra without enumeration.
     """
 
     def _network(self):
         return self.net_.module_.network
 
-    def _fast_spectra(self, in_a, classes):
-        return None
+    def _fast_spectra_available(self, in_a):
+        return False
 
     def _resolved_partition(self, partition):
         return self._site_partition(self.default_partition if partition is None else partition)
@@ -40,9 +40,8 @@ class SampledStateEntanglementMixin:
         return self._site_local_dim() ** self._n_sites()
 
     def _exact_spectra(self, in_a, classes):
-        spectra = self._fast_spectra(in_a, classes)
-        if spectra is not None:
-            return spectra
+        if self._fast_spectra_available(in_a):
+            return self._fast_spectra(in_a, classes)
         if self._n_amplitudes() > MAX_AMPLITUDES:
             raise ValueError(
                 f"Exact entanglement enumerates M**N = {self._site_local_dim()}**"
@@ -93,7 +92,7 @@ class SampledStateEntanglementMixin:
         in_a = self._resolved_partition(partition)
         indices = self._class_indices(classes)
         exact_possible = (self._n_amplitudes() <= MAX_AMPLITUDES
-                          or self._fast_spectra(in_a, indices[:1]) is not None)
+                          or self._fast_spectra_available(in_a))
         if method == "monte_carlo" or (method == "auto" and not exact_possible):
             if alpha != 2:
                 raise ValueError(

@@ -12,8 +12,9 @@ class BatchNormRecalibration(Callback):
 
     Running averages with momentum lag behind the weights, and a product
     network multiplies that lag over its levels: after a few epochs the
-    eval-mode network can score far below the training loss (on load_digits a
-    q-CNN went from 0.32 to 0.97 after 3 epochs with this pass). At the end of
+    eval-mode network can score far below the training loss (a q-CNN trained
+    for 3 epochs on 300 digits of 4 classes scored 0.32 on its training data
+    without this pass, 0.97-0.99 with it). At the end of
     training this callback runs :func:`skqcnn.nn.recalibrate_statistics` over
     the training data, without gradients.
 
