@@ -60,9 +60,17 @@ print("rank of class 0:", clf.schmidt_spectrum("left_right", classes=[0])[0].siz
 # %%
 # Persistence
 # -----------
-# joblib round trips give identical predictions. Load only files you trust:
-# unpickling runs code.
-path = Path(tempfile.mkdtemp()) / "qcnn.joblib"
-joblib.dump(clf, path)
-loaded = joblib.load(path)
+# :func:`skqcnn.save` writes one safetensors file: hyperparameters, fitted
+# attributes and histories as JSON, weights as raw tensors. :func:`skqcnn.load`
+# reads it without unpickling anything, so a shared file cannot run code.
+# joblib works too, but load pickles only from sources you trust.
+import skqcnn
+
+path = Path(tempfile.mkdtemp()) / "qcnn.safetensors"
+skqcnn.save(clf, path)
+loaded = skqcnn.load(path)
 assert (loaded.predict(X_test) == clf.predict(X_test)).all()
+assert np.array_equal(loaded.entanglement_entropy("left_right"), left_right)
+
+joblib.dump(clf, path.with_suffix(".joblib"))
+assert (joblib.load(path.with_suffix(".joblib")).predict(X_test) == clf.predict(X_test)).all()

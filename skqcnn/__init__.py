@@ -9,6 +9,11 @@ OverlappingConvACClassifier
 DeepRACClassifier
     The deep recurrent arithmetic circuit of Levine et al.
 
+Functions
+---------
+save, load
+    Persistence without pickle: JSON and safetensors in one file.
+
 Subpackages
 -----------
 entanglement
@@ -17,7 +22,12 @@ entanglement
 nn
     The torch modules.
 callbacks
-    skorch callbacks.
+    skorch callbacks, among them the entanglement tracker.
+datasets
+    The digits, MNIST and Fashion-MNIST, and the local/global task.
+plotting
+    Entropy during training, Schmidt spectra and rank bounds; needs
+    matplotlib (``pip install "skqcnn[plot]"``).
 """
 
 import importlib
@@ -31,13 +41,18 @@ _ESTIMATORS = {
     "OverlappingConvACClassifier": "._convac",
     "QCNNClassifier": "._qcnn",
 }
+_FUNCTIONS = {
+    "load": "._persistence",
+    "save": "._persistence",
+}
+_LAZY = {**_ESTIMATORS, **_FUNCTIONS}
 
-__all__ = [*sorted(_ESTIMATORS), "__version__"]
+__all__ = [*sorted(_ESTIMATORS), *sorted(_FUNCTIONS), "__version__"]
 
 
 def __getattr__(name):
-    if name in _ESTIMATORS:
-        return getattr(importlib.import_module(_ESTIMATORS[name], __name__), name)
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name], __name__), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 

@@ -6,21 +6,28 @@ constructor arguments (so ``clone`` and grid searches see exactly what the user
 passed) and are validated in ``fit``.
 """
 
+import math
 import numbers
 from abc import ABCMeta, abstractmethod
 
 import numpy as np
 import torch
 from skorch import NeuralNet
-from skorch.callbacks import EarlyStopping, LRScheduler, ProgressBar
+from skorch.callbacks import Callback, EarlyStopping, LRScheduler, ProgressBar
 from skorch.dataset import ValidSplit
-from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.preprocessing import LabelEncoder
 from sklearn.utils import check_random_state
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from .callbacks import BatchNormRecalibration, FiniteLossGuard
+from .callbacks import (
+    BatchNormRecalibration,
+    EntanglementHistory,
+    EntanglementTracker,
+    EpochSeededShuffle,
+    FiniteLossGuard,
+)
 from .nn._layers import REPRESENTATIONS, LocalBasis, basis_domain
 from .nn._losses import LOSSES
 
@@ -57,6 +64,10 @@ def resolve_device(device):
         ) from None
 
 
+def _module_device(module):
+    return next(module.parameters()).device
+
+
 def _check_number(name, value, kind, low, low_inclusive=True, high=None):
     if not isinstance(value, kind) or isinstance(value, bool):
         expected = "an int" if kind is numbers.Integral else "a real number"
@@ -78,7 +89,8 @@ class NetworkClassifierBase(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
 
     def __init__(self, *, representation, n_freq, loss, optimizer, lr, weight_decay,
                  batch_size, max_epochs, early_stopping, validation_fraction,
-                 n_iter_no_change, device, dtype, random_state, verbose):
+                 n_iter_no_change, track_entanglement, track_every, callbacks, warm_start,
+                 accelerator, device, dtype, random_state, verbose):
         self.representation = representation
         self.n_freq = n_freq
         self.loss = loss
@@ -90,6 +102,11 @@ class NetworkClassifierBase(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
         self.early_stopping = early_stopping
         self.validation_fraction = validation_fraction
         self.n_iter_no_change = n_iter_no_change
+        self.track_entanglement = track_entanglement
+        self.track_every = track_every
+        self.callbacks = callbacks
+        self.warm_start = warm_start
+        self.accelerator = accelerator
         self.device = device
         self.dtype = dtype
         self.random_state = random_state
@@ -166,17 +183,39 @@ class NetworkClassifierBase(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
             The fitted estimator.
         """
         torch_dtype = self._validate_common_params()
-        X = self._flatten_input(X, fitting=True)
-        X, y = validate_data(self, X, y, dtype=np.float64, ensure_min_samples=2)
+        self._validate_training_options()
+        resume = bool(self.warm_start) and self.__sklearn_is_fitted__()
+        X = self._flatten_input(X, fitting=not resume)
+        X, y = validate_data(self, X, y, dtype=np.float64, ensure_min_samples=2,
+                             reset=not resume)
         check_classification_targets(y)
         encoder = LabelEncoder().fit(y)
-        self.classes_ = encoder.classes_
-        if self.classes_.size < 2:
+        if resume and not np.array_equal(encoder.classes_, self.classes_):
+            raise ValueError(
+                f"warm_start=True continues training on the classes of the first fit, "
+                f"{self.classes_.tolist()}; got {encoder.classes_.tolist()}. Set "
+                f"warm_start=False to start anew."
+            )
+        if encoder.classes_.size < 2:
             raise ValueError(
                 f"{type(self).__name__} needs at least 2 classes in y; got 1 class "
-                f"({self.classes_[0]!r})."
+                f"({encoder.classes_[0]!r})."
             )
         y_encoded = encoder.transform(y).astype(np.int64)
+        try:
+            if resume:
+                self._resume_training(X, y_encoded)
+            else:
+                self._train_new(X, y_encoded, encoder.classes_, torch_dtype)
+        except BaseException:
+            # A failed fit leaves no half-trained network that could predict NaN.
+            self._discard_network()
+            raise
+        self._collect_entanglement_history()
+        return self
+
+    def _train_new(self, X, y_encoded, classes, torch_dtype):
+        self.classes_ = classes
         self.input_min_ = float(X.min())
         self.input_max_ = float(X.max())
         self.device_ = resolve_device(self.device)
@@ -186,13 +225,111 @@ class NetworkClassifierBase(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
         # global generator as the user had it.
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
-            basis = self._build_basis(X.shape[1])
-            self.local_dim_ = basis.local_dim
-            network = self._build_network(X.shape[1], self.local_dim_, self.classes_.size)
-            module = ScoredNetwork(basis, network)
-            self.net_ = self._make_net(module, torch_dtype, seed)
+            # Set before training: the trackers analyse this estimator while the net trains.
+            self.net_ = self._build_net(X.shape[1], torch_dtype, seed)
             self.net_.fit(self._scale_inputs(X), y_encoded)
-        return self
+        if self.accelerator is not None:
+            self._release_accelerator()
+            self.device_ = str(_module_device(self.net_.module_))
+
+    def _build_net(self, n_features, torch_dtype, seed):
+        """The untrained skorch net; sets ``local_dim_`` and the layout attributes."""
+        basis = self._build_basis(n_features)
+        self.local_dim_ = basis.local_dim
+        network = self._build_network(n_features, self.local_dim_, self.classes_.size)
+        return self._make_net(ScoredNetwork(basis, network), torch_dtype, seed)
+
+    def _release_accelerator(self):
+        """Unwrap what Accelerate prepared, so the estimator pickles and clones.
+
+        skorch unwraps the module after training; the optimizer, the LR
+        scheduler's reference to it and the accelerator's own registry of
+        prepared objects are left to us.
+        """
+        net = self.net_
+        net.optimizer_ = getattr(net.optimizer_, "optimizer", net.optimizer_)
+        for _, callback in net.callbacks_:
+            if isinstance(callback, LRScheduler):
+                callback.lr_scheduler_.optimizer = net.optimizer_
+        self.accelerator.free_memory()
+
+    def _resume_training(self, X, y_encoded):
+        remaining = self.max_epochs - len(self.net_.history)
+        if remaining <= 0:
+            return
+        schedule = dict(self.net_.callbacks_)["lr_schedule"]
+        if schedule.T_max != self.max_epochs:
+            # A raised max_epochs stretches the cosine schedule to the new
+            # length; the scheduler resumes from the optimizer's current rate,
+            # so that rate is set to the stretched schedule's value here.
+            schedule.set_params(T_max=self.max_epochs)
+            done = len(self.net_.history)
+            for group in self.net_.optimizer_.param_groups:
+                group["lr"] = (group["initial_lr"]
+                               * (1 + math.cos(math.pi * done / self.max_epochs)) / 2)
+        if self.accelerator is not None:
+            self.net_.accelerator = self.accelerator
+            self.net_._initialize_accelerator()
+        self.net_.partial_fit(self._scale_inputs(X), y_encoded, epochs=remaining)
+        if self.accelerator is not None:
+            self._release_accelerator()
+
+    def _discard_network(self):
+        for name in ("net_", "entanglement_history_"):
+            if hasattr(self, name):
+                delattr(self, name)
+
+    def _validate_training_options(self):
+        if not isinstance(self.warm_start, (bool, np.bool_)):
+            raise TypeError(f"warm_start must be a bool, got {self.warm_start!r}.")
+        if self.accelerator is not None and not (
+            hasattr(self.accelerator, "prepare") and hasattr(self.accelerator, "unwrap_model")
+        ):
+            raise TypeError(
+                f"accelerator must be an accelerate.Accelerator or None, got "
+                f"{self.accelerator!r}."
+            )
+        if self.callbacks is not None and not isinstance(self.callbacks, (list, tuple)):
+            raise TypeError(
+                f"callbacks must be a list of skorch callbacks or (name, callback) pairs, "
+                f"got {self.callbacks!r}."
+            )
+
+    def _default_tracked_partitions(self):
+        """Partitions that ``track_entanglement=True`` records."""
+        return self.default_partition
+
+    def _user_callbacks(self):
+        """Copies of the ``callbacks`` and ``track_entanglement`` callbacks, bound."""
+        named = []
+        if self.track_entanglement is not None and self.track_entanglement is not False:
+            partitions = (self._default_tracked_partitions()
+                          if self.track_entanglement is True else self.track_entanglement)
+            named.append(("entanglement_tracker",
+                          EntanglementTracker(partitions, every=self.track_every)))
+        for item in self.callbacks or ():
+            name, callback = item if isinstance(item, tuple) and len(item) == 2 else (None, item)
+            if not isinstance(callback, Callback) or not (name is None or isinstance(name, str)):
+                raise TypeError(
+                    f"callbacks must hold skorch callbacks or (name, callback) pairs, got "
+                    f"{item!r}."
+                )
+            named.append((name or type(callback).__name__, clone(callback, safe=False)))
+        for _, callback in named:
+            if isinstance(callback, EntanglementTracker):
+                callback.bind(self)
+        return named
+
+    def _collect_entanglement_history(self):
+        trackers = [callback for _, callback in self.net_.callbacks_
+                    if isinstance(callback, EntanglementTracker)]
+        if not trackers:
+            if hasattr(self, "entanglement_history_"):
+                del self.entanglement_history_
+            return
+        self.entanglement_history_ = EntanglementHistory(
+            row for tracker in trackers for row in tracker.history_
+        )
 
     def _make_net(self, module, torch_dtype, seed):
         callbacks = [
@@ -201,6 +338,7 @@ class NetworkClassifierBase(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
                 policy=torch.optim.lr_scheduler.CosineAnnealingLR,
                 T_max=self.max_epochs,
             )),
+            ("epoch_shuffle", EpochSeededShuffle(seed)),
         ]
         train_split = None
         if self.early_stopping:
@@ -211,12 +349,25 @@ class NetworkClassifierBase(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
             )))
         # After early stopping has restored the best weights.
         callbacks.append(("batchnorm_recalibration", BatchNormRecalibration()))
+        callbacks.extend(self._user_callbacks())
         if self.verbose:
             callbacks.append(("progress_bar", ProgressBar()))
-        optimizer_kwargs = {"optimizer__weight_decay": self.weight_decay}
+        net_kwargs = {"optimizer__weight_decay": self.weight_decay}
         if self.optimizer == "sgd":
-            optimizer_kwargs["optimizer__momentum"] = 0.9
-        return NeuralNet(
+            net_kwargs["optimizer__momentum"] = 0.9
+        net_class = NeuralNet
+        if self.accelerator is None:
+            net_kwargs["device"] = self.device_
+        else:
+            from ._accelerate import AcceleratedNeuralNet
+
+            net_class = AcceleratedNeuralNet
+            # PrintLog prints through any sink but the builtin print, whatever
+            # verbose says; Accelerate's print speaks for the main process only.
+            sink = self.accelerator.print if self.verbose else print
+            net_kwargs.update(accelerator=self.accelerator, device=None,
+                              callbacks__print_log__sink=sink)
+        return net_class(
             module=module.to(torch_dtype),
             criterion=LOSSES[self.loss],
             optimizer=OPTIMIZERS[self.optimizer],
@@ -226,10 +377,9 @@ class NetworkClassifierBase(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
             train_split=train_split,
             callbacks=callbacks,
             iterator_train__shuffle=True,
-            iterator_train__generator=torch.Generator().manual_seed(seed),
-            device=self.device_,
+            iterator_train__generator=torch.Generator(),
             verbose=self.verbose,
-            **optimizer_kwargs,
+            **net_kwargs,
         )
 
     @property
@@ -245,14 +395,21 @@ class NetworkClassifierBase(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
         # skorch maps CUDA tensors to the CPU when unpickled without CUDA.
         super().__setstate__(state)
         if hasattr(self, "net_"):
-            self.device_ = str(self.net_.device)
+            self.device_ = str(_module_device(self.net_.module_))
 
     def _scores(self, X):
         check_is_fitted(self)
         X = validate_data(self, self._flatten_input(X, fitting=False), dtype=np.float64,
                           reset=False)
-        scores = self.net_.forward(self._scale_inputs(X), training=False)
-        return scores.detach().cpu().numpy().astype(np.float64)
+        module = self.net_.module_
+        device = _module_device(module)
+        dtype = next(module.parameters()).dtype
+        inputs = torch.as_tensor(self._scale_inputs(X))
+        module.eval()
+        with torch.no_grad():
+            scores = [module(batch.to(device=device, dtype=dtype)).cpu()
+                      for batch in inputs.split(self.batch_size)]
+        return torch.cat(scores).numpy().astype(np.float64)
 
     def decision_function(self, X):
         """Raw scores alpha_y of the network.

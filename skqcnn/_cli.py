@@ -6,13 +6,12 @@ import time
 
 
 def _demo(args):
-    import joblib
     import numpy as np
     from sklearn.datasets import load_digits
     from sklearn.metrics import confusion_matrix
     from sklearn.model_selection import train_test_split
 
-    from . import QCNNClassifier
+    from . import QCNNClassifier, save
 
     X, y = load_digits(return_X_y=True)
     X_train, X_test, y_train, y_test = train_test_split(
@@ -46,8 +45,9 @@ def _demo(args):
         values = "  ".join(f"{c}:{s:.3f}" for c, s in zip(clf.classes_, entropies))
         print(f"\nEntanglement entropy ({partition}, nats) per class:\n  {values}")
 
-    joblib.dump(clf, args.output)
-    print(f"\nSaved the fitted model to {args.output} (joblib; load only files you trust).")
+    save(clf, args.output)
+    print(f"\nSaved the fitted model to {args.output}; skqcnn.load reads it back "
+          f"(JSON and safetensors: loading runs no code).")
     return 0
 
 
@@ -73,7 +73,7 @@ def main(argv=None):
     demo.add_argument("--max-epochs", type=int, default=None,
                       help="training epochs (default: the estimator's default)")
     demo.add_argument("--random-state", type=int, default=0)
-    demo.add_argument("--output", default="skqcnn-digits.joblib",
+    demo.add_argument("--output", default="skqcnn-digits.safetensors",
                       help="where to save the fitted model (default: %(default)s)")
     args = parser.parse_args(argv)
     return _demo(args)

@@ -59,7 +59,8 @@ class OverlappingConvACClassifier(SampledStateEntanglementMixin, NetworkClassifi
         The defaults of these two differ from :class:`QCNNClassifier`'s:
         Legendre polynomials of degree 2 scored best here.
     image_shape, loss, optimizer, lr, weight_decay, batch_size, max_epochs, \
-early_stopping, validation_fraction, n_iter_no_change, device, dtype, \
+early_stopping, validation_fraction, n_iter_no_change, track_entanglement, track_every, \
+callbacks, warm_start, accelerator, device, dtype, \
 random_state, verbose
         As in :class:`QCNNClassifier`; ``batch_size`` defaults to 64 and
         ``max_epochs`` to 60.
@@ -67,7 +68,8 @@ random_state, verbose
     Attributes
     ----------
     classes_, n_features_in_, image_shape_, channels_, local_dim_, \
-input_min_, input_max_, device_, net_, history_
+input_min_, input_max_, device_, net_, history_, \
+entanglement_history_
         As in :class:`QCNNClassifier`.
 
     Notes
@@ -109,6 +111,11 @@ input_min_, input_max_, device_, net_, history_
         early_stopping=False,
         validation_fraction=0.1,
         n_iter_no_change=10,
+        track_entanglement=None,
+        track_every=1,
+        callbacks=None,
+        warm_start=False,
+        accelerator=None,
         device="auto",
         dtype=np.float32,
         random_state=None,
@@ -123,7 +130,9 @@ input_min_, input_max_, device_, net_, history_
             representation=representation, n_freq=n_freq, loss=loss, optimizer=optimizer,
             lr=lr, weight_decay=weight_decay, batch_size=batch_size, max_epochs=max_epochs,
             early_stopping=early_stopping, validation_fraction=validation_fraction,
-            n_iter_no_change=n_iter_no_change, device=device, dtype=dtype,
+            n_iter_no_change=n_iter_no_change, track_entanglement=track_entanglement,
+            track_every=track_every, callbacks=callbacks, warm_start=warm_start,
+            accelerator=accelerator, device=device, dtype=dtype,
             random_state=random_state, verbose=verbose,
         )
 

@@ -74,6 +74,33 @@ class QCNNClassifier(NetworkClassifierBase):
         ``n_iter_no_change`` epochs, restoring the best weights.
     validation_fraction : float, default=0.1
     n_iter_no_change : int, default=10
+    track_entanglement : None, True, str, list or dict, default=None
+        Partitions whose entanglement entropy is recorded during training,
+        into ``entanglement_history_`` (see
+        :class:`~skqcnn.callbacks.EntanglementTracker`): a partition, a list
+        of partitions, a dict ``{label: partition}``, or True for the
+        family's default (here ``["left_right", "up_down"]`` for images,
+        ``"left_right"`` for sequences). None records nothing.
+    track_every : int, default=1
+        Record the entropies every ``track_every`` epochs.
+    callbacks : list of skorch callbacks or (name, callback) pairs, default=None
+        Extra callbacks for the skorch net, e.g. an
+        :class:`~skqcnn.callbacks.EntanglementTracker` with other settings or
+        skorch's ``Checkpoint``. Each fit uses copies (``sklearn.base.clone``).
+    warm_start : bool, default=False
+        When fitted already on data with the same features and classes,
+        continue training the current network instead of starting anew.
+        Epochs in ``history_`` count towards ``max_epochs``, so a fit
+        interrupted (Ctrl-C, or a model saved mid-training with
+        :func:`skqcnn.save`) resumes where it stopped, and on the CPU ends
+        with the same weights as an uninterrupted fit; raise ``max_epochs``
+        to train further. Early stopping restarts its patience on resume.
+    accelerator : accelerate.Accelerator or None, default=None
+        Train through Hugging Face Accelerate (skorch's ``AccelerateMixin``),
+        for multi-GPU data-parallel or mixed-precision training: launch the
+        script with ``accelerate launch`` and pass ``Accelerator()``. Device
+        placement is then Accelerate's and ``device`` is ignored. Needs
+        ``pip install "skqcnn[accelerate]"``.
     device : str, default="auto"
         ``"auto"`` trains on CUDA when available, else on the CPU.
     dtype : {np.float32, np.float64}, default=np.float32
@@ -106,6 +133,10 @@ class QCNNClassifier(NetworkClassifierBase):
         The fitted skorch net; ``net_.module_.network`` is the torch q-CNN.
     history_ : skorch.History
         Per-epoch training history.
+    entanglement_history_ : skqcnn.callbacks.EntanglementHistory
+        Only when entanglement was tracked: one row per (epoch, partition,
+        class) with the entropy and the losses; ``to_frame()`` gives a pandas
+        DataFrame.
 
     Examples
     --------
@@ -135,6 +166,11 @@ class QCNNClassifier(NetworkClassifierBase):
         early_stopping=False,
         validation_fraction=0.1,
         n_iter_no_change=10,
+        track_entanglement=None,
+        track_every=1,
+        callbacks=None,
+        warm_start=False,
+        accelerator=None,
         device="auto",
         dtype=np.float32,
         random_state=None,
@@ -148,7 +184,9 @@ class QCNNClassifier(NetworkClassifierBase):
             representation=representation, n_freq=n_freq, loss=loss, optimizer=optimizer,
             lr=lr, weight_decay=weight_decay, batch_size=batch_size, max_epochs=max_epochs,
             early_stopping=early_stopping, validation_fraction=validation_fraction,
-            n_iter_no_change=n_iter_no_change, device=device, dtype=dtype,
+            n_iter_no_change=n_iter_no_change, track_entanglement=track_entanglement,
+            track_every=track_every, callbacks=callbacks, warm_start=warm_start,
+            accelerator=accelerator, device=device, dtype=dtype,
             random_state=random_state, verbose=verbose,
         )
 
@@ -163,6 +201,9 @@ class QCNNClassifier(NetworkClassifierBase):
             raise TypeError(f"symmetric_pooling must be a bool, got {self.symmetric_pooling!r}.")
         return QCNNNetwork(self.leaf_features_, local_dim, self.channels_, n_classes,
                            symmetric_pooling=bool(self.symmetric_pooling))
+
+    def _default_tracked_partitions(self):
+        return ["left_right", "up_down"] if len(self.image_shape_) == 2 else "left_right"
 
     def tree_network(self):
         """The fitted network folded into a float64 tree tensor network.

@@ -49,7 +49,8 @@ class DeepRACClassifier(SampledStateEntanglementMixin, NetworkClassifierBase):
         columns, steps major. None: ``(n_features, 1)``, or the shape of 3-D
         input ``(n_samples, T, F)``, which is accepted too.
     representation, n_freq, loss, optimizer, lr, weight_decay, batch_size, \
-max_epochs, early_stopping, validation_fraction, n_iter_no_change, device, \
+max_epochs, early_stopping, validation_fraction, n_iter_no_change, track_entanglement, \
+track_every, callbacks, warm_start, accelerator, device, \
 dtype, random_state, verbose
         As in :class:`QCNNClassifier`; ``batch_size`` defaults to 64 and
         ``max_epochs`` to 100.
@@ -63,7 +64,8 @@ dtype, random_state, verbose
     local_dim_ : int
         Dimension of each step's local vector, ``1 + F (2 n_freq)`` for
         Fourier.
-    classes_, n_features_in_, input_min_, input_max_, device_, net_, history_
+    classes_, n_features_in_, input_min_, input_max_, device_, net_, history_, \
+entanglement_history_
         As in :class:`QCNNClassifier`.
 
     Notes
@@ -104,6 +106,11 @@ dtype, random_state, verbose
         early_stopping=False,
         validation_fraction=0.1,
         n_iter_no_change=10,
+        track_entanglement=None,
+        track_every=1,
+        callbacks=None,
+        warm_start=False,
+        accelerator=None,
         device="auto",
         dtype=np.float32,
         random_state=None,
@@ -116,7 +123,9 @@ dtype, random_state, verbose
             representation=representation, n_freq=n_freq, loss=loss, optimizer=optimizer,
             lr=lr, weight_decay=weight_decay, batch_size=batch_size, max_epochs=max_epochs,
             early_stopping=early_stopping, validation_fraction=validation_fraction,
-            n_iter_no_change=n_iter_no_change, device=device, dtype=dtype,
+            n_iter_no_change=n_iter_no_change, track_entanglement=track_entanglement,
+            track_every=track_every, callbacks=callbacks, warm_start=warm_start,
+            accelerator=accelerator, device=device, dtype=dtype,
             random_state=random_state, verbose=verbose,
         )
 

@@ -3,21 +3,21 @@
 import subprocess
 import sys
 
-import joblib
 import pytest
 
+from skqcnn import load
 from skqcnn._cli import main
 
 
 def test_demo_prints_accuracy_confusions_entropies_and_saves(tmp_path, capsys):
-    output = tmp_path / "model.joblib"
+    output = tmp_path / "model.safetensors"
     assert main(["demo", "--max-epochs", "2", "--output", str(output)]) == 0
     printed = capsys.readouterr().out
     assert "Test accuracy: 0." in printed
     assert "Worst classes" in printed and "confused with" in printed
     assert "Entanglement entropy (left_right, nats)" in printed
     assert "Entanglement entropy (up_down, nats)" in printed
-    assert joblib.load(output).classes_.tolist() == list(range(10))
+    assert load(output).classes_.tolist() == list(range(10))
 
 
 def test_python_dash_m_entry_point():

@@ -24,6 +24,12 @@ class BatchNormRecalibration(Callback):
         Batch size of the recalibration pass. Larger batches give variance
         estimates closer to the population's.
 
+    Attributes
+    ----------
+    training_statistics_ : dict of str to torch.Tensor or None
+        The module's buffers as training left them, before recalibration;
+        a resumed fit (``warm_start=True``) starts from them again.
+
     Examples
     --------
     >>> from skqcnn.callbacks import BatchNormRecalibration
@@ -34,10 +40,32 @@ class BatchNormRecalibration(Callback):
     def __init__(self, batch_size=1024):
         self.batch_size = batch_size
 
+    def initialize(self):
+        """Forget the statistics of any earlier fit."""
+        self.training_statistics_ = None
+        return self
+
+    def on_train_begin(self, net, X=None, y=None, **kwargs):
+        """On a resumed fit, put back the running statistics training had left."""
+        # Training mode normalises with batch statistics but keeps updating
+        # the running ones, which evaluation during training (entanglement
+        # tracking) reads: a resumed fit must continue from those, not from
+        # the recalibrated values, to repeat an uninterrupted fit.
+        if self.training_statistics_ is None:
+            return
+        with torch.no_grad():
+            for name, buffer in net.module_.named_buffers():
+                buffer.copy_(self.training_statistics_[name])
+
     def on_train_end(self, net, X=None, y=None, **kwargs):
         """Recompute the statistics on ``X``."""
         if X is None:
             return
+        self.training_statistics_ = {
+            name: buffer.detach().clone() for name, buffer in net.module_.named_buffers()
+        }
         loader = torch.utils.data.DataLoader(net.get_dataset(X), batch_size=self.batch_size)
-        batches = [unpack_data(batch)[0].to(net.device) for batch in loader]
+        # Under Accelerate net.device is None: the module knows where it lives.
+        device = next(net.module_.parameters()).device
+        batches = [unpack_data(batch)[0].to(device) for batch in loader]
         recalibrate_statistics(net.module_, batches)

@@ -53,7 +53,7 @@ def entropy_from_spectrum(spectrum, alpha=1.0, base=None):
     else:
         value = float(np.log(np.sum(p**alpha)) / (1.0 - alpha))
     # -0.0 and rounding noise of a product state read as exactly zero.
-    value = max(value, 0.0)
+    value = value if value > 0 else 0.0
     if base is not None:
         value /= float(np.log(base))
     return float(value)

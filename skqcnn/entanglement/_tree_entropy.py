@@ -421,7 +421,8 @@ class _Bipartition:
                 )
             log_power = np.log(power) + log_root
             # Round-off of a product state must not read as a negative entropy.
-            entropies.append(max((log_power - alpha * log_trace) / (1 - alpha), 0.0))
+            entropy = (log_power - alpha * log_trace) / (1 - alpha)
+            entropies.append(entropy if entropy > 0 else 0.0)
         return np.array(entropies)
 
     def _child_replica(self, level, pattern, alpha, mixed_tensors, closed):

@@ -154,6 +154,15 @@ class ConstantChannelBatchNorm(nn.Module):
         Initial learnable scale (``weight``).
     momentum, eps : float
         As in :class:`torch.nn.BatchNorm1d`.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skqcnn.nn import ConstantChannelBatchNorm
+    >>> norm = ConstantChannelBatchNorm(2).eval()
+    >>> u = torch.tensor([[[1.0], [0.5], [2.0]]])
+    >>> norm(u)[0, 0].item()  # the constant channel passes through
+    1.0
     """
 
     def __init__(self, n_channels, mean_init=1.0, scale_init=0.4, momentum=0.1, eps=1e-5):

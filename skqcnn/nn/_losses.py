@@ -7,7 +7,15 @@ from torch.nn import functional as F
 
 class SquareLoss(nn.Module):
     """One-hot square loss ``sum_y (alpha_y - [y == label])**2``, averaged over
-    the batch (Anagiannis & Cheng eq. 48)."""
+    the batch (Anagiannis & Cheng eq. 48).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skqcnn.nn import SquareLoss
+    >>> SquareLoss()(torch.tensor([[1.0, 0.0], [0.5, 0.5]]), torch.tensor([0, 1])).item()
+    0.25
+    """
 
     def forward(self, scores, target):
         """Loss of ``scores`` (batch, n_classes) against int labels (batch,)."""
@@ -20,6 +28,14 @@ class BornCrossEntropy(nn.Module):
 
     The same probabilities as ``predict_proba``, computed from ``log alpha**2``
     so that small scores do not underflow.
+
+    Examples
+    --------
+    >>> import math, torch
+    >>> from skqcnn.nn import BornCrossEntropy
+    >>> loss = BornCrossEntropy()(torch.tensor([[1.0, 1.0]]), torch.tensor([0]))
+    >>> math.isclose(loss.item(), math.log(2), rel_tol=1e-6)
+    True
     """
 
     def forward(self, scores, target):

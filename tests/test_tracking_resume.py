@@ -1,0 +1,224 @@
+"""Entanglement tracking during training, extra callbacks, warm-start resume and Accelerate."""
+
+import pickle
+
+import numpy as np
+import pytest
+import torch
+from skorch.callbacks import Callback
+from sklearn.base import clone
+from sklearn.exceptions import NotFittedError
+
+from skqcnn import DeepRACClassifier, OverlappingConvACClassifier, QCNNClassifier
+from skqcnn.callbacks import EntanglementHistory, EntanglementTracker
+from skqcnn.entanglement import TreeNetwork, entropy_from_spectrum, tree_dense_amplitudes
+
+
+@pytest.fixture(scope="module")
+def eight_pixel_digits(small_digits):
+    """Eight informative pixels as a 2 x 4 image: 3**8 amplitudes, dense SVD is cheap."""
+    X, y = small_digits
+    return X[:, [19, 20, 27, 28, 35, 36, 43, 44]], y
+
+
+class FoldRecorder(Callback):
+    """Keeps the folded network after every epoch, for a brute-force comparison."""
+
+    def initialize(self):
+        self.folds_ = {}
+        return self
+
+    def on_epoch_end(self, net, **kwargs):
+        self.folds_[len(net.history)] = net.module_.network.fold()
+
+
+class InterruptAfter(Callback):
+    """Raises KeyboardInterrupt at the end of one epoch, as Ctrl-C would."""
+
+    def __init__(self, epoch):
+        self.epoch = epoch
+
+    def on_epoch_end(self, net, **kwargs):
+        if len(net.history) == self.epoch:
+            raise KeyboardInterrupt
+
+
+def dense_entropies(fold, local_dim, leaf_features, in_a_features):
+    """Von Neumann entropies of every class by SVD of the dense amplitude tensor."""
+    matrices, readout, fixed = fold
+    amplitudes = tree_dense_amplitudes(TreeNetwork(local_dim, matrices, readout, fixed))
+    in_a = np.isin(leaf_features, in_a_features)
+    n_leaves = leaf_features.size
+    entropies = []
+    for psi in amplitudes:
+        psi = psi.reshape((local_dim,) * n_leaves)
+        order = np.concatenate((np.flatnonzero(in_a), np.flatnonzero(~in_a)))
+        matrix = psi.transpose(order).reshape(local_dim ** in_a.sum(), -1)
+        entropies.append(entropy_from_spectrum(np.linalg.svd(matrix, compute_uv=False) ** 2))
+    return np.array(entropies)
+
+
+def test_tracked_entropies_match_brute_force_every_epoch(eight_pixel_digits):
+    X, y = eight_pixel_digits
+    clf = QCNNClassifier(
+        image_shape=(2, 4), max_epochs=3, track_entanglement=["left_right", "up_down"],
+        callbacks=[("folds", FoldRecorder())], dtype=np.float64, random_state=0,
+    ).fit(X, y)
+    history = clf.entanglement_history_
+    assert isinstance(history, EntanglementHistory)
+    assert len(history) == 4 * 2 * 4  # epochs 0..3, two partitions, four classes
+    assert history.partitions == ["left_right", "up_down"]
+    folds = dict(clf.net_.callbacks_)["folds"].folds_
+    halves = {"left_right": [0, 1, 4, 5], "up_down": [0, 1, 2, 3]}
+    for label, in_a in halves.items():
+        epochs, entropies = history.as_array(label)
+        assert epochs.tolist() == [0, 1, 2, 3]
+        for epoch in (1, 2, 3):
+            expected = dense_entropies(folds[epoch], clf.local_dim_, clf.leaf_features_, in_a)
+            np.testing.assert_allclose(entropies[epoch], expected, atol=1e-10)
+            # skorch's history holds the mean over classes.
+            assert clf.history_[epoch - 1, f"entropy_{label}"] == pytest.approx(expected.mean())
+    for row in history:
+        if row["epoch"] > 0:
+            assert row["train_loss"] == clf.history_[row["epoch"] - 1, "train_loss"]
+            assert np.isnan(row["valid_loss"])
+    # The untrained network: BatchNorm means make it a product state at start.
+    assert np.isnan(history[0]["train_loss"]) and history[0]["entropy"] >= 0
+
+
+def test_track_every_validation_loss_and_frame(small_digits):
+    X, y = small_digits
+    clf = QCNNClassifier(max_epochs=5, track_entanglement=True, track_every=2,
+                         early_stopping=True, n_iter_no_change=50, random_state=0).fit(X, y)
+    frame = clf.entanglement_history_.to_frame()
+    assert sorted(frame["epoch"].unique()) == [0, 2, 4]
+    assert set(frame["partition"]) == {"left_right", "up_down"}
+    assert list(frame.columns) == ["epoch", "partition", "class", "entropy",
+                                   "train_loss", "valid_loss"]
+    later = frame[frame["epoch"] > 0]
+    assert np.isfinite(later["valid_loss"]).all()
+    assert (later["entropy"] >= 0).all()
+    # Refitting without tracking drops the attribute instead of keeping stale rows.
+    clf.set_params(track_entanglement=None, max_epochs=1).fit(X, y)
+    assert not hasattr(clf, "entanglement_history_")
+
+
+def test_user_tracker_is_copied_and_bound(small_digits):
+    X, y = small_digits
+    tracker = EntanglementTracker({"top": "left_right"}, every=1, alpha=2, classes=[1, 3])
+    clf = QCNNClassifier(max_epochs=2, callbacks=[tracker], random_state=0).fit(X, y)
+    assert not hasattr(tracker, "history_") and not hasattr(tracker, "estimator_")
+    rows = clf.entanglement_history_
+    assert {row["class"] for row in rows} == {1, 3}
+    assert {row["partition"] for row in rows} == {"top"}
+    final = [row["entropy"] for row in rows if row["epoch"] == 2]
+    assert np.all(np.isfinite(final))
+    assert clone(clf).get_params()["callbacks"][0] is not tracker
+
+
+@pytest.mark.parametrize("params, error, match", [
+    ({"track_entanglement": "diagonal"}, ValueError, "diagonal"),
+    ({"track_entanglement": "left_right", "track_every": 0}, ValueError, "track_every"),
+    ({"track_entanglement": 3.5}, TypeError, "Partitions to track"),
+    ({"callbacks": "print"}, TypeError, "callbacks must be a list"),
+    ({"callbacks": [object()]}, TypeError, "skorch callbacks"),
+    ({"warm_start": "yes"}, TypeError, "warm_start must be a bool"),
+    ({"accelerator": "gpu"}, TypeError, "accelerate.Accelerator"),
+])
+def test_bad_training_options(small_digits, params, error, match):
+    X, y = small_digits
+    with pytest.raises(error, match=match):
+        QCNNClassifier(max_epochs=1, **params).fit(X, y)
+
+
+def test_tracker_outside_an_estimator_says_how_to_use_it():
+    from skorch import NeuralNet
+
+    net = NeuralNet(torch.nn.Linear(2, 2), criterion=torch.nn.MSELoss, max_epochs=1,
+                    train_split=None, callbacks=[EntanglementTracker()])
+    X = np.zeros((4, 2), dtype=np.float32)
+    with pytest.raises(TypeError, match="inside skqcnn estimators"):
+        net.fit(X, X)
+
+
+def test_tracking_other_families_and_pickle():
+    rng = np.random.default_rng(0)
+    X = rng.random((80, 6))
+    y = (X[:, 0] > X[:, 5]).astype(int)
+    rac = DeepRACClassifier(hidden_size=3, max_epochs=2, track_entanglement=[1, 3],
+                            random_state=0).fit(X, y)
+    epochs, entropies = rac.entanglement_history_.as_array("3")
+    assert epochs.tolist() == [0, 1, 2] and entropies.shape == (3, 2)
+    np.testing.assert_allclose(entropies[-1], rac.entanglement_entropy(3), atol=0.5)
+    conv = OverlappingConvACClassifier(
+        image_shape=(2, 3), channels=(2,), kernel_size=2, pooling=None, max_epochs=1,
+        track_entanglement={"first_column": np.array([0, 3])}, random_state=0,
+    ).fit(X, y)
+    assert conv.entanglement_history_.partitions == ["first_column"]
+    restored = pickle.loads(pickle.dumps(rac))
+    np.testing.assert_array_equal(restored.entanglement_history_.as_array("3")[1], entropies)
+    np.testing.assert_array_equal(restored.predict(X), rac.predict(X))
+
+
+def test_warm_start_resumes_an_interrupted_fit_exactly(small_digits):
+    X, y = small_digits
+    params = dict(max_epochs=5, dtype=np.float64, random_state=0,
+                  track_entanglement="left_right")
+    full = QCNNClassifier(**params).fit(X, y)
+    interrupted = QCNNClassifier(callbacks=[InterruptAfter(2)], **params).fit(X, y)
+    assert len(interrupted.history_) == 2
+    # The interrupted fit is still a usable (recalibrated) model.
+    assert interrupted.score(X, y) > 0.5
+    interrupted.set_params(warm_start=True).fit(X, y)
+    assert len(interrupted.history_) == 5
+    np.testing.assert_allclose(interrupted.decision_function(X), full.decision_function(X),
+                               rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(interrupted.history_[:, "train_loss"],
+                               full.history_[:, "train_loss"], rtol=1e-12)
+    epochs, entropies = interrupted.entanglement_history_.as_array()
+    full_epochs, full_entropies = full.entanglement_history_.as_array()
+    assert epochs.tolist() == full_epochs.tolist() == [0, 1, 2, 3, 4, 5]
+    np.testing.assert_allclose(entropies, full_entropies, atol=1e-10)
+
+
+def test_warm_start_trains_further_only_when_asked(small_digits):
+    X, y = small_digits
+    clf = QCNNClassifier(max_epochs=2, warm_start=True, random_state=0).fit(X, y)
+    before = clf.decision_function(X)
+    clf.fit(X, y)  # history complete: nothing to do
+    np.testing.assert_array_equal(clf.decision_function(X), before)
+    clf.set_params(max_epochs=4).fit(X, y)
+    assert len(clf.history_) == 4
+    # Epochs 3 and 4 follow the cosine schedule stretched to 4 epochs, from
+    # where it stands at epoch 3, not from the finished schedule's rate of 0.
+    np.testing.assert_allclose(clf.history_[:, "event_lr"][2:],
+                               [0.005, 0.01 * (1 + np.cos(3 * np.pi / 4)) / 2])
+    with pytest.raises(ValueError, match="classes of the first fit"):
+        clf.fit(X[y < 2], y[y < 2])
+    with pytest.raises(ValueError, match="features"):
+        clf.fit(X[:, :32], y)
+
+
+def test_failed_fit_leaves_no_network(small_digits):
+    X, y = small_digits
+    clf = QCNNClassifier(max_epochs=3, lr=1e6, optimizer="sgd", random_state=0)
+    with pytest.raises(ValueError, match="non-finite"):
+        clf.fit(X, y)
+    with pytest.raises(NotFittedError):
+        clf.predict(X)
+
+
+@pytest.mark.filterwarnings("ignore:Setting self.device = cpu")
+def test_accelerate_single_process_cpu(small_digits):
+    accelerate = pytest.importorskip("accelerate")
+    X, y = small_digits
+    accelerator = accelerate.Accelerator(cpu=True)
+    clf = QCNNClassifier(max_epochs=4, accelerator=accelerator, random_state=0).fit(X, y)
+    assert type(clf.net_).__name__ == "AcceleratedNeuralNet"
+    assert clf.device_ == "cpu"
+    assert clf.score(X, y) > 0.9
+    plain = QCNNClassifier(max_epochs=4, random_state=0).fit(X, y)
+    assert abs(clf.score(X, y) - plain.score(X, y)) < 0.05
+    assert np.all(np.isfinite(clf.entanglement_entropy("left_right")))
+    restored = pickle.loads(pickle.dumps(clf))
+    np.testing.assert_array_equal(restored.predict(X), clf.predict(X))
