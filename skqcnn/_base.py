@@ -6,6 +6,7 @@ constructor arguments (so ``clone`` and grid searches see exactly what the user
 passed) and are validated in ``fit``.
 """
 
+import copy
 import math
 import numbers
 from abc import ABCMeta, abstractmethod
@@ -52,26 +53,48 @@ class ScoredNetwork(torch.nn.Module):
         return self.network(self.basis(x))
 
 
-def resolve_device(device):
-    """``"auto"`` means CUDA when available, else CPU."""
+def resolve_device(device, require_available=True):
+    """``"auto"`` means CUDA when available, else CPU.
+
+    With ``require_available``, asking for CUDA on a machine without it is a
+    ``ValueError``; the loader turns such a saved device into the CPU.
+    """
     if device == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
     try:
-        return str(torch.device(device))
+        resolved = torch.device(device)
     except (RuntimeError, TypeError):
+        resolved = None
+    if resolved is None or resolved.type not in ("cpu", "cuda"):
         raise ValueError(
             f"device must be 'auto', 'cpu', 'cuda' or 'cuda:N', got {device!r}."
-        ) from None
+        )
+    if require_available and resolved.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(
+            f"device={device!r} but CUDA is not available here; use 'auto' or 'cpu'."
+        )
+    return str(resolved)
 
 
 def _module_device(module):
     return next(module.parameters()).device
 
 
+def _batched_scores(module, inputs, dtype, device, batch_size):
+    """Eval-mode scores of ``inputs`` as a float64 array, batch by batch."""
+    module.eval()
+    with torch.no_grad():
+        scores = [module(batch.to(device=device, dtype=dtype)).cpu()
+                  for batch in inputs.split(batch_size)]
+    return torch.cat(scores).numpy().astype(np.float64)
+
+
 def _check_number(name, value, kind, low, low_inclusive=True, high=None):
     if not isinstance(value, kind) or isinstance(value, bool):
         expected = "an int" if kind is numbers.Integral else "a real number"
         raise TypeError(f"{name} must be {expected}, got {value!r}.")
+    if not np.isfinite(value):
+        raise ValueError(f"{name} must be finite, got {value!r}.")
     too_low = value < low if low_inclusive else value <= low
     if too_low or (high is not None and value >= high):
         bound = f"{'>=' if low_inclusive else '>'} {low}" + (f" and < {high}" if high else "")
@@ -148,6 +171,8 @@ class NetworkClassifierBase(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
         _check_number("validation_fraction", self.validation_fraction, numbers.Real, 0,
                       low_inclusive=False, high=1)
         _check_number("n_iter_no_change", self.n_iter_no_change, numbers.Integral, 1)
+        if not isinstance(self.early_stopping, (bool, np.bool_)):
+            raise TypeError(f"early_stopping must be a bool, got {self.early_stopping!r}.")
         try:
             dtype = np.dtype(self.dtype)
         except TypeError:
@@ -159,8 +184,9 @@ class NetworkClassifierBase(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
     def _scale_inputs(self, X):
         """Affine map into the basis domain, clipped to the training range."""
         low, high = basis_domain(self.representation)
-        span = self.input_max_ - self.input_min_
-        unit = np.clip((X - self.input_min_) / (span if span > 0 else 1.0), 0.0, 1.0)
+        # Halved, so that max - min stays finite for inputs near float64's limits.
+        span = self.input_max_ / 2 - self.input_min_ / 2
+        unit = np.clip((X / 2 - self.input_min_ / 2) / (span if span > 0 else 1.0), 0.0, 1.0)
         return (low + (high - low) * unit).astype(self._numpy_dtype(), copy=False)
 
     def _numpy_dtype(self):
@@ -228,9 +254,21 @@ class NetworkClassifierBase(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
             # Set before training: the trackers analyse this estimator while the net trains.
             self.net_ = self._build_net(X.shape[1], torch_dtype, seed)
             self.net_.fit(self._scale_inputs(X), y_encoded)
+        self._check_trained_scores(X)
         if self.accelerator is not None:
             self._release_accelerator()
             self.device_ = str(_module_device(self.net_.module_))
+
+    def _check_trained_scores(self, X):
+        """Training that ends with finite weights can still overflow the scores."""
+        try:
+            self._scores(X)
+        except ValueError as error:
+            raise ValueError(
+                f"The scores on the training data became non-finite after training "
+                f"({error}) Lower the learning rate (lr={self.lr}), or train in float64 "
+                f"(dtype=np.float64; now {np.dtype(self.dtype).name})."
+            ) from None
 
     def _build_net(self, n_features, torch_dtype, seed):
         """The untrained skorch net; sets ``local_dim_`` and the layout attributes."""
@@ -271,6 +309,7 @@ class NetworkClassifierBase(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
             self.net_.accelerator = self.accelerator
             self.net_._initialize_accelerator()
         self.net_.partial_fit(self._scale_inputs(X), y_encoded, epochs=remaining)
+        self._check_trained_scores(X)
         if self.accelerator is not None:
             self._release_accelerator()
 
@@ -405,11 +444,21 @@ class NetworkClassifierBase(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
         device = _module_device(module)
         dtype = next(module.parameters()).dtype
         inputs = torch.as_tensor(self._scale_inputs(X))
-        module.eval()
-        with torch.no_grad():
-            scores = [module(batch.to(device=device, dtype=dtype)).cpu()
-                      for batch in inputs.split(self.batch_size)]
-        return torch.cat(scores).numpy().astype(np.float64)
+        scores = _batched_scores(module, inputs, dtype, device, self.batch_size)
+        overflow = ~np.isfinite(scores).all(axis=1)
+        if overflow.any() and dtype != torch.float64:
+            # Products over many levels can leave float32's range where
+            # float64 still holds them: those rows are recomputed in float64.
+            wide = copy.deepcopy(module).double()
+            scores[overflow] = _batched_scores(wide, inputs[torch.as_tensor(overflow)],
+                                               torch.float64, device, self.batch_size)
+        if not np.isfinite(scores).all():
+            raise ValueError(
+                f"The network's scores are not finite in float64 for "
+                f"{int((~np.isfinite(scores).all(axis=1)).sum())} of {len(scores)} samples; "
+                f"the weights or these inputs are outside the range it can evaluate."
+            )
+        return scores
 
     def decision_function(self, X):
         """Raw scores alpha_y of the network.

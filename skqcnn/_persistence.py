@@ -621,7 +621,7 @@ def _requested_device(device):
     """Check ``load``'s own ``device`` argument before reading anything."""
     if device is None:
         return None
-    resolved = resolve_device(device)
+    resolved = resolve_device(device, require_available=False)
     if resolved.startswith("cuda") and not torch.cuda.is_available():
         raise ValueError(f"device={device!r} asks for CUDA, which is not available here.")
     return resolved
@@ -631,7 +631,7 @@ def _load_device(saved_device, requested):
     if requested is not None:
         return requested
     try:
-        resolved = resolve_device(saved_device)
+        resolved = resolve_device(saved_device, require_available=False)
     except ValueError as error:
         raise _FileError(f"its device parameter is invalid: {error}") from error
     if resolved.startswith("cuda") and not torch.cuda.is_available():

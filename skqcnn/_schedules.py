@@ -41,6 +41,8 @@ def resolve_channels(channels, n_layers, name="channels"):
 
     if positive(channels):
         return (int(channels),) * n_layers
+    if isinstance(channels, numbers.Integral) and not isinstance(channels, bool):
+        raise ValueError(f"{name} must be a positive int, got {channels!r}.")
     if (
         isinstance(channels, (tuple, list))
         and len(channels) == 2

@@ -12,7 +12,7 @@ from sklearn.utils.validation import check_is_fitted
 from .entanglement import entropy_from_spectrum
 from .entanglement._enumeration import MAX_AMPLITUDES, enumerate_amplitudes
 from .entanglement._monte_carlo import renyi2_monte_carlo
-from .entanglement._spectra import spectrum_from_amplitudes
+from .entanglement._spectra import log_base, positive_order, spectrum_from_amplitudes
 
 METHODS = ("auto", "exact", "monte_carlo")
 
@@ -89,6 +89,8 @@ class SampledStateEntanglementMixin:
         check_is_fitted(self)
         if method not in METHODS:
             raise ValueError(f"method must be one of {METHODS}, got {method!r}.")
+        alpha = positive_order(alpha)
+        log_base(base)
         in_a = self._resolved_partition(partition)
         indices = self._class_indices(classes)
         exact_possible = (self._n_amplitudes() <= MAX_AMPLITUDES
@@ -106,7 +108,7 @@ class SampledStateEntanglementMixin:
                 self._network(), self._n_sites(), self._site_local_dim(), in_a, n_samples,
                 classes=indices, random_state=random_state,
             )
-            scale = 1.0 if base is None else np.log(base)
+            scale = log_base(base)
             entropies, std = estimate.entropy / scale, estimate.stderr / scale
         else:
             entropies = np.array([entropy_from_spectrum(p, alpha, base)

@@ -50,7 +50,7 @@ def with_random_weights(clf, seed=0, spread=1.0):
 def fitted_convac_1d(tiny_sequences):
     X, y = tiny_sequences
     clf = OverlappingConvACClassifier(channels=(4, 4), kernel_size=3, pooling=2, lr=0.003,
-                                      representation="fourier", n_freq=1, max_epochs=20,
+                                      representation="fourier", n_freq=1, max_epochs=40,
                                       random_state=0, dtype=np.float64).fit(X, y)
     clf._fit_data = (X, y)
     return clf

@@ -7,6 +7,9 @@ from skorch.callbacks import Callback
 class FiniteLossGuard(Callback):
     """Raise ``ValueError`` as soon as a training batch loss is NaN or inf.
 
+    The weights are checked once more when training ends, since the last
+    optimizer step comes after the last loss.
+
     Product pooling multiplies many factors, so a too-large learning rate or
     float32 range can overflow. Without this guard skorch would keep training
     on NaN weights and predict garbage.
@@ -22,13 +25,20 @@ class FiniteLossGuard(Callback):
         """Check the batch loss."""
         loss = kwargs.get("loss")
         if training and loss is not None and not torch.isfinite(loss).all():
-            epoch = len(net.history)
-            dtype = next(net.module_.parameters()).dtype
-            raise ValueError(
-                f"The training loss became non-finite ({loss.item()}) in epoch "
-                f"{epoch}. Lower the learning rate (lr={net.lr}), or train in "
-                f"float64 (dtype=np.float64; now {dtype})."
-            )
+            self._fail(net, f"The training loss became non-finite ({loss.item()})")
+
+    def on_train_end(self, net, **kwargs):
+        """Check the weights: the last step can overflow after the last loss."""
+        if not all(torch.isfinite(p).all() for p in net.module_.parameters()):
+            self._fail(net, "The weights became non-finite after the last training step")
+
+    @staticmethod
+    def _fail(net, what):
+        dtype = next(net.module_.parameters()).dtype
+        raise ValueError(
+            f"{what} in epoch {len(net.history)}. Lower the learning rate "
+            f"(lr={net.lr}), or train in float64 (dtype=np.float64; now {dtype})."
+        )
 
     def __repr__(self):
         return "<FiniteLossGuard()>"

@@ -7,6 +7,30 @@ faster method in :mod:`skqcnn.entanglement` is tested against.
 import numpy as np
 
 
+def positive_order(alpha):
+    """``alpha`` as a float, checked to be a Renyi order (> 0, inf allowed)."""
+    try:
+        value = float(alpha)
+    except (TypeError, ValueError):
+        raise ValueError(f"alpha must be a positive number, got {alpha!r}.") from None
+    if not value > 0:
+        raise ValueError(f"alpha must be > 0, got {alpha!r}.")
+    return value
+
+
+def log_base(base):
+    """Natural logarithm of ``base`` (1 for None), checked to be a logarithm base."""
+    if base is None:
+        return 1.0
+    try:
+        value = float(base)
+    except (TypeError, ValueError):
+        value = np.nan
+    if not (0 < value < np.inf and value != 1):
+        raise ValueError(f"base must be None or a positive number other than 1, got {base!r}.")
+    return float(np.log(value))
+
+
 def entropy_from_spectrum(spectrum, alpha=1.0, base=None):
     """Von Neumann or Renyi entropy of a normalised Schmidt spectrum.
 
@@ -44,8 +68,7 @@ def entropy_from_spectrum(spectrum, alpha=1.0, base=None):
     # Normalise before dropping zeros: tiny weights can underflow in the division.
     p = p / total
     p = p[p > 0]
-    if alpha <= 0:
-        raise ValueError(f"alpha must be > 0, got {alpha!r}.")
+    alpha = positive_order(alpha)
     if alpha == 1:
         value = float(-np.sum(p * np.log(p)))
     elif np.isinf(alpha):
@@ -54,9 +77,7 @@ def entropy_from_spectrum(spectrum, alpha=1.0, base=None):
         value = float(np.log(np.sum(p**alpha)) / (1.0 - alpha))
     # -0.0 and rounding noise of a product state read as exactly zero.
     value = value if value > 0 else 0.0
-    if base is not None:
-        value /= float(np.log(base))
-    return float(value)
+    return float(value / log_base(base))
 
 
 def spectrum_from_amplitudes(amplitudes, in_a, local_dim):

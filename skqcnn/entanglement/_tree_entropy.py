@@ -26,7 +26,7 @@ import math
 import numpy as np
 
 from ._mincut import CutCosts
-from ._spectra import entropy_from_spectrum, normalised_spectrum
+from ._spectra import entropy_from_spectrum, log_base, normalised_spectrum, positive_order
 from ._tree import (
     LABEL_A,
     LABEL_B,
@@ -156,7 +156,7 @@ def tree_renyi_entropies(network, in_a, alpha, *, classes=None, base=None):
     obstacle = bipartition.replica_obstacle(order)
     if obstacle is not None:
         raise ValueError(obstacle)
-    return bipartition.renyi(order, selected) / _log_base(base)
+    return bipartition.renyi(order, selected) / log_base(base)
 
 
 def tree_entropies(
@@ -206,7 +206,7 @@ def tree_entropies(
     >>> tree_entropies(bell, [True, False], alpha=2, base=2)
     array([1.])
     """
-    alpha = _positive_order(alpha)
+    alpha = positive_order(alpha)
     bipartition = _Bipartition(network, in_a)
     selected = _class_indices(classes, network.n_classes)
     obstacle = bipartition.spectrum_obstacle(max_cut_dim)
@@ -222,7 +222,7 @@ def tree_entropies(
     replica_obstacle = bipartition.replica_obstacle(order)
     if replica_obstacle is not None:
         raise ValueError(f"{obstacle} {replica_obstacle}")
-    return bipartition.renyi(order, selected) / _log_base(base)
+    return bipartition.renyi(order, selected) / log_base(base)
 
 
 _REPLICA_HINT = (
@@ -518,16 +518,6 @@ def _class_indices(classes, n_classes):
     return selected
 
 
-def _positive_order(alpha):
-    try:
-        value = float(alpha)
-    except (TypeError, ValueError):
-        raise ValueError(f"alpha must be a positive number, got {alpha!r}.") from None
-    if not value > 0:
-        raise ValueError(f"alpha must be > 0, got {alpha!r}.")
-    return value
-
-
 def _integer_order(alpha):
     """``alpha`` as an int when it is an integer >= 2, else None."""
     try:
@@ -537,10 +527,6 @@ def _integer_order(alpha):
     if np.isfinite(value) and value >= 2 and value.is_integer():
         return int(value)
     return None
-
-
-def _log_base(base):
-    return 1.0 if base is None else np.log(base)
 
 
 def _format_int(value):

@@ -183,7 +183,10 @@ class ConstantChannelBatchNorm(nn.Module):
     def forward(self, u):
         """Normalise channels ``1..C``; keep the constant channel 0."""
         const, rest = u[:, :1], u[:, 1:]
-        if self.training:
+        # One value per channel has no batch variance: a last training batch
+        # of one sample at a level with one position is normalised with the
+        # running statistics instead, as in evaluation.
+        if self.training and rest.numel() > rest.shape[1]:
             # On training data u_0 = 1, where plain BatchNorm is the same map.
             rest = F.batch_norm(
                 rest, self.running_mean, self.running_var, self.weight, self.bias,
