@@ -73,6 +73,16 @@ for partition in history.partitions:
           f"entropy gain over the first 5 epochs = {first_rise:+.3f} nats")
 
 # %%
+# What this run shows (CPU, ``random_state=0``, 40 epochs): the mean entropy
+# rises by about 0.38 nats across ``left_right`` and 0.56 nats across
+# ``up_down`` within the first five epochs, while the loss falls fastest. Over
+# all trained epochs the correlation with the loss is -0.42 for ``up_down`` but
+# +0.19 for ``left_right``: after the early rise the ``left_right`` entropy
+# drifts slowly down while the loss keeps falling. The anti-correlation the
+# paper reports holds for the early phase and for ``up_down``, not over the
+# whole run for ``left_right``.
+
+# %%
 # How much tracking costs
 # -----------------------
 # The tracker times itself. ``left_right`` is the tree's top split: each class

@@ -29,3 +29,16 @@ def fitted_qcnn(small_digits):
 
     X, y = small_digits
     return QCNNClassifier(max_epochs=8, random_state=0, dtype=np.float64).fit(X, y)
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """One intra-op thread for modules of tiny networks.
+
+    A second thread only adds synchronisation, which costs milliseconds per
+    op on a busy two-core machine.
+    """
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -28,6 +28,8 @@ from sklearn.exceptions import NotFittedError
 
 from skqcnn import DeepRACClassifier, OverlappingConvACClassifier, QCNNClassifier
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 DOC = Path(__file__).resolve().parents[1] / "docs" / "bad_inputs.rst"
 BEGIN, END = ".. begin-generated-cases", ".. end-generated-cases"
 

@@ -9,13 +9,14 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from _callbacks import InterruptAfter
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from safetensors.torch import load_file, save_file
-from skorch.callbacks import Callback
 from sklearn.datasets import load_digits
-from sklearn.exceptions import NotFittedError
 from sklearn.dummy import DummyClassifier
+from sklearn.exceptions import NotFittedError
+from skorch.callbacks import Callback
 
 import skqcnn
 from skqcnn import DeepRACClassifier, OverlappingConvACClassifier, QCNNClassifier
@@ -30,17 +31,6 @@ def tiny_digits():
     """120 digits of 4 classes, eight central pixels as a 2 x 4 image."""
     X, y = load_digits(n_class=4, return_X_y=True)
     return X[:120][:, PIXELS], y[:120]
-
-
-class InterruptAfter(Callback):
-    """Raises KeyboardInterrupt at the end of one epoch, as Ctrl-C would."""
-
-    def __init__(self, epoch):
-        self.epoch = epoch
-
-    def on_epoch_end(self, net, **kwargs):
-        if len(net.history) == self.epoch:
-            raise KeyboardInterrupt
 
 
 def assert_same(a, b, where="value"):
@@ -177,7 +167,7 @@ def test_resume_after_load_matches_uninterrupted_fit(tiny_digits, tmp_path):
     full = QCNNClassifier(**params).fit(X, y)
     interrupted = QCNNClassifier(callbacks=[InterruptAfter(2)], **params).fit(X, y)
     assert len(interrupted.history_) == 2
-    dropped = r"the callback test_persistence.InterruptAfter \(only skqcnn's own"
+    dropped = r"the callback _callbacks.InterruptAfter \(only skqcnn's own"
     with pytest.warns(UserWarning, match=dropped):
         skqcnn.save(interrupted, tmp_path / "half.safetensors")
     del interrupted

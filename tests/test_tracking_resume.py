@@ -5,13 +5,18 @@ import pickle
 import numpy as np
 import pytest
 import torch
-from skorch.callbacks import Callback
+from _callbacks import InterruptAfter
 from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
+from skorch.callbacks import Callback
 
 from skqcnn import DeepRACClassifier, OverlappingConvACClassifier, QCNNClassifier
 from skqcnn.callbacks import EntanglementHistory, EntanglementTracker
-from skqcnn.entanglement import TreeNetwork, entropy_from_spectrum, tree_dense_amplitudes
+from skqcnn.entanglement import (
+    TreeNetwork,
+    entropy_from_spectrum,
+    tree_dense_amplitudes,
+)
 
 
 @pytest.fixture(scope="module")
@@ -30,17 +35,6 @@ class FoldRecorder(Callback):
 
     def on_epoch_end(self, net, **kwargs):
         self.folds_[len(net.history)] = net.module_.network.fold()
-
-
-class InterruptAfter(Callback):
-    """Raises KeyboardInterrupt at the end of one epoch, as Ctrl-C would."""
-
-    def __init__(self, epoch):
-        self.epoch = epoch
-
-    def on_epoch_end(self, net, **kwargs):
-        if len(net.history) == self.epoch:
-            raise KeyboardInterrupt
 
 
 def dense_entropies(fold, local_dim, leaf_features, in_a_features):
