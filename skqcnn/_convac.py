@@ -8,7 +8,7 @@ from sklearn.utils.validation import check_is_fitted
 from ._base import NetworkClassifierBase
 from ._layout import resolve_image_shape
 from ._partitions import block_mask, checkerboard_mask, resolve_partition
-from ._schedules import resolve_channels
+from ._schedules import layer_count, resolve_channels
 from ._state_sampling import SampledStateEntanglementMixin
 from .entanglement._duplicated import convac_rank_bound
 from .nn._convac import OverlappingConvACNetwork
@@ -149,13 +149,12 @@ entanglement_history_
                 f"{min(self.image_shape_)}."
             )
         if self.pooling is not None and (
-            not isinstance(self.pooling, numbers.Integral) or self.pooling < 1
+            not isinstance(self.pooling, numbers.Integral) or isinstance(self.pooling, bool)
+            or self.pooling < 1
         ):
             raise ValueError(f"pooling must be None or a positive int, got {self.pooling!r}.")
-        n_layers = len(self.channels) if (
-            isinstance(self.channels, (tuple, list)) and not isinstance(self.channels[0], str)
-        ) else self.n_layers
-        self.channels_ = resolve_channels(self.channels, n_layers)
+        self.channels_ = resolve_channels(self.channels,
+                                          layer_count(self.channels, self.n_layers))
         return OverlappingConvACNetwork(self.image_shape_, local_dim, self.channels_,
                                         self.kernel_size, n_classes, pooling=self.pooling)
 

@@ -9,7 +9,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from ._base import NetworkClassifierBase
 from ._partitions import resolve_partition
-from ._schedules import resolve_channels
+from ._schedules import layer_count, resolve_channels
 from ._state_sampling import SampledStateEntanglementMixin
 from .entanglement._duplicated import rac_rank_bound, rac_rank_lower_bound
 from .entanglement._mps import mps_block_spectra, rac_to_mps
@@ -160,11 +160,10 @@ entanglement_history_
         return SequenceBasis(self.representation, self.n_freq, n_step_features=shape[1])
 
     def _build_network(self, n_features, local_dim, n_classes):
-        if not isinstance(self.n_layers, numbers.Integral) or self.n_layers < 1:
+        if (not isinstance(self.n_layers, numbers.Integral) or isinstance(self.n_layers, bool)
+                or self.n_layers < 1):
             raise ValueError(f"n_layers must be a positive int, got {self.n_layers!r}.")
-        n_layers = len(self.hidden_size) if (
-            isinstance(self.hidden_size, (tuple, list)) and not isinstance(self.hidden_size[0], str)
-        ) else self.n_layers
+        n_layers = layer_count(self.hidden_size, self.n_layers, name="hidden_size")
         self.hidden_sizes_ = resolve_channels(self.hidden_size, n_layers, name="hidden_size")
         return DeepRACNetwork(self.sequence_shape_[0], local_dim, self.hidden_sizes_, n_classes)
 

@@ -75,3 +75,35 @@ def resolve_channels(channels, n_layers, name="channels"):
     raise TypeError(
         f"{name} must be an int, a tuple of ints or (schedule, width), got {channels!r}."
     )
+
+
+def layer_count(channels, n_layers, name="channels"):
+    """Layers a ``channels`` value implies: its length when it lists them.
+
+    Parameters
+    ----------
+    channels : int, tuple of int, or (str, int)
+        As in :func:`resolve_channels`.
+    n_layers : int
+        The count for an int or a named schedule.
+    name : str, default="channels"
+        Parameter name used in error messages.
+
+    Returns
+    -------
+    n_layers : int
+
+    Examples
+    --------
+    >>> from skqcnn._schedules import layer_count
+    >>> layer_count((4, 8, 8), 2), layer_count(("wide_tip", 8), 2)
+    (3, 2)
+    """
+    if isinstance(channels, (tuple, list)):
+        if len(channels) == 0:
+            raise ValueError(f"{name} has 0 entries; give one positive int per layer or a "
+                             f"named schedule such as ('constant', 8).")
+        if not isinstance(channels[0], str):
+            return len(channels)
+    return n_layers
+
