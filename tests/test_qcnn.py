@@ -258,7 +258,7 @@ def test_single_class_and_single_sample(small_digits):
         (dict(channels=(4, 4)), ValueError, "channels has 2 entries but the network has 6 layers"),
         (dict(channels=("pyramid", 4)), ValueError, "Unknown channels schedule 'pyramid'"),
         (dict(channels=("linear", -1)), ValueError, "width must be a positive int"),
-        (dict(channels=-3), TypeError, "channels must be"),
+        (dict(channels=-3), ValueError, "channels must be a positive int"),
         (dict(representation="hermite"), ValueError, "representation must be one of"),
         (dict(n_freq=0), ValueError, "n_freq must be >= 1"),
         (dict(loss="hinge"), ValueError, "loss must be one of"),
