@@ -33,7 +33,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from . import __version__
 from . import callbacks as _callbacks
-from ._base import NetworkClassifierBase, resolve_device
+from ._base import NetworkClassifierBase, _module_device, resolve_device
 from ._convac import OverlappingConvACClassifier
 from ._qcnn import QCNNClassifier
 from ._rac import DeepRACClassifier
@@ -704,7 +704,7 @@ def _load_module_state(net, tensors):
 
 
 def _restore_callbacks(net, saved):
-    device = next(net.module_.parameters()).device
+    device = _module_device(net.module_)
     for name, callback in net.callbacks_:
         state = saved.get(name)
         if state is None:

@@ -90,7 +90,7 @@ class SampledStateEntanglementMixin:
         if method not in METHODS:
             raise ValueError(f"method must be one of {METHODS}, got {method!r}.")
         alpha = positive_order(alpha)
-        log_base(base)
+        scale = log_base(base)
         in_a = self._resolved_partition(partition)
         indices = self._class_indices(classes)
         exact_possible = (self._n_amplitudes() <= MAX_AMPLITUDES
@@ -108,7 +108,6 @@ class SampledStateEntanglementMixin:
                 self._network(), self._n_sites(), self._site_local_dim(), in_a, n_samples,
                 classes=indices, random_state=random_state,
             )
-            scale = log_base(base)
             entropies, std = estimate.entropy / scale, estimate.stderr / scale
         else:
             entropies = np.array([entropy_from_spectrum(p, alpha, base)

@@ -65,20 +65,25 @@ def load_digits_images(*, n_class=10, as_images=False, return_X_y=False):
     digits = load_digits(n_class=n_class)
     images = digits.images / _DIGITS_MAX
     target = digits.target.astype(np.int64)
+    return _image_dataset(
+        images, target, np.arange(n_class),
+        f"scikit-learn's optical digits (load_digits), classes 0-{n_class - 1}: "
+        f"{len(images)} images of 8x8 pixels, each the count of ink pixels in a "
+        "4x4 block of a 32x32 bitmap, divided by 16 so that values lie in [0, 1].",
+        as_images=as_images, return_X_y=return_X_y,
+    )
+
+
+def _image_dataset(images, target, target_names, description, *, as_images, return_X_y):
+    """What the image loaders return: ``(data, target)`` or a Bunch.
+
+    ``data`` is ``images`` itself with ``as_images``, else flattened rows.
+    """
     data = images if as_images else images.reshape(len(images), -1)
     if return_X_y:
         return data, target
-    return Bunch(
-        data=data,
-        images=images,
-        target=target,
-        target_names=np.arange(n_class),
-        DESCR=(
-            f"scikit-learn's optical digits (load_digits), classes 0-{n_class - 1}: "
-            f"{len(images)} images of 8x8 pixels, each the count of ink pixels in a "
-            "4x4 block of a 32x32 bitmap, divided by 16 so that values lie in [0, 1]."
-        ),
-    )
+    return Bunch(data=data, images=images, target=target,
+                 target_names=np.asarray(target_names), DESCR=description)
 
 
 def load_digits_split(*, n_class=10, test_size=0.25, random_state=0, as_images=False):

@@ -4,9 +4,9 @@ import importlib.util
 
 import numpy as np
 from sklearn.datasets import fetch_openml
-from sklearn.utils import Bunch, check_random_state
+from sklearn.utils import check_random_state
 
-from ._digits import _check_bool
+from ._digits import _check_bool, _image_dataset
 from ._resize import _check_side, area_resize
 
 _NATIVE_SIDE = 28
@@ -46,21 +46,14 @@ def _fetch_28x28(name, version, target_names, title, *, image_size, n_samples,
     if side != _NATIVE_SIDE:
         images = area_resize(images, side)
     target = np.asarray(y).astype(np.int64)
-    data = images if as_images else images.reshape(len(images), -1)
-    if return_X_y:
-        return data, target
     resized = ("at the native 28x28" if side == _NATIVE_SIDE
                else f"resized from 28x28 to {side}x{side} by area averaging")
-    return Bunch(
-        data=data,
-        images=images,
-        target=target,
-        target_names=np.asarray(target_names),
-        DESCR=(
-            f"{title}: {len(images)} of the {n_total} images of OpenML dataset "
-            f"{name!r} (version {version}), {resized}, with grey levels divided by "
-            "255 so that values lie in [0, 1]."
-        ),
+    return _image_dataset(
+        images, target, target_names,
+        f"{title}: {len(images)} of the {n_total} images of OpenML dataset "
+        f"{name!r} (version {version}), {resized}, with grey levels divided by "
+        "255 so that values lie in [0, 1].",
+        as_images=as_images, return_X_y=return_X_y,
     )
 
 
