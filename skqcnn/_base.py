@@ -796,12 +796,13 @@ default=None
 
         Examples
         --------
+        >>> import math
         >>> import numpy as np
         >>> from skqcnn import QCNNClassifier
         >>> X = np.random.default_rng(0).uniform(size=(40, 16))
         >>> clf = QCNNClassifier(max_epochs=1, random_state=0).fit(X, np.arange(40) % 2)
         >>> bound, cut = clf.schmidt_rank_bound(return_cut=True)
-        >>> bound == np.prod([bond.dim for bond in cut])
+        >>> bound == math.prod(bond.dim for bond in cut)
         True
         """
         check_is_fitted(self)
