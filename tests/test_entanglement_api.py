@@ -255,17 +255,13 @@ def test_named_partitions_mean_the_same_sites_on_every_image_family():
 
 # Beyond the exact limits, method="auto" answers with Monte Carlo or explains.
 
-@pytest.fixture(scope="module")
-def digits_sized_convac():
-    X64 = np.random.default_rng(2).uniform(size=(20, 64))
-    return OverlappingConvACClassifier(channels=(2,), kernel_size=2, representation="legendre",
-                                       n_freq=1, max_epochs=1, random_state=0).fit(
-        X64, np.arange(20) % 2)
-
-
-def test_auto_beyond_enumeration_explains_and_names_the_working_call(digits_sized_convac):
-    clf = digits_sized_convac
-    with pytest.raises(ValueError, match=r"(?s)alpha=1 entropy.*2\*\*64.*2\*\*22.*alpha=2\).*"
+def test_auto_beyond_enumeration_explains_and_names_the_working_call():
+    # A 5 x 5 image of M = 2 holds 2**25 amplitudes, just past enumeration.
+    X25 = np.random.default_rng(2).uniform(size=(20, 25))
+    clf = OverlappingConvACClassifier(channels=(2,), kernel_size=2, pooling=None,
+                                      representation="legendre", n_freq=1, max_epochs=1,
+                                      random_state=0).fit(X25, np.arange(20) % 2)
+    with pytest.raises(ValueError, match=r"(?s)alpha=1 entropy.*2\*\*25.*2\*\*22.*alpha=2\).*"
                                          r"Monte Carlo") as error:
         clf.entanglement_entropy()
     assert "method='monte_carlo'" not in str(error.value)
@@ -276,7 +272,9 @@ def test_auto_beyond_enumeration_explains_and_names_the_working_call(digits_size
     estimate, std = clf.entanglement_entropy(alpha=2, classes=[0], n_samples=128,
                                              random_state=0, return_std=True)
     assert estimate.shape == std.shape == (1,) and np.isfinite(estimate).all()
-    assert clf.schmidt_rank_bound(("block", 4)) <= 2**16
+    # The rank bound needs no amplitudes.
+    bound, cut = clf.schmidt_rank_bound(("block", 3), return_cut=True)
+    assert bound == math.prod(bond.dim for bond in cut) <= 2**9
 
 
 def test_qcnn_heavy_cut_uses_the_replica_trick_or_explains():
