@@ -29,6 +29,10 @@ from .callbacks import (
     EpochSeededShuffle,
     FiniteLossGuard,
 )
+from ._partitions import partition_mask
+from .entanglement._monte_carlo import renyi2_monte_carlo
+from .entanglement._spectra import entropy_from_spectrum, log_base, positive_order
+from .entanglement._tree_entropy import DEFAULT_MAX_CUT_DIM
 from .nn._layers import REPRESENTATIONS, LocalBasis, basis_domain
 from .nn._losses import LOSSES
 
@@ -38,6 +42,15 @@ OPTIMIZERS = {
     "sgd": torch.optim.SGD,
 }
 DTYPES = {np.dtype(np.float32): torch.float32, np.dtype(np.float64): torch.float64}
+ENTROPY_METHODS = ("auto", "exact", "monte_carlo")
+
+
+class ExactUnavailable(Exception):
+    """Raised by a family's exact path: why it cannot run on this state and cut.
+
+    The public methods turn it into one ValueError that adds the call that
+    works instead.
+    """
 
 
 class ScoredNetwork(torch.nn.Module):
@@ -99,6 +112,28 @@ def _check_number(name, value, kind, low, low_inclusive=True, high=None):
     if too_low or (high is not None and value >= high):
         bound = f"{'>=' if low_inclusive else '>'} {low}" + (f" and < {high}" if high else "")
         raise ValueError(f"{name} must be {bound}, got {value!r}.")
+
+
+def _check_flag(name, value):
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be a bool, got {value!r}.")
+
+
+def _check_order(alpha):
+    """A Renyi order: a real number > 0 (``np.inf`` allowed), not a bool or a string."""
+    if not isinstance(alpha, numbers.Real) or isinstance(alpha, (bool, np.bool_)):
+        raise ValueError(
+            f"alpha must be a positive real number (np.inf allowed), got {alpha!r}."
+        )
+    return positive_order(alpha)
+
+
+def _hashable(value):
+    try:
+        hash(value)
+    except TypeError:
+        return False
+    return True
 
 
 class NetworkClassifierBase(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
@@ -516,20 +551,264 @@ class NetworkClassifierBase(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
         scores = self._scores(X)
         return self.classes_[np.argmax(np.abs(scores), axis=1)]
 
+    # Entanglement of the class states, one interface for every family. A
+    # family supplies only what differs: its site geometry (``_site_geometry``,
+    # ``_int_partitions``), its exact path (``_exact_spectra`` and, when it
+    # has a faster one, ``_exact_entropies``) and its rank bound
+    # (``_rank_bound``). Monte Carlo samples ``net_.module_.network`` on
+    # one-hot site vectors, which every family's network accepts.
+
+    default_partition = "left_right"
+    """Subsystem A when ``partition=None``: the first half of the sites."""
+
+    _int_partitions = False
+
+    def _site_geometry(self):
+        """Shape of the sites that partitions refer to."""
+        return self.image_shape_
+
+    @abstractmethod
+    def _exact_spectra(self, in_a, classes, max_cut_dim):
+        """Exact Schmidt spectra of ``classes`` (row indices) across the site mask.
+
+        Raises :class:`ExactUnavailable` when the exact path cannot run here.
+        """
+
+    @abstractmethod
+    def _rank_bound(self, in_a):
+        """``(bound, cut)``: the min-cut Schmidt-rank bound and a list of CutBond."""
+
+    def _exact_entropies(self, in_a, alpha, classes, max_cut_dim):
+        """Exact entropies in nats; raises :class:`ExactUnavailable` like the spectra."""
+        return np.array([entropy_from_spectrum(p, alpha)
+                         for p in self._exact_spectra(in_a, classes, max_cut_dim)])
+
+    def _renyi2_route(self):
+        """What ``entanglement_entropy(..., alpha=2)`` gives where exact methods stop."""
+        return "a Monte Carlo Renyi-2 estimate with its standard error (return_std=True)"
+
+    def _partition_mask(self, partition):
+        """Boolean mask over the sites for ``partition`` (None: the default)."""
+        check_is_fitted(self)
+        return partition_mask(self.default_partition if partition is None else partition,
+                              self._site_geometry(), int_suffix=self._int_partitions)
+
     def _class_indices(self, classes):
         """Row indices of ``classes`` (labels from ``classes_``); None = all."""
         check_is_fitted(self)
         if classes is None:
             return np.arange(self.classes_.size)
-        labels = list(self.classes_)
-        wanted = np.atleast_1d(np.asarray(classes, dtype=self.classes_.dtype))
-        missing = [c for c in wanted.tolist() if c not in labels]
-        if missing or wanted.size == 0:
+        rows = {label: row for row, label in enumerate(self.classes_.tolist())}
+        wanted = np.atleast_1d(np.asarray(classes, dtype=object))
+        # Labels are compared as given: casting "a" to int labels would fail.
+        unknown = ([c for c in wanted.tolist() if not _hashable(c) or c not in rows]
+                   if wanted.ndim == 1 else [classes])
+        if unknown or wanted.size == 0:
             raise ValueError(
                 f"classes must be a non-empty list of labels from classes_ "
-                f"{self.classes_.tolist()}; unknown: {missing}."
+                f"{self.classes_.tolist()}; unknown: {unknown}."
             )
-        return np.array([labels.index(c) for c in wanted.tolist()])
+        return np.array([rows[c] for c in wanted.tolist()], dtype=np.int64)
+
+    def _not_exact(self, what, why):
+        return ValueError(
+            f"{what} cannot be computed exactly here: {why} "
+            f"`entanglement_entropy(partition, alpha=2)` (method='auto') gives "
+            f"{self._renyi2_route()}."
+        )
+
+    def entanglement_entropy(self, partition=None, *, alpha=1, classes=None, base=None,
+                             method="auto", n_samples=2000, random_state=None,
+                             return_std=False, max_cut_dim=DEFAULT_MAX_CUT_DIM, verbose=0):
+        """Entanglement entropy of each class's normalised network state.
+
+        The state ``|Psi_y>`` is the network evaluated on one-hot basis
+        vectors in place of the local features. Exact values are computed in
+        float64: on the q-CNN from its folded tree network (the Schmidt
+        spectrum when the minimum cut weighs at most ``max_cut_dim``; the
+        replica trick for integer ``alpha >= 2`` at any cut); on the ConvAC
+        and the deep RAC by enumerating all ``M**N`` amplitudes (``M**N <=
+        2**22``), and for a one-layer RAC and a contiguous cut from its
+        matrix-product form at any length. See :ref:`entanglement`.
+
+        Parameters
+        ----------
+        partition : str, tuple, int, array-like of bool, array-like of int or None, \
+default=None
+            Subsystem A: ``"left_right"``, ``"up_down"``, ``"interleaved"``,
+            ``"checkerboard"``, ``("block", size)``, an int ``k`` (deep RAC:
+            the last ``k`` steps), a boolean mask of the site geometry's shape
+            or ``(n_sites,)``, or a list of site indices. None means
+            ``default_partition``.
+        alpha : float, default=1
+            Renyi order, ``> 0``; 1 is von Neumann, ``np.inf`` the
+            min-entropy.
+        classes : array-like or None, default=None
+            Labels from ``classes_`` to analyse; None means all.
+        base : float or None, default=None
+            Logarithm base; None means natural logarithms (nats), 2 gives bits.
+        method : {"auto", "exact", "monte_carlo"}, default="auto"
+            ``"exact"`` raises a ValueError saying why when no exact method
+            can run. ``"monte_carlo"`` estimates the Renyi-2 entropy
+            (``alpha=2`` only) with the swap estimator on Metropolis samples
+            of ``|Psi_y|^2``. ``"auto"`` is exact when possible, else Monte
+            Carlo for ``alpha=2``, else a ValueError that says why exact
+            methods cannot run and names the call that works.
+        n_samples : int, default=2000
+            Swap samples per class for Monte Carlo.
+        random_state : int, numpy.random.Generator or None, default=None
+            Seeds the Monte Carlo chains.
+        return_std : bool, default=False
+            Also return standard errors (zeros for exact values).
+        max_cut_dim : int, default=4096
+            q-CNN: largest minimum-cut weight (the Schmidt-rank bound) for
+            which the spectrum is formed. Enumeration does not use it.
+        verbose : int, default=0
+            Progress of the Monte Carlo chains.
+
+        Returns
+        -------
+        entropies : ndarray of shape (n_classes,) or (len(classes),)
+        std : ndarray of the same shape
+            Only with ``return_std=True``.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from skqcnn import QCNNClassifier
+        >>> X = np.random.default_rng(0).uniform(size=(40, 16))
+        >>> clf = QCNNClassifier(max_epochs=1, random_state=0).fit(X, np.arange(40) % 2)
+        >>> clf.entanglement_entropy().shape
+        (2,)
+        """
+        check_is_fitted(self)
+        alpha = _check_order(alpha)
+        scale = log_base(base)
+        if not isinstance(method, str) or method not in ENTROPY_METHODS:
+            raise ValueError(f"method must be one of {ENTROPY_METHODS}, got {method!r}.")
+        _check_number("n_samples", n_samples, numbers.Integral, 1)
+        _check_flag("return_std", return_std)
+        _check_number("max_cut_dim", max_cut_dim, numbers.Integral, 1)
+        _check_number("verbose", int(verbose) if isinstance(verbose, bool) else verbose,
+                      numbers.Integral, 0)
+        in_a = self._partition_mask(partition)
+        indices = self._class_indices(classes)
+        if method == "monte_carlo" and alpha != 2:
+            raise ValueError(
+                f"Monte Carlo estimates the Renyi-2 entropy only: method='monte_carlo' "
+                f"needs alpha=2, got alpha={alpha:g}. The default method='auto' computes "
+                f"other orders exactly where possible."
+            )
+        if method != "monte_carlo":
+            try:
+                entropies = self._exact_entropies(in_a, alpha, indices, max_cut_dim) / scale
+            except ExactUnavailable as why:
+                if method == "exact" or alpha != 2:
+                    raise self._not_exact(f"The alpha={alpha:g} entropy", why) from None
+            else:
+                return (entropies, np.zeros_like(entropies)) if return_std else entropies
+        estimate = renyi2_monte_carlo(self.net_.module_.network, in_a.size, self.local_dim_,
+                                      in_a, n_samples, classes=indices,
+                                      random_state=random_state)
+        entropies, std = estimate.entropy / scale, estimate.stderr / scale
+        return (entropies, std) if return_std else entropies
+
+    def schmidt_spectrum(self, partition=None, *, classes=None, tol=None,
+                         max_cut_dim=DEFAULT_MAX_CUT_DIM):
+        """Exact normalised squared Schmidt coefficients of each class state.
+
+        Computed as in :meth:`entanglement_entropy`'s exact methods; there is
+        no estimate of a whole spectrum, so beyond their limits a ValueError
+        says why and names the entropy that can still be had.
+
+        Parameters
+        ----------
+        partition : str, tuple, int, array-like of bool, array-like of int or None, \
+default=None
+            As in :meth:`entanglement_entropy`.
+        classes : array-like or None, default=None
+            Labels from ``classes_``; None means all.
+        tol : float or None, default=None
+            None returns the whole computed spectrum. A float in ``[0, 1)``
+            drops the values below ``tol`` times the largest and renormalises
+            the rest to sum 1.
+        max_cut_dim : int, default=4096
+            As in :meth:`entanglement_entropy`.
+
+        Returns
+        -------
+        spectra : list of ndarray of float64
+            One array per class, descending, summing to 1.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from skqcnn import QCNNClassifier
+        >>> X = np.random.default_rng(0).uniform(size=(40, 16))
+        >>> clf = QCNNClassifier(max_epochs=1, random_state=0).fit(X, np.arange(40) % 2)
+        >>> spectra = clf.schmidt_spectrum("up_down")
+        >>> len(spectra), bool(abs(spectra[0].sum() - 1) < 1e-12)
+        (2, True)
+        """
+        check_is_fitted(self)
+        if tol is not None:
+            _check_number("tol", tol, numbers.Real, 0, high=1)
+        _check_number("max_cut_dim", max_cut_dim, numbers.Integral, 1)
+        in_a = self._partition_mask(partition)
+        indices = self._class_indices(classes)
+        try:
+            spectra = self._exact_spectra(in_a, indices, max_cut_dim)
+        except ExactUnavailable as why:
+            raise self._not_exact("The Schmidt spectrum", why) from None
+        if tol is None:
+            return spectra
+        kept = [p[p >= tol * p[0]] for p in spectra]
+        return [p / p.sum() for p in kept]
+
+    def schmidt_rank_bound(self, partition=None, *, return_cut=False):
+        """Minimum-cut upper bound on the Schmidt rank of every class state.
+
+        The rank of ``Psi_y`` matricised as A x B is at most the product of
+        the bond dimensions crossed by any cut of its network that separates
+        A from B (Levine et al., ICLR 2018). On the q-CNN the network is the
+        folded tree; on the ConvAC and the deep RAC it is the duplicated tree
+        of Levine et al. (PRL 2019), every copy of a site on its side. Pooling
+        nodes are delta tensors and count once; bonds have the folded
+        dimension (with the constant channel). Capped by ``M**|A|`` and
+        ``M**|B|``. The bound holds for every class and every weight setting.
+
+        Parameters
+        ----------
+        partition : str, tuple, int, array-like of bool, array-like of int or None, \
+default=None
+            As in :meth:`entanglement_entropy`.
+        return_cut : bool, default=False
+            Also return the bonds that a minimum cut crosses.
+
+        Returns
+        -------
+        bound : int
+            A Python int, exact however large.
+        cut : list of skqcnn.entanglement.CutBond
+            Only with ``return_cut=True``; the product of their ``dim`` is
+            ``bound``. On the duplicated trees a bond's ``position`` is None
+            (the cut is counted per layer, not located).
+
+        Examples
+        --------
+        >>> import math
+        >>> import numpy as np
+        >>> from skqcnn import QCNNClassifier
+        >>> X = np.random.default_rng(0).uniform(size=(40, 16))
+        >>> clf = QCNNClassifier(max_epochs=1, random_state=0).fit(X, np.arange(40) % 2)
+        >>> bound, cut = clf.schmidt_rank_bound(return_cut=True)
+        >>> bound == math.prod(bond.dim for bond in cut)
+        True
+        """
+        check_is_fitted(self)
+        _check_flag("return_cut", return_cut)
+        bound, cut = self._rank_bound(self._partition_mask(partition))
+        return (bound, cut) if return_cut else bound
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -3,18 +3,16 @@
 import numbers
 
 import numpy as np
-from sklearn.utils.validation import check_is_fitted
 
 from ._base import NetworkClassifierBase
 from ._layout import resolve_image_shape
-from ._partitions import block_mask, checkerboard_mask, resolve_partition
+from ._nontree_entanglement import AmplitudeStateMixin
 from ._schedules import layer_count, resolve_channels
-from ._state_sampling import SampledStateEntanglementMixin
 from .entanglement._duplicated import convac_rank_bound
 from .nn._convac import OverlappingConvACNetwork
 
 
-class OverlappingConvACClassifier(SampledStateEntanglementMixin, NetworkClassifierBase):
+class OverlappingConvACClassifier(AmplitudeStateMixin, NetworkClassifierBase):
     """Overlapping convolutional arithmetic circuit (Levine et al., PRL 2019).
 
     Each input value is mapped to a local basis with constant element 0, as in
@@ -74,11 +72,10 @@ entanglement_history_
 
     Notes
     -----
-    Partitions (default ``"left_right"``): ``"left_right"``, ``"up_down"`` (2-D), ``"interleaved"``
-    (every other site in row-major order), ``"checkerboard"``,
-    ``("block", size)`` (a centred block of ``size`` sites in 1-D, ``size x
-    size`` in 2-D, as in Theorem 1), a boolean mask of shape ``image_shape_``
-    or ``(n_features,)``, or feature indices.
+    Entanglement (:ref:`entanglement`): partitions of the pixels, default
+    ``"left_right"``; ``("block", size)`` is the centred block of Theorem 1.
+    Exact values enumerate all ``M**N`` amplitudes (``M**N <= 2**22``);
+    beyond, ``alpha=2`` gives a Monte Carlo estimate.
 
     Examples
     --------
@@ -158,30 +155,6 @@ entanglement_history_
         return OverlappingConvACNetwork(self.image_shape_, local_dim, self.channels_,
                                         self.kernel_size, n_classes, pooling=self.pooling)
 
-    def _n_sites(self):
-        return self.n_features_in_
-
-    def _site_local_dim(self):
-        return self.local_dim_
-
-    def _site_partition(self, partition):
-        check_is_fitted(self)
-        shape = self.image_shape_
-
-        def half(axis):
-            coords = np.indices(shape).reshape(len(shape), -1)[axis]
-            return coords < shape[axis] // 2
-
-        named = {
-            "left_right": lambda: half(len(shape) - 1),
-            "interleaved": lambda: np.arange(self.n_features_in_) % 2 == 1,
-            "checkerboard": lambda: checkerboard_mask(shape),
-            "block": lambda size: block_mask(shape, size),
-        }
-        if len(shape) == 2:
-            named["up_down"] = lambda: half(0)
-        return resolve_partition(partition, shape, named)
-
-    def _rank_bound(self, in_a, return_cut):
+    def _duplicated_rank_bound(self, in_a):
         return convac_rank_bound(self.image_shape_, self.local_dim_, self.channels_,
-                                 self.kernel_size, self.pooling, in_a, return_cut=return_cut)
+                                 self.kernel_size, self.pooling, in_a, return_cut=True)

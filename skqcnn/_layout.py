@@ -3,9 +3,12 @@
 The q-CNN pools neighbouring sites in pairs. For an image this needs a leaf order in
 which every pooling step merges spatial neighbours: a quadtree order obtained by
 interleaving the bits of the row and column index. Images whose sides are not
-powers of two are padded at the bottom and right with *constant sites*, which
-hold the fixed vector ``e_0`` (the constant basis function only): a padded site
-adds no information and no physical index to the network state.
+powers of two are padded with *constant sites*, which hold the fixed vector
+``e_0`` (the constant basis function only): a padded site adds no information
+and no physical index to the network state. The padding is centred (``floor(pad
+/ 2)`` before, the rest after), so that the root of the tree joins exactly the
+halves of the partition vocabulary: the first ``ceil(W / 2)`` columns
+(``"left_right"``) or the first ``ceil(H / 2)`` rows (``"up_down"``).
 """
 
 import math
@@ -70,7 +73,8 @@ def quadtree_leaf_order(image_shape, top_split="left_right"):
     -------
     leaf_features : ndarray of int of shape (2 ** n_levels,)
         Feature index (row-major pixel index, i.e. column of X) held by each
-        leaf, or -1 for a padded constant site.
+        leaf, or -1 for a padded constant site. A side of ``n`` sites padded to
+        ``2**b`` gets ``floor((2**b - n) / 2)`` constant sites before it.
     axes : list of str
         The axis (``"row"`` or ``"col"``) that each pooling level merges,
         bottom level first.
@@ -81,6 +85,8 @@ def quadtree_leaf_order(image_shape, top_split="left_right"):
     >>> order, axes = quadtree_leaf_order((2, 2))
     >>> order.tolist(), axes
     ([0, 2, 1, 3], ['row', 'col'])
+    >>> quadtree_leaf_order((5,))[0].tolist()
+    [-1, 0, 1, 2, 3, 4, -1, -1]
     """
     if len(image_shape) == 1:
         height, width = 1, image_shape[0]
@@ -115,5 +121,8 @@ def quadtree_leaf_order(image_shape, top_split="left_right"):
         else:
             cols |= bit << next_bit["col"]
         next_bit[axis] += 1
-    padded = (rows >= height) | (cols >= width)
+    # Centred padding: the root split of a side of n sites falls after ceil(n / 2).
+    rows -= (2**next_bit["row"] - height) // 2
+    cols -= (2**next_bit["col"] - width) // 2
+    padded = (rows < 0) | (rows >= height) | (cols < 0) | (cols >= width)
     return np.where(padded, -1, rows * width + cols), axes

@@ -3,9 +3,8 @@
 import numpy as np
 from sklearn.utils.validation import check_is_fitted
 
-from ._base import NetworkClassifierBase
+from ._base import ExactUnavailable, NetworkClassifierBase
 from ._layout import TOP_SPLITS, quadtree_leaf_order, resolve_image_shape
-from ._partitions import checkerboard_mask, resolve_partition
 from ._schedules import resolve_channels
 from .entanglement import (
     TreeNetwork,
@@ -13,7 +12,7 @@ from .entanglement import (
     tree_min_cut,
     tree_schmidt_spectra,
 )
-from .entanglement._tree_entropy import DEFAULT_MAX_CUT_DIM
+from .entanglement._tree_entropy import _format_int, _integer_order
 from .nn._qcnn import QCNNNetwork
 
 
@@ -48,8 +47,10 @@ class QCNNClassifier(NetworkClassifierBase):
         ``(H, W)`` for images, ``(N,)`` for sequences. None: a square image
         when ``n_features`` is a perfect square, else a sequence. Pixels are
         visited in quadtree order, so that every pooling merges neighbours;
-        sides that are not powers of two are padded at the bottom/right with
-        constant sites (``f_0`` only), which add no information.
+        sides that are not powers of two are padded with constant sites
+        (``f_0`` only), which add no information, centred (``floor(pad / 2)``
+        before the side), so that the top split joins exactly the halves
+        ``"left_right"`` (or ``"up_down"``) of :ref:`entanglement`.
     top_split : {"left_right", "up_down"}, default="left_right"
         Which halves of the image the last pooling joins.
     symmetric_pooling : bool, default=False
@@ -138,6 +139,13 @@ class QCNNClassifier(NetworkClassifierBase):
         class) with the entropy and the losses; ``to_frame()`` gives a pandas
         DataFrame.
 
+    Notes
+    -----
+    Entanglement (:ref:`entanglement`): partitions of the pixels, default
+    ``"left_right"``, the cut of the top split. Exact values come from the
+    folded tree network: any order while the minimum cut weighs at most
+    ``max_cut_dim``, integer orders ``alpha >= 2`` at any cut.
+
     Examples
     --------
     >>> from sklearn.datasets import load_digits
@@ -147,6 +155,8 @@ class QCNNClassifier(NetworkClassifierBase):
     >>> clf.predict(X[:3]).shape
     (3,)
     """
+
+    default_partition = "left_right"
 
     def __init__(
         self,
@@ -221,124 +231,41 @@ class QCNNClassifier(NetworkClassifierBase):
         matrices, readout, fixed = self.net_.module_.network.fold()
         return TreeNetwork(self.local_dim_, matrices, readout, fixed)
 
-    def _partition_leaves(self, partition):
-        """Resolve ``partition`` to a mask over features and over tree leaves."""
-        check_is_fitted(self)
-        shape = self.image_shape_
+    def _leaf_mask(self, in_a):
+        """A mask over pixels as a mask over the tree's leaves (padding: False)."""
         leaves = self.leaf_features_
-        physical = leaves[leaves >= 0]
-        n_features = self.n_features_in_
+        return np.where(leaves >= 0, in_a[np.maximum(leaves, 0)], False)
 
-        def half(axis):
-            # The halves of the padded image are exactly two subtrees.
-            coords = np.indices(shape).reshape(len(shape), -1)[axis]
-            padded_side = 2 ** int(np.ceil(np.log2(max(shape[axis], 2))))
-            return coords < padded_side // 2
+    def _heavy_cut(self, network, leaves, max_cut_dim):
+        """Why the spectrum cannot be formed at this cut, or None."""
+        weight, _ = tree_min_cut(network, leaves)
+        if weight <= max_cut_dim:
+            return None
+        return (f"the minimum cut of this partition has weight {_format_int(weight)} "
+                f"(the Schmidt-rank bound), above max_cut_dim={max_cut_dim}; the cost of "
+                f"the spectrum grows with this weight (raise max_cut_dim to allow it).")
 
-        def interleaved():
-            mask = np.zeros(n_features, dtype=bool)
-            mask[physical[1::2]] = True
-            return mask
+    def _exact_spectra(self, in_a, classes, max_cut_dim):
+        network, leaves = self.tree_network(), self._leaf_mask(in_a)
+        obstacle = self._heavy_cut(network, leaves, max_cut_dim)
+        if obstacle is not None:
+            raise ExactUnavailable(obstacle)
+        return tree_schmidt_spectra(network, leaves, classes=classes, max_cut_dim=max_cut_dim)
 
-        named = {
-            "left_right": lambda: half(len(shape) - 1),
-            "interleaved": interleaved,
-            "checkerboard": lambda: checkerboard_mask(shape),
-        }
-        if len(shape) == 2:
-            named["up_down"] = lambda: half(0)
-        in_a = resolve_partition(partition, shape, named)
-        return in_a, np.where(leaves >= 0, in_a[np.maximum(leaves, 0)], False)
-
-    def entanglement_entropy(self, partition="left_right", *, alpha=1, classes=None,
-                             base=None, max_cut_dim=DEFAULT_MAX_CUT_DIM):
-        """Entanglement entropy of each class's normalised network state.
-
-        The state ``|Psi_y>`` is the network with one-hot basis vectors in
-        place of the local features (Anagiannis & Cheng eq. 36-38). Every
-        value is exact, computed in float64 from the folded weights:
-
-        - von Neumann (``alpha=1``) and any other order, from the exact Schmidt
-          spectrum when the minimum cut of the partition weighs at most
-          ``max_cut_dim`` (always true for the top split and other cuts
-          through few bonds);
-        - integer ``alpha >= 2`` at any cut, by the replica trick.
-
-        Parameters
-        ----------
-        partition : str, array-like of bool or array-like of int, default="left_right"
-            Subsystem A: ``"left_right"`` (left half of the padded image),
-            ``"up_down"`` (top half), ``"interleaved"`` (every other site in
-            the tree's leaf order), ``"checkerboard"``; a boolean mask of shape
-            ``image_shape_`` or ``(n_features,)``; or feature indices.
-        alpha : float, default=1
-            Renyi order; 1 is von Neumann, ``np.inf`` the min-entropy.
-        classes : array-like or None, default=None
-            Labels from ``classes_`` to analyse; None means all.
-        base : float or None, default=None
-            Logarithm base; None means natural logarithms (nats). ``base=2``
-            gives bits.
-        max_cut_dim : int, default=4096
-            Largest minimum-cut weight (product of the bond dimensions cut)
-            for the spectrum method. Above it a non-integer ``alpha`` raises a
-            ``ValueError`` that names the weight and suggests ``alpha=2``.
-
-        Returns
-        -------
-        entropies : ndarray of shape (n_classes,) or (len(classes),)
-        """
-        _, in_a = self._partition_leaves(partition)
-        return tree_entropies(self.tree_network(), in_a, alpha=alpha,
-                              classes=self._class_indices(classes), base=base,
+    def _exact_entropies(self, in_a, alpha, classes, max_cut_dim):
+        network, leaves = self.tree_network(), self._leaf_mask(in_a)
+        # Integer orders >= 2 stay exact at any cut (replica trick).
+        if _integer_order(alpha) is None:
+            obstacle = self._heavy_cut(network, leaves, max_cut_dim)
+            if obstacle is not None:
+                raise ExactUnavailable(
+                    f"{obstacle} Only integer orders alpha >= 2 are exact at such a cut."
+                )
+        return tree_entropies(network, leaves, alpha=alpha, classes=classes,
                               max_cut_dim=max_cut_dim)
 
-    def schmidt_spectrum(self, partition="left_right", *, classes=None,
-                         max_cut_dim=DEFAULT_MAX_CUT_DIM):
-        """Normalised squared Schmidt coefficients of each class state.
+    def _renyi2_route(self):
+        return "the exact Renyi-2 entropy at any cut (replica trick)"
 
-        Parameters
-        ----------
-        partition : str, array-like of bool or array-like of int, default="left_right"
-            As in :meth:`entanglement_entropy`.
-        classes : array-like or None, default=None
-            Labels from ``classes_``; None means all.
-        max_cut_dim : int, default=4096
-            As in :meth:`entanglement_entropy`; beyond it a ``ValueError``
-            names the cut weight.
-
-        Returns
-        -------
-        spectra : list of ndarray of float64
-            One array per class, descending, summing to 1.
-        """
-        _, in_a = self._partition_leaves(partition)
-        return tree_schmidt_spectra(self.tree_network(), in_a,
-                                    classes=self._class_indices(classes),
-                                    max_cut_dim=max_cut_dim)
-
-    def schmidt_rank_bound(self, partition="left_right", *, return_cut=False):
-        """Minimum-cut upper bound on the Schmidt rank of every class state.
-
-        Levine et al. (ICLR 2018): the rank of ``Psi_y`` matricised as A x B
-        is at most the product of the bond dimensions crossed by any cut of
-        the network separating A from B. Pooling nodes are delta tensors and
-        count once. Bond dimensions include the folded constant channel
-        (``d_l + 1``). Capped by ``M**|A|`` and ``M**|B|``.
-
-        Parameters
-        ----------
-        partition : str, array-like of bool or array-like of int, default="left_right"
-            As in :meth:`entanglement_entropy`.
-        return_cut : bool, default=False
-            Also return the bonds that a minimum cut crosses.
-
-        Returns
-        -------
-        bound : int
-            A Python int, exact however large.
-        cut : list of skqcnn.entanglement.CutBond
-            Only with ``return_cut=True``.
-        """
-        _, in_a = self._partition_leaves(partition)
-        bound, cut = tree_min_cut(self.tree_network(), in_a)
-        return (bound, cut) if return_cut else bound
+    def _rank_bound(self, in_a):
+        return tree_min_cut(self.tree_network(), self._leaf_mask(in_a))

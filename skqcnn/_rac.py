@@ -5,19 +5,17 @@ import numbers
 
 import numpy as np
 import scipy.sparse
-from sklearn.utils.validation import check_is_fitted
 
 from ._base import NetworkClassifierBase
-from ._partitions import resolve_partition
+from ._nontree_entanglement import AmplitudeStateMixin
 from ._schedules import layer_count, resolve_channels
-from ._state_sampling import SampledStateEntanglementMixin
 from .entanglement._duplicated import rac_rank_bound, rac_rank_lower_bound
 from .entanglement._mps import mps_block_spectra, rac_to_mps
 from .nn._layers import SequenceBasis
 from .nn._rac import DeepRACNetwork
 
 
-class DeepRACClassifier(SampledStateEntanglementMixin, NetworkClassifierBase):
+class DeepRACClassifier(AmplitudeStateMixin, NetworkClassifierBase):
     """Deep recurrent arithmetic circuit (Levine et al., PRL 2019) for sequences.
 
     Each step ``t`` of a sequence is mapped to a local vector ``h^0_t`` with
@@ -70,12 +68,12 @@ entanglement_history_
 
     Notes
     -----
-    Partitions over time steps (default ``"half"``): ``"half"`` (B the first
-    half, A the rest); an int ``k`` (A the last ``k`` steps, matching
-    Theorem 2's ``B = {1..|B|}``); a boolean mask of shape ``(T,)``; or step
-    indices. Exact entropies enumerate ``M**T`` configurations (limit
+    Entanglement (:ref:`entanglement`): partitions of the ``T`` time steps,
+    geometry ``(T,)``, default ``"left_right"`` (A the first ``ceil(T / 2)``
+    steps); an int ``k`` is A the last ``k`` steps, Theorem 2's ``B =
+    {1..|B|}``. Exact entropies enumerate ``M**T`` configurations (limit
     ``2**22``); for one layer and a contiguous cut they use the MPS form at
-    any length. Monte Carlo gives Renyi-2 beyond.
+    any length. Beyond, ``alpha=2`` gives a Monte Carlo estimate.
 
     Examples
     --------
@@ -87,7 +85,8 @@ entanglement_history_
     (8, 8)
     """
 
-    default_partition = "half"
+    default_partition = "left_right"
+    _int_partitions = True
 
     def __init__(
         self,
@@ -167,24 +166,8 @@ entanglement_history_
         self.hidden_sizes_ = resolve_channels(self.hidden_size, n_layers, name="hidden_size")
         return DeepRACNetwork(self.sequence_shape_[0], local_dim, self.hidden_sizes_, n_classes)
 
-    def _n_sites(self):
-        return self.sequence_shape_[0]
-
-    def _site_local_dim(self):
-        return self.local_dim_
-
-    def _site_partition(self, partition):
-        check_is_fitted(self)
-        n_steps = self.sequence_shape_[0]
-        if isinstance(partition, numbers.Integral) and not isinstance(partition, bool):
-            if not 1 <= partition < n_steps:
-                raise ValueError(
-                    f"An int partition is the number k of last steps in A, 1 <= k < {n_steps}; "
-                    f"got {partition}."
-                )
-            return np.arange(n_steps) >= n_steps - partition
-        named = {"half": lambda: np.arange(n_steps) >= n_steps // 2}
-        return resolve_partition(partition, (n_steps,), named)
+    def _site_geometry(self):
+        return (self.sequence_shape_[0],)
 
     def _mps_suffix(self, in_a):
         """Suffix length of a contiguous cut of a one-layer RAC, else None."""
@@ -198,18 +181,24 @@ entanglement_history_
             return in_a.size - n_a
         return None
 
-    def _fast_spectra_available(self, in_a):
-        return self._mps_suffix(in_a) is not None
-
     def _fast_spectra(self, in_a, classes):
-        """Exact spectra of a one-layer RAC in MPS form, for a contiguous cut."""
-        readout, tensors, initial = rac_to_mps(self._network())
-        spectra = mps_block_spectra(readout[classes], tensors, initial, self._mps_suffix(in_a))
+        """Exact spectra of a one-layer RAC in MPS form for a contiguous cut, else None."""
+        suffix = self._mps_suffix(in_a)
+        if suffix is None:
+            return None
+        readout, tensors, initial = rac_to_mps(self.net_.module_.network)
+        spectra = mps_block_spectra(readout[classes], tensors, initial, suffix)
         return [per_class[0] for per_class in spectra]
 
-    def _rank_bound(self, in_a, return_cut):
+    def _beyond_enumeration_note(self):
+        if len(self.hidden_sizes_) == 1:
+            return (" A one-layer RAC is exact at any length for a contiguous cut "
+                    "(A the first or last steps: an int k, 'left_right').")
+        return ""
+
+    def _duplicated_rank_bound(self, in_a):
         return rac_rank_bound(self.sequence_shape_[0], self.local_dim_, self.hidden_sizes_,
-                              in_a, return_cut=return_cut)
+                              in_a, return_cut=True)
 
     def schmidt_rank_lower_bound(self, partition=None):
         """Theorem-2 lower bound on the Schmidt rank for generic weights.
@@ -223,13 +212,14 @@ entanglement_history_
         Parameters
         ----------
         partition : int, str, array-like or None, default=None
-            Must be a suffix of the sequence no longer than its prefix.
+            As in :meth:`entanglement_entropy`; it must be a suffix of the
+            sequence no longer than its prefix, such as an int ``k <= T / 2``.
 
         Returns
         -------
         bound : int
         """
-        in_a = self._resolved_partition(partition)
+        in_a = self._partition_mask(partition)
         n_a = int(in_a.sum())
         if len(self.hidden_sizes_) < 2:
             raise ValueError("Theorem 2 concerns deep RACs: n_layers must be >= 2.")

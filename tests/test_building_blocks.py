@@ -1,11 +1,10 @@
-"""Layouts, channel schedules, partitions, local bases and layers."""
+"""Layouts, channel schedules, local bases and layers."""
 
 import numpy as np
 import pytest
 import torch
 
 from skqcnn._layout import quadtree_leaf_order, resolve_image_shape
-from skqcnn._partitions import block_mask, checkerboard_mask, resolve_partition
 from skqcnn._schedules import resolve_channels
 from skqcnn.nn import ConstantChannelBatchNorm, LocalBasis
 from skqcnn.nn._layers import basis_domain
@@ -32,8 +31,9 @@ def test_quadtree_pads_with_constant_sites():
     order, axes = quadtree_leaf_order((3, 5))
     assert order.size == 32 and (order == -1).sum() == 32 - 15
     assert sorted(order[order >= 0].tolist()) == list(range(15))
+    # Centred: floor(pad / 2) constant sites first, so the top split is 'left_right'.
     one_d, _ = quadtree_leaf_order((5,))
-    assert one_d.tolist() == [0, 1, 2, 3, 4, -1, -1, -1]
+    assert one_d.tolist() == [-1, 0, 1, 2, 3, 4, -1, -1]
     single, _ = quadtree_leaf_order((1,))
     assert single.tolist() == [0, -1]
 
@@ -54,33 +54,6 @@ def test_image_shape_inference():
 ])
 def test_channel_schedules(channels, expected):
     assert resolve_channels(channels, 3) == expected
-
-
-def test_partitions_from_masks_indices_and_names():
-    shape = (2, 3)
-    np.testing.assert_array_equal(
-        resolve_partition(np.array([[True, False, False], [False, False, True]]), shape, {}),
-        [True, False, False, False, False, True],
-    )
-    np.testing.assert_array_equal(resolve_partition([5, 0], shape, {}),
-                                  [True, False, False, False, False, True])
-    np.testing.assert_array_equal(checkerboard_mask(shape), [0, 1, 0, 1, 0, 1])
-    np.testing.assert_array_equal(block_mask((5,), 3), [0, 1, 1, 1, 0])
-    np.testing.assert_array_equal(resolve_partition(("block", 1), (3,), {"block": lambda s: block_mask((3,), s)}),
-                                  [False, True, False])
-
-
-@pytest.mark.parametrize("partition, message", [
-    ([], "leaves subsystem A or B empty"),
-    (np.ones(6, dtype=bool), "leaves subsystem A or B empty"),
-    ("diagonal", "Unknown partition 'diagonal'"),
-    (np.ones((3, 2), dtype=bool), r"must have shape \(2, 3\) or \(6,\)"),
-    ([0, 6], r"indices must lie in \[0, 6\)"),
-    ([0.5], "A partition must be"),
-])
-def test_bad_partitions(partition, message):
-    with pytest.raises(ValueError, match=message):
-        resolve_partition(partition, (2, 3), {})
 
 
 @pytest.mark.parametrize("representation, n_freq", [("fourier", 1), ("fourier", 3),

@@ -232,13 +232,12 @@ def check_entropy_bounds(entropies, spectra, rank_bound, n_a, n_b, local_dim):
 
 
 def qcnn_named_mask(name, layout):
-    """The documented q-CNN partitions: halves of the padded image, checkerboard."""
+    """The documented partitions: the first ceil(n / 2) columns or rows, checkerboard."""
     grids = np.indices(layout)
     if name == "checkerboard":
         return grids.sum(axis=0).ravel() % 2 == 1
     axis = len(layout) - 1 if name == "left_right" else 0
-    padded_side = 2 ** math.ceil(math.log2(max(layout[axis], 2)))
-    return grids[axis].ravel() < padded_side // 2
+    return grids[axis].ravel() < math.ceil(layout[axis] / 2)
 
 
 @pytest.mark.parametrize("max_examples", PROFILES)
@@ -308,7 +307,7 @@ def test_convac_entanglement_invariants(max_examples):
         if kind == "name":
             name = draw(st.sampled_from(["left_right", "checkerboard", "interleaved"]))
             named = {
-                "left_right": np.indices(layout)[-1].ravel() < layout[-1] // 2,
+                "left_right": np.indices(layout)[-1].ravel() < math.ceil(layout[-1] / 2),
                 "checkerboard": np.indices(layout).sum(axis=0).ravel() % 2 == 1,
                 "interleaved": np.arange(n_sites) % 2 == 1,
             }
@@ -348,8 +347,10 @@ def test_rac_entanglement_invariants(max_examples):
         np.testing.assert_array_equal(entropy, clf.entanglement_entropy(suffix))
         np.testing.assert_array_equal(entropy, clf.entanglement_entropy(np.flatnonzero(suffix)))
         np.testing.assert_allclose(entropy, clf.entanglement_entropy(~suffix), atol=ATOL)
-        if k == n_steps - n_steps // 2:
-            np.testing.assert_array_equal(entropy, clf.entanglement_entropy("half"))
+        if k == n_steps // 2:
+            # "left_right" is the first ceil(T / 2) steps: the complement of this suffix.
+            np.testing.assert_allclose(entropy, clf.entanglement_entropy("left_right"),
+                                       atol=ATOL)
         spectra = clf.schmidt_spectrum(k)
         check_entropy_bounds(entropy, spectra, clf.schmidt_rank_bound(k), k, n_steps - k,
                              clf.local_dim_)

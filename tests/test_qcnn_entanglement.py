@@ -1,4 +1,8 @@
-"""Entanglement of fitted q-CNNs, checked against brute force on small images."""
+"""The q-CNN's tree engine behind the shared interface, checked on small images.
+
+The interface itself (partitions, options, errors) is tested on every family
+in test_entanglement_api.py; this file keeps what only the tree network has.
+"""
 
 import time
 
@@ -42,78 +46,24 @@ def test_folded_network_reproduces_the_scores(fitted_4x4):
         np.testing.assert_allclose(amplitudes @ product, sample, rtol=1e-10, atol=1e-12)
 
 
-PARTITIONS = [
-    "left_right",
-    "up_down",
-    "interleaved",
-    "checkerboard",
-    np.array([[1, 0, 0, 0], [0, 0, 1, 0], [0, 1, 0, 0], [0, 0, 0, 1]], dtype=bool),
-    [0, 5, 6, 15, 3],
-]
-
-
-@pytest.mark.parametrize("partition", PARTITIONS, ids=lambda p: p if isinstance(p, str) else "mask")
-def test_entropies_and_spectra_match_brute_force(fitted_4x4, partition):
+@pytest.mark.parametrize("partition", ["left_right", "up_down", "checkerboard"])
+def test_tree_spectra_match_the_folded_dense_state(fitted_4x4, partition):
     clf, _ = fitted_4x4
-    in_a = clf._partition_leaves(partition)[0]
+    in_a = clf._partition_mask(partition)
     amplitudes = feature_order_amplitudes(clf)
     dense = [spectrum_from_amplitudes(psi, in_a, clf.local_dim_) for psi in amplitudes]
     for spectrum, reference in zip(clf.schmidt_spectrum(partition), dense):
         np.testing.assert_allclose(spectrum, reference, atol=1e-10)
-    for alpha in (1, 2, 3, 0.5):
-        expected = [-(p * np.log(p)).sum() if alpha == 1 else np.log((p**alpha).sum()) / (1 - alpha)
-                    for p in dense]
-        np.testing.assert_allclose(clf.entanglement_entropy(partition, alpha=alpha), expected,
-                                   atol=1e-8)
-    bound = clf.schmidt_rank_bound(partition)
-    assert isinstance(bound, int)
-    assert all(p.size <= bound for p in dense)
-    assert bound <= min(clf.local_dim_ ** in_a.sum(), clf.local_dim_ ** (~in_a).sum())
+    # The replica trick, forced by a tiny max_cut_dim, agrees with the spectrum.
+    np.testing.assert_allclose(clf.entanglement_entropy(partition, alpha=2, max_cut_dim=1),
+                               [-np.log(np.sum(p**2)) for p in dense], atol=1e-9)
 
 
-def test_invariants_and_options(fitted_4x4):
+def test_top_split_costs_one_top_bond(fitted_4x4):
     clf, _ = fitted_4x4
-    mask = clf._partition_leaves("checkerboard")[0]
-    np.testing.assert_allclose(clf.entanglement_entropy(mask), clf.entanglement_entropy(~mask),
-                               atol=1e-10)
-    renyi = [clf.entanglement_entropy("up_down", alpha=a) for a in (0.5, 1, 2, 3, np.inf)]
-    assert all(np.all(hi >= lo - 1e-12) for hi, lo in zip(renyi, renyi[1:]))
-    both = clf.entanglement_entropy("left_right")
-    np.testing.assert_allclose(clf.entanglement_entropy("left_right", classes=[2, 0]),
-                               both[[2, 0]])
-    np.testing.assert_allclose(clf.entanglement_entropy("left_right", base=2), both / np.log(2))
     bound, cut = clf.schmidt_rank_bound("left_right", return_cut=True)
-    assert np.prod([bond.dim for bond in cut]) == bound
-
-
-def test_cut_threshold_error_names_weight_and_alpha_2(fitted_4x4):
-    clf, _ = fitted_4x4
-    weight = clf.schmidt_rank_bound("interleaved")
-    with pytest.raises(ValueError, match=rf"(?s){weight}.*max_cut_dim=8.*alpha=2"):
-        clf.entanglement_entropy("interleaved", max_cut_dim=8)
-    renyi2 = clf.entanglement_entropy("interleaved", alpha=2, max_cut_dim=8)
-    np.testing.assert_allclose(renyi2, clf.entanglement_entropy("interleaved", alpha=2), atol=1e-9)
-
-
-@pytest.mark.parametrize("partition, message", [
-    ("diagonal", "Unknown partition 'diagonal'"),
-    (np.zeros(16, dtype=bool), "leaves subsystem A or B empty"),
-    (np.ones((4, 4), dtype=bool), "leaves subsystem A or B empty"),
-    (np.ones((2, 8), dtype=bool), r"must have shape \(4, 4\) or \(16,\)"),
-    ([16], r"indices must lie in \[0, 16\)"),
-])
-def test_bad_partitions(fitted_4x4, partition, message):
-    clf, _ = fitted_4x4
-    with pytest.raises(ValueError, match=message):
-        clf.entanglement_entropy(partition)
-
-
-def test_bad_classes_and_alpha(fitted_4x4):
-    clf, _ = fitted_4x4
-    with pytest.raises(ValueError, match="unknown: \\[7\\]"):
-        clf.entanglement_entropy(classes=[7])
-    with pytest.raises(ValueError, match="alpha"):
-        clf.entanglement_entropy(alpha=0)
+    assert [bond.level for bond in cut] == [clf.leaf_features_.size.bit_length() - 2]
+    assert bound == cut[0].dim
 
 
 def test_product_state_has_zero_entropy():
@@ -137,7 +87,7 @@ def test_padded_image_entanglement_uses_only_physical_sites():
                          dtype=np.float64).fit(X, y)
     amplitudes = feature_order_amplitudes(clf)
     assert amplitudes.shape == (2, 3**6)
-    in_a = clf._partition_leaves("up_down")[0]
+    in_a = clf._partition_mask("up_down")
     reference = [spectrum_from_amplitudes(psi, in_a, 3) for psi in amplitudes]
     for spectrum, expected in zip(clf.schmidt_spectrum("up_down"), reference):
         np.testing.assert_allclose(spectrum, expected, atol=1e-10)

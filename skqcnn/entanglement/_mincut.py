@@ -34,15 +34,19 @@ class CutBond:
     ----------
     level : int
         Tree level of the bond (see ``leg``).
-    position : int
-        Index of the node at that level.
-    leg : {"leaf", "input", "output", "delta"}
+    position : int or None
+        Index of the node at that level; None for a bond of a duplicated tree
+        (overlapping ConvAC, deep RAC), whose bound counts bonds per layer
+        without locating them.
+    leg : {"leaf", "input", "output", "delta", "layer"}
         ``"leaf"``: the leg of physical leaf ``position`` (``level`` 0).
         ``"input"`` / ``"output"``: the input leg (``D[level-1]``) or output leg
         (``D[level]``) of the matrix copy of level ``level`` that acts on node
         ``position`` of level ``level - 1`` (the left matrix of the pair for an
         even ``position``, the right one for an odd ``position``).
         ``"delta"``: the pooling node ``position`` of level ``level`` is split.
+        ``"layer"``: in a duplicated tree, a bond of layer ``level``
+        (dimension ``1 + r_level``): a product node or a map's leg next to one.
     dim : int
         Dimension of the bond.
 
