@@ -148,6 +148,10 @@ class QCNNClassifier(NetworkClassifierBase):
     (3,)
     """
 
+    # What skqcnn.load restores, with the types it accepts (see NetworkClassifierBase).
+    _fitted_state = {**NetworkClassifierBase._fitted_state, "image_shape_": tuple,
+                     "leaf_features_": np.ndarray, "channels_": tuple}
+
     def __init__(
         self,
         *,

@@ -89,6 +89,10 @@ entanglement_history_
 
     default_partition = "half"
 
+    # What skqcnn.load restores, with the types it accepts (see NetworkClassifierBase).
+    _fitted_state = {**NetworkClassifierBase._fitted_state, "_input_step_shape": tuple,
+                     "sequence_shape_": tuple, "hidden_sizes_": tuple}
+
     def __init__(
         self,
         *,

@@ -3,10 +3,12 @@
 import math
 import numbers
 import time
+from collections.abc import Mapping
 
 import numpy as np
 from skorch.callbacks import Callback
-from threadpoolctl import threadpool_limits
+
+from ._state import check_state_keys
 
 
 def partition_label(partition):
@@ -85,6 +87,11 @@ def labelled_partitions(partitions):
     return resolved
 
 
+ROW_KEYS = ("epoch", "partition", "class", "entropy", "train_loss", "valid_loss")
+# The keys a row needs to be pivoted; the losses are optional until plotted.
+_PIVOT_KEYS = ROW_KEYS[:4]
+
+
 class EntanglementHistory(list):
     """Rows of entanglement entropies recorded during training.
 
@@ -93,7 +100,8 @@ class EntanglementHistory(list):
     ``class`` (a label from ``classes_``), ``entropy``, ``train_loss`` and
     ``valid_loss`` (NaN where there is none, e.g. at epoch 0 or without a
     validation split). ``pandas.DataFrame(history)`` works directly; so does
-    :meth:`to_frame`.
+    :meth:`to_frame`. :meth:`as_array` pivots one partition into an
+    (epochs, classes) table; the plotting functions use it.
 
     Examples
     --------
@@ -112,39 +120,102 @@ class EntanglementHistory(list):
     @property
     def partitions(self):
         """Partition labels, in order of first appearance."""
-        return list(dict.fromkeys(row["partition"] for row in self))
+        return list(dict.fromkeys(row["partition"] for row in self._checked_rows()))
 
-    def as_array(self, partition=None):
-        """Entropies of one partition as an (epochs, classes) array.
+    def as_array(self, partition=None, *, classes=None, value="entropy",
+                 return_classes=False):
+        """One partition's rows as an (epochs, classes) table.
 
         Parameters
         ----------
         partition : str or None, default=None
             A label from :attr:`partitions`; None is allowed when there is
             only one.
+        classes : label, array-like of labels or None, default=None
+            Class labels, in the order wanted (a lone label means that class);
+            None means every class of the partition, sorted when the labels
+            can be (the order of ``classes_``).
+        value : {"entropy", "train_loss", "valid_loss"}, default="entropy"
+            The key whose values fill the table.
+        return_classes : bool, default=False
+            Also return the class labels of the columns.
 
         Returns
         -------
         epochs : ndarray of int of shape (n_epochs,)
-        entropies : ndarray of float64 of shape (n_epochs, n_classes)
-            Columns in the order the classes were recorded.
+            Sorted.
+        table : ndarray of float64 of shape (n_epochs, n_classes)
+        classes : list
+            The column labels; only with ``return_classes=True``.
+
+        Raises
+        ------
+        ValueError
+            If the history is empty, the partition or a class is not in it,
+            several partitions are recorded and none was chosen, or an epoch
+            lacks a class or has two rows for one.
+        TypeError
+            If a row is no dict or holds a value that is not a real number.
         """
-        labels = self.partitions
+        rows = self._checked_rows()
+        if not rows:
+            raise ValueError("The entanglement history is empty: there is nothing to pivot.")
+        labels = list(dict.fromkeys(row["partition"] for row in rows))
         if partition is None:
-            if len(labels) != 1:
+            if len(labels) > 1:
                 raise ValueError(
-                    f"The history holds the partitions {labels}; choose one with partition=."
+                    f"The history has {len(labels)} partitions {labels}; choose one "
+                    f"with partition=."
                 )
             partition = labels[0]
-        rows = [row for row in self if row["partition"] == partition]
-        if not rows:
-            raise ValueError(f"No rows for partition {partition!r}; recorded: {labels}.")
-        epochs = list(dict.fromkeys(row["epoch"] for row in rows))
-        classes = list(dict.fromkeys(row["class"] for row in rows))
-        table = np.full((len(epochs), len(classes)), np.nan)
+        elif partition not in labels:
+            raise ValueError(f"Partition {partition!r} is not in the history; it has {labels}.")
+        rows = [row for row in rows if row["partition"] == partition]
+        selected = _selected_classes(rows, partition, classes)
+        column = {label: j for j, label in enumerate(selected)}
+        rows = [row for row in rows if row["class"] in column]
+        epochs = sorted({int(row["epoch"]) for row in rows})
+        line = {epoch: i for i, epoch in enumerate(epochs)}
+        table = np.full((len(epochs), len(selected)), np.nan)
+        filled = np.zeros(table.shape, dtype=bool)
         for row in rows:
-            table[epochs.index(row["epoch"]), classes.index(row["class"])] = row["entropy"]
-        return np.asarray(epochs), table
+            i, j = line[int(row["epoch"])], column[row["class"]]
+            if filled[i, j]:
+                raise ValueError(
+                    f"The history has two rows for epoch {epochs[i]}, class "
+                    f"{selected[j]!r}, partition {partition!r}."
+                )
+            filled[i, j] = True
+            table[i, j] = _real(row, value, epochs[i])
+        holes = np.argwhere(~filled)
+        if holes.size:
+            i, j = holes[0]
+            raise ValueError(
+                f"The history has no row for epoch {epochs[i]}, class {selected[j]!r}, "
+                f"partition {partition!r}: every class needs a row at every recorded epoch."
+            )
+        epochs = np.asarray(epochs)
+        return (epochs, table, selected) if return_classes else (epochs, table)
+
+    def _checked_rows(self):
+        for i, row in enumerate(self):
+            if not isinstance(row, Mapping):
+                raise TypeError(
+                    f"History row {i} is a {type(row).__name__}; expected a dict with "
+                    f"keys {list(_PIVOT_KEYS)}."
+                )
+            missing = [key for key in _PIVOT_KEYS if key not in row]
+            if missing:
+                raise ValueError(f"History row {i} lacks the key(s) {missing}.")
+            epoch = row["epoch"]
+            if isinstance(epoch, bool) or not isinstance(epoch, numbers.Integral) or epoch < 0:
+                raise ValueError(f"History row {i} has epoch {epoch!r}; epochs are integers >= 0.")
+            entropy = row["entropy"]
+            if isinstance(entropy, bool) or not isinstance(entropy, numbers.Real):
+                raise TypeError(
+                    f"History row {i} has entropy {entropy!r}; expected a real number."
+                )
+        return list(self)
 
     def to_frame(self):
         """The rows as a pandas DataFrame.
@@ -161,29 +232,64 @@ class EntanglementHistory(list):
                 "to_frame needs pandas (pip install pandas); the history itself is a "
                 "list of dicts and needs nothing else."
             ) from error
-        return pd.DataFrame(list(self), columns=list(_ROW_KEYS))
+        return pd.DataFrame(list(self), columns=list(ROW_KEYS))
 
 
-_ROW_KEYS = ("epoch", "partition", "class", "entropy", "train_loss", "valid_loss")
+def _selected_classes(rows, partition, classes):
+    present = list(dict.fromkeys(row["class"] for row in rows))
+    try:
+        # The order of classes_, whatever the order of the rows.
+        present = sorted(present)
+    except TypeError:
+        pass
+    if classes is None:
+        return present
+    # A lone label (possibly a string) means that one class.
+    labels = [classes] if np.ndim(classes) == 0 else list(classes)
+    if not labels:
+        raise ValueError("classes is empty; pass None for all classes.")
+    unknown = [label for label in labels if label not in present]
+    if unknown:
+        raise ValueError(
+            f"Classes {unknown} are not in the history of partition {partition!r}; it "
+            f"has {present}."
+        )
+    return list(dict.fromkeys(labels))
+
+
+def _real(row, key, epoch):
+    if key not in row:
+        raise ValueError(f"History rows lack the key {key!r}.")
+    value = row[key]
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{key} at epoch {epoch} is {value!r}; expected a real number.")
+    return float(value)
 
 
 class EntanglementTracker(Callback):
     """Entanglement entropies of the class states, every few epochs.
 
-    After every ``every``-th epoch (and once before training), the tracker
-    asks the estimator for ``entanglement_entropy(partition, ...)`` of each
-    tracked partition. The network is folded with its BatchNorm running
-    statistics of that moment, the statistics that evaluation would use. Each
-    class gets a row in :class:`EntanglementHistory` (the estimator's
-    ``entanglement_history_``), and skorch's history gets the mean over
-    classes as ``entropy_<label>`` in the epoch's row, so ``verbose=1`` prints
-    it in the epoch table.
+    Before training, after every ``every``-th epoch and once more when
+    training ends, the tracker calls its measuring function on each tracked
+    partition. Each class gets a row in :class:`EntanglementHistory` (the
+    estimator's ``entanglement_history_``), and skorch's history gets the
+    mean over classes as ``entropy_<label>`` in the epoch's row, so
+    ``verbose=1`` prints it in the epoch table.
+
+    What the rows measure: a row of epoch ``k`` describes the network at the
+    end of epoch ``k``, folded with the BatchNorm running statistics of that
+    moment (those evaluation would use then). The rows of the last epoch are
+    measured after every other callback has finished training (early
+    stopping restoring the best weights, :class:`BatchNormRecalibration`), so
+    they equal the fitted estimator's ``entanglement_entropy`` with the same
+    settings. skorch's ``entropy_<label>`` column keeps the end-of-epoch
+    means. A resumed fit (``warm_start=True``) puts the end-of-epoch rows
+    back before training on, so its history is that of an uninterrupted fit.
 
     The estimators add a tracker for ``track_entanglement=``; attach one
     yourself through their ``callbacks=`` parameter for other settings. The
-    estimator binds a copy of the callback to itself when it builds its net:
-    the tracker needs the estimator's partitions and folding, so it works with
-    skqcnn estimators only.
+    estimator binds a copy of the callback to its own ``entanglement_entropy``
+    when it builds its net. Outside an estimator, call :meth:`bind` yourself.
 
     Parameters
     ----------
@@ -210,6 +316,12 @@ class EntanglementTracker(Callback):
     seconds_ : float
         Time spent computing entropies.
 
+    Notes
+    -----
+    The tracker leaves the BLAS thread count alone: it changes no
+    process-wide setting. To keep a multi-threaded BLAS from oversubscribing
+    a busy machine, wrap ``fit`` in ``threadpoolctl.threadpool_limits``.
+
     Examples
     --------
     >>> from sklearn.datasets import load_digits
@@ -231,13 +343,20 @@ class EntanglementTracker(Callback):
         self.classes = classes
         self.entropy_params = entropy_params
 
-    def bind(self, estimator):
-        """Validate the parameters and attach the estimator to analyse.
+    def bind(self, measure, class_labels):
+        """Validate the parameters and attach the measuring function.
 
         Parameters
         ----------
-        estimator : skqcnn estimator
-            Being fitted; its ``entanglement_entropy`` is called during training.
+        measure : callable
+            ``measure(partition, *, alpha, base, **entropy_params)`` returns
+            the entropies of the tracked classes as an array of shape
+            ``(len(class_labels),)``. The estimators bind their own
+            ``entanglement_entropy`` with ``classes=`` fixed, after resolving
+            :attr:`classes`. It must pickle for the fitted estimator to pickle
+            (a bound method or a ``functools.partial`` of one does).
+        class_labels : list
+            The labels of the classes ``measure`` returns, in its order.
 
         Returns
         -------
@@ -248,52 +367,105 @@ class EntanglementTracker(Callback):
             raise ValueError(f"every (track_every) must be an int >= 1, got {self.every!r}.")
         if self.entropy_params is not None and not isinstance(self.entropy_params, dict):
             raise TypeError(f"entropy_params must be a dict or None, got {self.entropy_params!r}.")
+        if not callable(measure):
+            raise TypeError(f"measure must be callable, got {measure!r}.")
         self.labelled_partitions_ = labelled_partitions(self.partitions)
-        self.estimator_ = estimator
+        self.measure_ = measure
+        self.class_labels_ = list(class_labels)
         return self
 
     def initialize(self):
         """Start an empty history."""
         self.history_ = EntanglementHistory()
         self.seconds_ = 0.0
+        self.epoch_end_rows_ = None
+        return self
+
+    def state_dict(self):
+        """What a resumed fit and a loaded estimator need.
+
+        Returns
+        -------
+        state : dict
+            ``history`` (the rows), ``seconds`` and ``epoch_end_rows``: the
+            rows of the last epoch as measured at its end, before the final
+            record replaced them (None when training has not ended).
+        """
+        return {"history": [dict(row) for row in self.history_],
+                "seconds": float(self.seconds_),
+                "epoch_end_rows": self.epoch_end_rows_}
+
+    def load_state_dict(self, state):
+        """Restore what :meth:`state_dict` returned.
+
+        Parameters
+        ----------
+        state : dict
+            As returned by :meth:`state_dict`.
+
+        Returns
+        -------
+        self : EntanglementTracker
+        """
+        check_state_keys(self, state, {"history", "seconds", "epoch_end_rows"})
+        history = EntanglementHistory(state["history"])
+        history._checked_rows()
+        ended = state["epoch_end_rows"]
+        if ended is not None:
+            ended = EntanglementHistory(ended)._checked_rows()
+        if isinstance(state["seconds"], bool) or not isinstance(state["seconds"], numbers.Real):
+            raise TypeError(f"seconds must be a real number, got {state['seconds']!r}.")
+        self.history_ = history
+        self.seconds_ = float(state["seconds"])
+        self.epoch_end_rows_ = ended
         return self
 
     def on_train_begin(self, net, X=None, y=None, **kwargs):
         """Record the untrained network (this also checks the partitions)."""
-        if not hasattr(self, "estimator_"):
+        if not hasattr(self, "measure_"):
             raise TypeError(
-                "EntanglementTracker works inside skqcnn estimators: pass it in their "
-                "callbacks= parameter (or use track_entanglement=), not to a bare skorch net."
+                "EntanglementTracker needs a measuring function: inside skqcnn estimators "
+                "(pass it in their callbacks= parameter, or use track_entanglement=) it "
+                "is bound for you; on a bare skorch net call bind(measure, class_labels) "
+                "first."
             )
         if len(net.history) == 0:
             self._record(net, epoch=0, losses={})
+        elif self.epoch_end_rows_ is not None:
+            # Training goes on from the end-of-epoch state (BatchNormRecalibration
+            # puts its statistics back), so the rows of that epoch describe it again.
+            final = len(net.history)
+            self.history_[:] = [row for row in self.history_ if row["epoch"] != final]
+            self.history_.extend(self.epoch_end_rows_)
+        self.epoch_end_rows_ = None
 
     def on_epoch_end(self, net, **kwargs):
         """Record every ``every`` epochs."""
         epoch = len(net.history)
         if epoch % self.every == 0:
-            row = net.history[-1]
-            losses = {key: row[key] for key in ("train_loss", "valid_loss") if key in row}
-            self._record(net, epoch, losses)
+            self._record(net, epoch, _losses(net), log=True)
 
-    def _record(self, net, epoch, losses):
+    def on_train_end(self, net, **kwargs):
+        """Record the trained network as the last epoch's rows."""
+        epoch = len(net.history)
+        if epoch == 0:
+            return
+        self.epoch_end_rows_ = [row for row in self.history_ if row["epoch"] == epoch]
+        self.history_[:] = [row for row in self.history_ if row["epoch"] != epoch]
+        self._record(net, epoch, _losses(net))
+
+    def _record(self, net, epoch, losses, log=False):
         start = time.perf_counter()
-        # A multi-threaded BLAS on a busy two-core machine (torch's own
-        # threads, other processes) oversubscribes it: the 10 up_down spectra
-        # of a digits q-CNN took 8.2 s instead of 0.27 s with one thread.
-        with threadpool_limits(limits=1, user_api="blas"):
-            self._record_entropies(net, epoch, losses)
-        self.seconds_ += time.perf_counter() - start
-
-    def _record_entropies(self, net, epoch, losses):
-        estimator = self.estimator_
         params = dict(self.entropy_params or {})
-        classes = estimator.classes_[estimator._class_indices(self.classes)]
         for label, partition in self.labelled_partitions_.items():
-            entropies = estimator.entanglement_entropy(
-                partition, alpha=self.alpha, classes=self.classes, base=self.base, **params,
-            )
-            for label_y, entropy in zip(classes.tolist(), entropies.tolist()):
+            entropies = np.asarray(self.measure_(partition, alpha=self.alpha, base=self.base,
+                                                 **params), dtype=np.float64)
+            if entropies.shape != (len(self.class_labels_),):
+                raise ValueError(
+                    f"The measuring function returned entropies of shape {entropies.shape} "
+                    f"for {len(self.class_labels_)} tracked classes."
+                )
+            for label_y, entropy in zip(self.class_labels_, entropies.tolist()):
                 self.history_.append({
                     "epoch": epoch,
                     "partition": label,
@@ -302,5 +474,11 @@ class EntanglementTracker(Callback):
                     "train_loss": float(losses.get("train_loss", math.nan)),
                     "valid_loss": float(losses.get("valid_loss", math.nan)),
                 })
-            if epoch > 0:
+            if log:
                 net.history.record(f"entropy_{label}", float(np.mean(entropies)))
+        self.seconds_ += time.perf_counter() - start
+
+
+def _losses(net):
+    row = net.history[-1]
+    return {key: row[key] for key in ("train_loss", "valid_loss") if key in row}
