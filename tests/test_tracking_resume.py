@@ -291,3 +291,42 @@ def test_tracker_state_dict_round_trip(small_digits):
         EntanglementTracker().load_state_dict({"history": [], "epoch_end_rows": None})
     with pytest.raises(TypeError, match="takes a dict"):
         EntanglementTracker().load_state_dict([])
+
+
+def test_trackers_limit_blas_and_give_the_count_back():
+    import threading
+
+    from threadpoolctl import threadpool_info
+
+    from skqcnn.callbacks._blas_threads import single_blas_thread
+
+    def blas_threads():
+        return [info["num_threads"] for info in threadpool_info() if info["user_api"] == "blas"]
+
+    before = blas_threads()
+    inside = []
+
+    def measure(partition, *, alpha, base):
+        inside.append(blas_threads())
+        return np.zeros(1)
+
+    from skorch import NeuralNet
+
+    net = NeuralNet(torch.nn.Linear(2, 2), criterion=torch.nn.MSELoss, max_epochs=1,
+                    train_split=None, callbacks=[EntanglementTracker("a").bind(measure, [0])])
+    X = np.zeros((4, 2), dtype=np.float32)
+    net.fit(X, X)
+    assert inside and all(set(counts) <= {1} for counts in inside)
+
+    # Interleaved limits in several threads leave the process with its own count.
+    def work():
+        for _ in range(20):
+            with single_blas_thread():
+                np.linalg.svd(np.ones((20, 20)))
+
+    threads = [threading.Thread(target=work) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert blas_threads() == before

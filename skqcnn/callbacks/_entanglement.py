@@ -141,10 +141,11 @@ class EntanglementTracker(Callback):
     Notes
     -----
     The entropies are computed with one BLAS thread: a multi-threaded BLAS
-    oversubscribes a busy machine and makes the small SVDs of tracking far
-    slower. The limit holds for the tracking thread only (OpenBLAS and MKL
-    have a per-thread setting; other BLAS libraries are left as they are),
-    so no process-wide setting changes while other threads fit.
+    oversubscribes a busy machine and makes the small SVDs of tracking many
+    times slower. BLAS thread counts are process-wide, so while a tracker
+    measures, BLAS calls of other threads of the process run on one thread
+    too. Trackers of fits in several threads measure one at a time, so the
+    process always gets its own thread count back.
 
     Examples
     --------
