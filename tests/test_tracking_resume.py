@@ -107,7 +107,7 @@ def test_user_tracker_is_copied_and_bound(small_digits):
     X, y = small_digits
     tracker = EntanglementTracker({"top": "left_right"}, every=1, alpha=2, classes=[1, 3])
     clf = QCNNClassifier(max_epochs=2, callbacks=[tracker], random_state=0).fit(X, y)
-    assert not hasattr(tracker, "history_") and not hasattr(tracker, "estimator_")
+    assert not hasattr(tracker, "history_") and not hasattr(tracker, "measure_")
     rows = clf.entanglement_history_
     assert {row["class"] for row in rows} == {1, 3}
     assert {row["partition"] for row in rows} == {"top"}
