@@ -250,7 +250,6 @@ class NetworkClassifierBase(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
             # A failed fit leaves no half-trained network that could predict NaN.
             self._discard_network()
             raise
-        self._collect_entanglement_history()
         return self
 
     def _train_new(self, X, y_encoded, classes, torch_dtype):
@@ -351,9 +350,9 @@ class NetworkClassifierBase(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
             self._release_accelerator()
 
     def _discard_network(self):
-        for name in ("net_", "entanglement_history_"):
-            if hasattr(self, name):
-                delattr(self, name)
+        # entanglement_history_ is read from the net's trackers: it goes with the net.
+        if hasattr(self, "net_"):
+            del self.net_
 
     def _validate_training_options(self):
         if not isinstance(self.warm_start, (bool, np.bool_)):
@@ -400,16 +399,23 @@ class NetworkClassifierBase(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
                               labels.tolist())
         return named
 
-    def _collect_entanglement_history(self):
-        trackers = [callback for _, callback in self.net_.callbacks_
-                    if isinstance(callback, EntanglementTracker)]
+    @property
+    def entanglement_history_(self):
+        """The rows of the net's entanglement trackers, in the order of the trackers.
+
+        Read from the trackers each time, so a fitted, resumed or loaded
+        estimator has no second copy to keep in step. Absent (``hasattr`` is
+        False) when the estimator is not fitted or was fitted without tracking.
+        """
+        net = getattr(self, "net_", None)
+        trackers = [] if net is None else [callback for _, callback in net.callbacks_
+                                           if isinstance(callback, EntanglementTracker)]
         if not trackers:
-            if hasattr(self, "entanglement_history_"):
-                del self.entanglement_history_
-            return
-        self.entanglement_history_ = EntanglementHistory(
-            row for tracker in trackers for row in tracker.history_
-        )
+            raise AttributeError(
+                f"{type(self).__name__} has no entanglement_history_: it is not fitted, or "
+                f"was fitted without entanglement tracking (track_entanglement=)."
+            )
+        return EntanglementHistory(row for tracker in trackers for row in tracker.history_)
 
     def _make_net(self, module, torch_dtype, seed):
         callbacks = [

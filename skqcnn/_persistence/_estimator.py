@@ -44,7 +44,7 @@ _CALLBACK_CLASSES = {
 _MODULE_PREFIX = "module/"
 _PAYLOAD_KEYS = {"params", "attributes", "seed", "history", "optimizer", "callbacks"}
 # Attributes a fitted estimator holds besides its declared _fitted_state.
-_REBUILT_ATTRIBUTES = {"net_", "entanglement_history_", "device_"}
+_REBUILT_ATTRIBUTES = {"net_", "device_"}
 
 
 def _class_name(cls):
@@ -498,7 +498,6 @@ def _rebuild(fields, payload, tensors, expected_class, device):
     if stray:
         raise _format.FileError(f"it holds tensors {stray} that nothing refers to.")
     estimator.net_ = net
-    estimator._collect_entanglement_history()
     return estimator
 
 
