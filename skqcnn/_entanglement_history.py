@@ -41,7 +41,7 @@ class EntanglementHistory(list):
     @property
     def partitions(self):
         """Partition labels, in order of first appearance."""
-        return list(dict.fromkeys(row["partition"] for row in self._checked_rows()))
+        return list(dict.fromkeys(row["partition"] for row in check_rows(self)))
 
     def as_array(self, partition=None, *, classes=None, value="entropy",
                  return_classes=False):
@@ -78,7 +78,7 @@ class EntanglementHistory(list):
         TypeError
             If a row is no dict or holds a value that is not a real number.
         """
-        rows = self._checked_rows()
+        rows = check_rows(self)
         if not rows:
             raise ValueError("The entanglement history is empty: there are no rows.")
         labels = list(dict.fromkeys(row["partition"] for row in rows))
@@ -118,26 +118,6 @@ class EntanglementHistory(list):
         epochs = np.asarray(epochs)
         return (epochs, table, selected) if return_classes else (epochs, table)
 
-    def _checked_rows(self):
-        for i, row in enumerate(self):
-            if not isinstance(row, Mapping):
-                raise TypeError(
-                    f"History row {i} is a {type(row).__name__}; expected a dict with "
-                    f"keys {list(_PIVOT_KEYS)}."
-                )
-            missing = [key for key in _PIVOT_KEYS if key not in row]
-            if missing:
-                raise ValueError(f"History row {i} lacks the key(s) {missing}.")
-            epoch = row["epoch"]
-            if isinstance(epoch, bool) or not isinstance(epoch, numbers.Integral) or epoch < 0:
-                raise ValueError(f"History row {i} has epoch {epoch!r}; epochs are integers >= 0.")
-            entropy = row["entropy"]
-            if isinstance(entropy, bool) or not isinstance(entropy, numbers.Real):
-                raise TypeError(
-                    f"History row {i} has entropy {entropy!r}; expected a real number."
-                )
-        return list(self)
-
     def to_frame(self):
         """The rows as a pandas DataFrame.
 
@@ -154,6 +134,45 @@ class EntanglementHistory(list):
                 "list of dicts and needs nothing else."
             ) from error
         return pd.DataFrame(list(self), columns=list(ROW_KEYS))
+
+
+def check_rows(rows):
+    """``rows`` as a list, after checking each is a history row.
+
+    Parameters
+    ----------
+    rows : iterable of dict
+
+    Returns
+    -------
+    rows : list of dict
+
+    Raises
+    ------
+    TypeError
+        If a row is no dict, or its entropy is no real number.
+    ValueError
+        If a row lacks a key of the pivot or has an epoch that is no int >= 0.
+    """
+    rows = list(rows)
+    for i, row in enumerate(rows):
+        if not isinstance(row, Mapping):
+            raise TypeError(
+                f"History row {i} is a {type(row).__name__}; expected a dict with "
+                f"keys {list(_PIVOT_KEYS)}."
+            )
+        missing = [key for key in _PIVOT_KEYS if key not in row]
+        if missing:
+            raise ValueError(f"History row {i} lacks the key(s) {missing}.")
+        epoch = row["epoch"]
+        if isinstance(epoch, bool) or not isinstance(epoch, numbers.Integral) or epoch < 0:
+            raise ValueError(f"History row {i} has epoch {epoch!r}; epochs are integers >= 0.")
+        entropy = row["entropy"]
+        if isinstance(entropy, bool) or not isinstance(entropy, numbers.Real):
+            raise TypeError(
+                f"History row {i} has entropy {entropy!r}; expected a real number."
+            )
+    return rows
 
 
 def _selected_classes(rows, partition, classes):

@@ -13,7 +13,6 @@ import numbers
 import os
 import warnings
 
-import numpy as np
 import torch
 from skorch.callbacks import Callback
 from skorch.history import History

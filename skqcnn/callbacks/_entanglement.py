@@ -7,7 +7,7 @@ import time
 import numpy as np
 from skorch.callbacks import Callback
 
-from .._entanglement_history import EntanglementHistory
+from .._entanglement_history import EntanglementHistory, check_rows
 from ._blas_threads import single_blas_thread
 from ._state import check_state_keys
 
@@ -233,11 +233,10 @@ class EntanglementTracker(Callback):
         self : EntanglementTracker
         """
         check_state_keys(self, state, {"history", "seconds", "epoch_end_rows"})
-        history = EntanglementHistory(state["history"])
-        history._checked_rows()
+        history = EntanglementHistory(check_rows(state["history"]))
         ended = state["epoch_end_rows"]
         if ended is not None:
-            ended = EntanglementHistory(ended)._checked_rows()
+            ended = check_rows(ended)
         if isinstance(state["seconds"], bool) or not isinstance(state["seconds"], numbers.Real):
             raise TypeError(f"seconds must be a real number, got {state['seconds']!r}.")
         self.history_ = history
