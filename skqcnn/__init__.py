@@ -12,7 +12,8 @@ DeepRACClassifier
 Functions
 ---------
 save, load
-    Persistence without pickle: JSON and safetensors in one file.
+    Persistence without pickle: JSON and safetensors in one file, optionally
+    signed with an HMAC key.
 
 Subpackages
 -----------

@@ -7,6 +7,7 @@ passed) and are validated in ``fit``.
 """
 
 import copy
+import functools
 import math
 import numbers
 from abc import ABCMeta, abstractmethod
@@ -33,6 +34,7 @@ from ._partitions import partition_mask
 from .entanglement._monte_carlo import renyi2_monte_carlo
 from .entanglement._spectra import entropy_from_spectrum, log_base, positive_order
 from .entanglement._tree_entropy import DEFAULT_MAX_CUT_DIM
+from .nn._device import module_device
 from .nn._layers import REPRESENTATIONS, LocalBasis, basis_domain
 from .nn._losses import LOSSES
 
@@ -89,10 +91,6 @@ def resolve_device(device, require_available=True):
     return str(resolved)
 
 
-def _module_device(module):
-    return next(module.parameters()).device
-
-
 def _batched_scores(module, inputs, dtype, device, batch_size):
     """Eval-mode scores of ``inputs`` as a float64 array, batch by batch."""
     module.eval()
@@ -143,7 +141,22 @@ class NetworkClassifierBase(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
     (scikit-learn reads it), store their family's parameters and pass the
     common ones on here; they define :meth:`_build_network`. Data validation,
     input scaling, training through skorch and prediction live here.
+
+    ``_fitted_state`` maps every fitted attribute that :func:`skqcnn.load`
+    restores to the type it must have; a subclass that sets more fitted
+    attributes extends it (``{**Base._fitted_state, "name_": type}``). The
+    network itself is rebuilt by :meth:`_initialized_net`.
     """
+
+    # device_ is not listed: skqcnn.load decides where the network lives.
+    _fitted_state = {
+        "n_features_in_": numbers.Integral,
+        "feature_names_in_": np.ndarray,
+        "classes_": np.ndarray,
+        "input_min_": numbers.Real,
+        "input_max_": numbers.Real,
+        "local_dim_": numbers.Integral,
+    }
 
     def __init__(self, *, representation, n_freq, loss, optimizer, lr, weight_decay,
                  batch_size, max_epochs, early_stopping, validation_fraction,
@@ -272,7 +285,6 @@ class NetworkClassifierBase(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
             # A failed fit leaves no half-trained network that could predict NaN.
             self._discard_network()
             raise
-        self._collect_entanglement_history()
         return self
 
     def _train_new(self, X, y_encoded, classes, torch_dtype):
@@ -292,7 +304,7 @@ class NetworkClassifierBase(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
         self._check_trained_scores(X)
         if self.accelerator is not None:
             self._release_accelerator()
-            self.device_ = str(_module_device(self.net_.module_))
+            self.device_ = str(module_device(self.net_.module_))
 
     def _check_trained_scores(self, X):
         """Training that ends with finite weights can still overflow the scores."""
@@ -311,6 +323,30 @@ class NetworkClassifierBase(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
         self.local_dim_ = basis.local_dim
         network = self._build_network(n_features, self.local_dim_, self.classes_.size)
         return self._make_net(ScoredNetwork(basis, network), torch_dtype, seed)
+
+    def _initialized_net(self, seed):
+        """The hook of :func:`skqcnn.load`: an initialized net to load a file into.
+
+        Called on an estimator whose hyperparameters, ``_fitted_state``
+        attributes and ``device_`` are set, it validates the hyperparameters
+        and returns the skorch net ``fit`` would build for them, initialized
+        (module, optimizer, callbacks) but with untrained weights that the
+        file then replaces. Torch's global generator does not advance.
+
+        Parameters
+        ----------
+        seed : int
+            The training seed the file records (shuffling and validation split).
+
+        Returns
+        -------
+        net : skorch.NeuralNet
+        """
+        torch_dtype = self._validate_common_params()
+        with torch.random.fork_rng(devices=[]):
+            net = self._build_net(self.n_features_in_, torch_dtype, seed)
+            net.initialize()
+        return net
 
     def _release_accelerator(self):
         """Unwrap what Accelerate prepared, so the estimator pickles and clones.
@@ -349,9 +385,9 @@ class NetworkClassifierBase(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
             self._release_accelerator()
 
     def _discard_network(self):
-        for name in ("net_", "entanglement_history_"):
-            if hasattr(self, name):
-                delattr(self, name)
+        # entanglement_history_ is read from the net's trackers: it goes with the net.
+        if hasattr(self, "net_"):
+            del self.net_
 
     def _validate_training_options(self):
         if not isinstance(self.warm_start, (bool, np.bool_)):
@@ -391,19 +427,30 @@ class NetworkClassifierBase(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
             named.append((name or type(callback).__name__, clone(callback, safe=False)))
         for _, callback in named:
             if isinstance(callback, EntanglementTracker):
-                callback.bind(self)
+                # Classes are resolved here, once; the tracker sees only labels and a
+                # measuring function, never the estimator's internals.
+                labels = self.classes_[self._class_indices(callback.classes)]
+                callback.bind(functools.partial(self.entanglement_entropy, classes=labels),
+                              labels.tolist())
         return named
 
-    def _collect_entanglement_history(self):
-        trackers = [callback for _, callback in self.net_.callbacks_
-                    if isinstance(callback, EntanglementTracker)]
+    @property
+    def entanglement_history_(self):
+        """The rows of the net's entanglement trackers, in the order of the trackers.
+
+        Read from the trackers each time, so a fitted, resumed or loaded
+        estimator has no second copy to keep in step. Absent (``hasattr`` is
+        False) when the estimator is not fitted or was fitted without tracking.
+        """
+        net = getattr(self, "net_", None)
+        trackers = [] if net is None else [callback for _, callback in net.callbacks_
+                                           if isinstance(callback, EntanglementTracker)]
         if not trackers:
-            if hasattr(self, "entanglement_history_"):
-                del self.entanglement_history_
-            return
-        self.entanglement_history_ = EntanglementHistory(
-            row for tracker in trackers for row in tracker.history_
-        )
+            raise AttributeError(
+                f"{type(self).__name__} has no entanglement_history_: it is not fitted, or "
+                f"was fitted without entanglement tracking (track_entanglement=)."
+            )
+        return EntanglementHistory(row for tracker in trackers for row in tracker.history_)
 
     def _make_net(self, module, torch_dtype, seed):
         callbacks = [
@@ -469,14 +516,14 @@ class NetworkClassifierBase(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
         # skorch maps CUDA tensors to the CPU when unpickled without CUDA.
         super().__setstate__(state)
         if hasattr(self, "net_"):
-            self.device_ = str(_module_device(self.net_.module_))
+            self.device_ = str(module_device(self.net_.module_))
 
     def _scores(self, X):
         check_is_fitted(self)
         X = validate_data(self, self._flatten_input(X, fitting=False), dtype=np.float64,
                           reset=False)
         module = self.net_.module_
-        device = _module_device(module)
+        device = module_device(module)
         dtype = next(module.parameters()).dtype
         inputs = torch.as_tensor(self._scale_inputs(X))
         scores = _batched_scores(module, inputs, dtype, device, self.batch_size)
@@ -595,7 +642,8 @@ class NetworkClassifierBase(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
 
     def _class_indices(self, classes):
         """Row indices of ``classes`` (labels from ``classes_``); None = all."""
-        check_is_fitted(self)
+        # classes_ is all this needs: the net binds its trackers before net_ exists.
+        check_is_fitted(self, "classes_")
         if classes is None:
             return np.arange(self.classes_.size)
         rows = {label: row for row, label in enumerate(self.classes_.tolist())}

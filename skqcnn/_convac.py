@@ -89,6 +89,10 @@ entanglement_history_
 
     default_partition = "left_right"
 
+    # What skqcnn.load restores, with the types it accepts (see NetworkClassifierBase).
+    _fitted_state = {**NetworkClassifierBase._fitted_state, "image_shape_": tuple,
+                     "channels_": tuple}
+
     def __init__(
         self,
         *,

@@ -157,6 +157,9 @@ class QCNNClassifier(NetworkClassifierBase):
     """
 
     default_partition = "left_right"
+    # What skqcnn.load restores, with the types it accepts (see NetworkClassifierBase).
+    _fitted_state = {**NetworkClassifierBase._fitted_state, "image_shape_": tuple,
+                     "leaf_features_": np.ndarray, "channels_": tuple}
 
     def __init__(
         self,

@@ -88,6 +88,10 @@ entanglement_history_
     default_partition = "left_right"
     _int_partitions = True
 
+    # What skqcnn.load restores, with the types it accepts (see NetworkClassifierBase).
+    _fitted_state = {**NetworkClassifierBase._fitted_state, "_input_step_shape": tuple,
+                     "sequence_shape_": tuple, "hidden_sizes_": tuple}
+
     def __init__(
         self,
         *,

@@ -20,7 +20,8 @@ from skorch.callbacks import Callback
 
 import skqcnn
 from skqcnn import DeepRACClassifier, OverlappingConvACClassifier, QCNNClassifier
-from skqcnn._persistence import _Decoder, _digest, _Encoder
+from skqcnn._persistence._codec import Decoder, Encoder
+from skqcnn._persistence._format import _digest
 from skqcnn.callbacks import EntanglementTracker
 
 PIXELS = [19, 20, 27, 28, 35, 36, 43, 44]
@@ -82,7 +83,8 @@ def rewrite_metadata(path, redigest, **updates):
     tensors = load_file(str(path))
     fields.update(updates)
     if redigest:
-        body = {key: value for key, value in fields.items() if key != "skqcnn.sha256"}
+        body = {key: value for key, value in fields.items()
+                if key not in ("skqcnn.sha256", "skqcnn.hmac_sha256")}
         fields["skqcnn.sha256"] = _digest(body, tensors)
     save_file(tensors, str(path), metadata=fields)
 
@@ -297,7 +299,7 @@ def test_other_format_version(saved_path):
     rewrite_metadata(saved_path, redigest=True, **{"skqcnn.format_version": "99",
                                                    "skqcnn.version": "9.0.0"})
     with pytest.raises(ValueError, match=r"skqcnn 9\.0\.0 in format version 99; this skqcnn "
-                                         r"\(0\.1\.0\) reads format version 1"):
+                                         r"\(0\.1\.0\) reads format versions 1, 2"):
         skqcnn.load(saved_path)
 
 
@@ -386,12 +388,19 @@ def test_unrepresentable_values(saved_bytes, tmp_path):
     finally:
         clf.set_params(random_state=0)
     assert restored.get_params()["random_state"] is None
-    clf.odd_ = object()
+    clf.odd_ = 1
     try:
-        with pytest.raises(TypeError, match=r"attribute odd_ \(builtins.object\) in JSON"):
+        with pytest.raises(TypeError, match=r"\['odd_'\] are not declared there"):
             skqcnn.save(clf, tmp_path / "odd.safetensors")
     finally:
         del clf.odd_
+    channels = clf.channels_
+    clf.channels_ = object()
+    try:
+        with pytest.raises(TypeError, match=r"attribute channels_ \(builtins.object\) in JSON"):
+            skqcnn.save(clf, tmp_path / "odd.safetensors")
+    finally:
+        clf.channels_ = channels
     clf.history_.record("event_odd", object())
     try:
         with pytest.raises(TypeError, match=r"history: a callback recorded a builtins.object"):
@@ -460,6 +469,146 @@ values = st.recursive(
 @settings(max_examples=150, deadline=None)
 @given(values)
 def test_codec_round_trip(value):
-    encoder = _Encoder()
+    encoder = Encoder({})
     text = json.dumps(encoder.encode(value, "root"))
-    assert_same(_Decoder(encoder.tensors).decode(json.loads(text)), value)
+    assert_same(Decoder(encoder.tensors, {}).decode(json.loads(text)), value)
+
+
+# --- what a file may set ------------------------------------------------------
+
+
+@pytest.mark.parametrize("edit, error, match", [
+    # A file that would shadow a method: predict() must keep working, so it is refused.
+    (lambda p: p["attributes"].update(predict="pwned"), ValueError,
+     r"sets the attributes \['predict'\], which QCNNClassifier does not declare"),
+    (lambda p: p["attributes"].update(classes_="pwned"), ValueError,
+     r"fitted attribute classes_ is a str, not a ndarray"),
+    (lambda p: p["attributes"].update(n_features_in_=True), ValueError,
+     r"fitted attribute n_features_in_ is a bool"),
+    (lambda p: p.update(module="pwned"), ValueError,
+     r"sets the payload keys \['module'\]"),
+    (lambda p: p["callbacks"].update(print_log={"sink": "x"}), ValueError,
+     r"sets the callback states \['print_log'\]"),
+    (lambda p: p["callbacks"]["epoch_shuffle"].update(extra=1), ValueError,
+     r"callback 'epoch_shuffle'.*unknown: \['extra'\]"),
+    (lambda p: p.update(seed="0"), ValueError, r"its seed is '0', not an int"),
+])
+def test_a_file_sets_only_declared_state(saved_path, tiny_digits, edit, error, match):
+    edit_payload(saved_path, edit)
+    with pytest.raises(error, match=match):
+        skqcnn.load(saved_path)
+
+
+def test_unreferenced_tensor_and_unknown_header_field(saved_path):
+    from safetensors import safe_open
+
+    with safe_open(str(saved_path), framework="pt") as handle:
+        fields = handle.metadata()
+    tensors = load_file(str(saved_path))
+    tensors["stowaway"] = torch.zeros(2)
+    body = {key: value for key, value in fields.items() if key != "skqcnn.sha256"}
+    save_file(tensors, str(saved_path),
+              metadata={**fields, "skqcnn.sha256": _digest(body, tensors)})
+    with pytest.raises(ValueError, match=r"tensors \['stowaway'\] that nothing refers to"):
+        skqcnn.load(saved_path)
+    rewrite_metadata(saved_path, redigest=True, **{"skqcnn.extra": "1"})
+    with pytest.raises(ValueError, match=r"header fields \['skqcnn.extra'\]"):
+        skqcnn.load(saved_path)
+
+
+# --- keyed digest -------------------------------------------------------------
+
+
+def test_hmac_key(saved_bytes, tiny_digits, tmp_path):
+    clf = saved_bytes[0]
+    X, _ = tiny_digits
+    path = tmp_path / "signed.safetensors"
+    skqcnn.save(clf, path, key=b"secret")
+    assert_same(skqcnn.load(path, key=b"secret").decision_function(X),
+                clf.decision_function(X))
+    # A str key is its UTF-8 bytes.
+    skqcnn.load(path, key="secret")
+    with pytest.raises(ValueError, match="signed with another key, or changed"):
+        skqcnn.load(path, key=b"guess")
+    with pytest.raises(ValueError, match=r"is signed with a key .*pass the key"):
+        skqcnn.load(path)
+    # Whoever edits the file can recompute the SHA-256 digest, not the HMAC.
+    edit_payload(path, lambda p: p["params"].update(max_epochs=7))
+    with pytest.raises(ValueError, match="signed with another key, or changed"):
+        skqcnn.load(path, key=b"secret")
+    unsigned = tmp_path / "unsigned.safetensors"
+    skqcnn.save(clf, unsigned)
+    with pytest.raises(ValueError, match="is not signed"):
+        skqcnn.load(unsigned, key=b"secret")
+    with pytest.raises(ValueError, match="must not be empty"):
+        skqcnn.save(clf, unsigned, key=b"")
+    with pytest.raises(TypeError, match="key must be bytes, a str or None, got int"):
+        skqcnn.load(unsigned, key=42)
+
+
+# --- the file on disk ---------------------------------------------------------
+
+
+def test_save_to_a_directory_names_it(saved_bytes, tmp_path):
+    with pytest.raises(ValueError, match=f"Cannot save to {str(tmp_path)!r}: it is a "
+                                         f"directory"):
+        skqcnn.save(saved_bytes[0], tmp_path)
+    assert os.listdir(tmp_path) == []
+
+
+@pytest.mark.skipif(os.name != "posix", reason="POSIX permissions")
+@pytest.mark.parametrize("umask", [0o022, 0o077])
+def test_saved_file_follows_the_umask(saved_bytes, tmp_path, umask):
+    previous = os.umask(umask)
+    try:
+        skqcnn.save(saved_bytes[0], tmp_path / "model.safetensors")
+    finally:
+        os.umask(previous)
+    assert os.stat(tmp_path / "model.safetensors").st_mode & 0o777 == 0o666 & ~umask
+
+
+# --- the format-1 file written before callbacks had state dicts ----------------
+
+DATA = os.path.join(os.path.dirname(__file__), "data")
+
+
+def test_format_1_file_still_loads(tmp_path):
+    expected = np.load(os.path.join(DATA, "model_v1_expected.npz"), allow_pickle=False)
+    X = expected["X"]
+    old = skqcnn.load(os.path.join(DATA, "model_v1.safetensors"))
+    np.testing.assert_array_equal(old.decision_function(X), expected["decision"])
+    np.testing.assert_array_equal(old.predict(X), expected["predict"])
+    np.testing.assert_array_equal(old.entanglement_entropy(), expected["entropy"])
+    np.testing.assert_array_equal(old.entanglement_history_.as_array()[1], expected["history"])
+    # Written again, it is a format-2 file with the same content.
+    again, path = save_and_load(old, tmp_path)
+    with open(path, "rb") as handle:
+        size = int.from_bytes(handle.read(8), "little")
+        assert json.loads(handle.read(size))["__metadata__"]["skqcnn.format_version"] == "2"
+    np.testing.assert_array_equal(again.decision_function(X), expected["decision"])
+    assert_same(list(again.entanglement_history_), list(old.entanglement_history_))
+
+
+# --- callback state dicts -----------------------------------------------------
+
+
+def test_callback_state_dicts_round_trip(tiny_digits):
+    from skqcnn.callbacks import BatchNormRecalibration, EpochSeededShuffle
+
+    X, y = tiny_digits
+    clf = QCNNClassifier(image_shape=(2, 4), channels=(2, 2, 2), max_epochs=1, device="cpu",
+                         random_state=0).fit(X, y)
+    callbacks = dict(clf.net_.callbacks_)
+    recalibration = callbacks["batchnorm_recalibration"]
+    state = recalibration.state_dict()
+    assert set(state["training_statistics"]) == {
+        name for name, _ in clf.net_.module_.named_buffers()}
+    copy = BatchNormRecalibration().initialize().load_state_dict(state)
+    assert_same(copy.state_dict(), state)
+    with pytest.raises(TypeError, match="training_statistics must be None or a dict"):
+        BatchNormRecalibration().load_state_dict({"training_statistics": [1]})
+    shuffle = callbacks["epoch_shuffle"]
+    copy = EpochSeededShuffle(seed=0).load_state_dict(shuffle.state_dict())
+    assert copy.seed == shuffle.seed and copy.epoch_seed(3) == shuffle.epoch_seed(3)
+    with pytest.raises(TypeError, match="seed must be an int"):
+        EpochSeededShuffle(seed=0).load_state_dict({"seed": "7"})

@@ -69,9 +69,14 @@ def test_tracked_entropies_match_brute_force_every_epoch(eight_pixel_digits):
         assert epochs.tolist() == [0, 1, 2, 3]
         for epoch in (1, 2, 3):
             expected = dense_entropies(folds[epoch], clf.local_dim_, clf.leaf_features_, in_a)
-            np.testing.assert_allclose(entropies[epoch], expected, atol=1e-10)
-            # skorch's history holds the mean over classes.
+            if epoch < 3:
+                np.testing.assert_allclose(entropies[epoch], expected, atol=1e-10)
+            # skorch's history holds the mean over classes at the end of each epoch.
             assert clf.history_[epoch - 1, f"entropy_{label}"] == pytest.approx(expected.mean())
+        # The last rows describe the fitted network, after BatchNorm recalibration
+        # changed the running statistics the end-of-epoch record had used.
+        np.testing.assert_array_equal(entropies[3], clf.entanglement_entropy(label))
+        assert np.abs(entropies[3] - expected).max() > 1e-3
     for row in history:
         if row["epoch"] > 0:
             assert row["train_loss"] == clf.history_[row["epoch"] - 1, "train_loss"]
@@ -85,7 +90,8 @@ def test_track_every_validation_loss_and_frame(small_digits):
     clf = QCNNClassifier(max_epochs=5, track_entanglement=True, track_every=2,
                          early_stopping=True, n_iter_no_change=50, random_state=0).fit(X, y)
     frame = clf.entanglement_history_.to_frame()
-    assert sorted(frame["epoch"].unique()) == [0, 2, 4]
+    # Every second epoch, and the fitted network as the last epoch.
+    assert sorted(frame["epoch"].unique()) == [0, 2, 4, 5]
     assert set(frame["partition"]) == {"left_right", "up_down"}
     assert list(frame.columns) == ["epoch", "partition", "class", "entropy",
                                    "train_loss", "valid_loss"]
@@ -101,7 +107,7 @@ def test_user_tracker_is_copied_and_bound(small_digits):
     X, y = small_digits
     tracker = EntanglementTracker({"top": "left_right"}, every=1, alpha=2, classes=[1, 3])
     clf = QCNNClassifier(max_epochs=2, callbacks=[tracker], random_state=0).fit(X, y)
-    assert not hasattr(tracker, "history_") and not hasattr(tracker, "estimator_")
+    assert not hasattr(tracker, "history_") and not hasattr(tracker, "measure_")
     rows = clf.entanglement_history_
     assert {row["class"] for row in rows} == {1, 3}
     assert {row["partition"] for row in rows} == {"top"}
@@ -143,7 +149,8 @@ def test_tracking_other_families_and_pickle():
                             random_state=0).fit(X, y)
     epochs, entropies = rac.entanglement_history_.as_array("3")
     assert epochs.tolist() == [0, 1, 2] and entropies.shape == (3, 2)
-    np.testing.assert_allclose(entropies[-1], rac.entanglement_entropy(3), atol=0.5)
+    # The last rows measure the fitted network.
+    np.testing.assert_array_equal(entropies[-1], rac.entanglement_entropy(3))
     conv = OverlappingConvACClassifier(
         image_shape=(2, 3), channels=(2,), kernel_size=2, pooling=None, max_epochs=1,
         track_entanglement={"first_column": np.array([0, 3])}, random_state=0,
@@ -172,6 +179,8 @@ def test_warm_start_resumes_an_interrupted_fit_exactly(small_digits):
     epochs, entropies = interrupted.entanglement_history_.as_array()
     full_epochs, full_entropies = full.entanglement_history_.as_array()
     assert epochs.tolist() == full_epochs.tolist() == [0, 1, 2, 3, 4, 5]
+    # Epoch 2 ended the interrupted fit, whose last rows described its
+    # recalibrated network; resuming put back the end-of-epoch rows.
     np.testing.assert_allclose(entropies, full_entropies, atol=1e-10)
 
 
@@ -216,3 +225,108 @@ def test_accelerate_single_process_cpu(small_digits):
     assert np.all(np.isfinite(clf.entanglement_entropy("left_right")))
     restored = pickle.loads(pickle.dumps(clf))
     np.testing.assert_array_equal(restored.predict(X), clf.predict(X))
+
+
+@pytest.mark.parametrize("every, max_epochs, early_stopping", [
+    (1, 3, False),  # the last epoch is recorded, then replaced
+    (2, 3, False),  # the last epoch is not a multiple of every: added
+    (1, 3, True),   # early stopping restores the best weights before the final record
+])
+def test_last_rows_are_the_fitted_entropies(eight_pixel_digits, every, max_epochs,
+                                            early_stopping):
+    X, y = eight_pixel_digits
+    clf = QCNNClassifier(image_shape=(2, 4), max_epochs=max_epochs, early_stopping=early_stopping,
+                         n_iter_no_change=1, random_state=0,
+                         callbacks=[EntanglementTracker(["left_right", "up_down"], every=every,
+                                                        alpha=2, classes=[3, 1])]).fit(X, y)
+    history = clf.entanglement_history_
+    for label in ("left_right", "up_down"):
+        epochs, entropies, classes = history.as_array(label, return_classes=True)
+        assert epochs[-1] == len(clf.history_)
+        assert classes == [1, 3]
+        np.testing.assert_array_equal(
+            entropies[-1], clf.entanglement_entropy(label, alpha=2, classes=[1, 3]))
+    # The rows were recorded in the tracker's order of classes.
+    assert [row["class"] for row in history[:2]] == [3, 1]
+
+
+def test_tracker_binds_to_any_measuring_function():
+    from skorch import NeuralNet
+
+    calls = []
+
+    def measure(partition, *, alpha, base, scale):
+        calls.append((partition, alpha, base))
+        return np.array([scale * len(calls), 0.0])
+
+    tracker = EntanglementTracker("half", alpha=2, entropy_params={"scale": 0.5})
+    net = NeuralNet(torch.nn.Linear(2, 2), criterion=torch.nn.MSELoss, max_epochs=2,
+                    train_split=None, callbacks=[("tracker", tracker.bind(measure, ["a", "b"]))])
+    X = np.zeros((4, 2), dtype=np.float32)
+    net.fit(X, X)
+    fitted = dict(net.callbacks_)["tracker"]
+    epochs, entropies, classes = fitted.history_.as_array(return_classes=True)
+    # Epochs 0, 1, 2 and the final record, which replaced epoch 2's rows.
+    assert epochs.tolist() == [0, 1, 2] and classes == ["a", "b"]
+    np.testing.assert_array_equal(entropies[:, 0], [0.5, 1.0, 2.0])
+    assert calls == [("half", 2, None)] * 4
+    assert net.history[-1, "entropy_half"] == pytest.approx(1.5 / 2)
+    with pytest.raises(TypeError, match="measure must be callable"):
+        EntanglementTracker().bind("entropy", [0])
+
+
+def test_tracker_state_dict_round_trip(small_digits):
+    X, y = small_digits
+    clf = QCNNClassifier(max_epochs=2, track_entanglement="left_right", random_state=0,
+                         dtype=np.float64).fit(X, y)
+    tracker = dict(clf.net_.callbacks_)["entanglement_tracker"]
+    state = tracker.state_dict()
+    assert [row["epoch"] for row in state["epoch_end_rows"]] == [2] * clf.classes_.size
+    copy = EntanglementTracker().initialize().load_state_dict(state)
+    assert copy.history_ == tracker.history_ and copy.seconds_ == tracker.seconds_
+    assert copy.state_dict() == state
+    with pytest.raises(ValueError, match=r"unknown: \['extra'\]"):
+        EntanglementTracker().load_state_dict({**state, "extra": 1})
+    with pytest.raises(ValueError, match=r"missing: \['seconds'\]"):
+        EntanglementTracker().load_state_dict({"history": [], "epoch_end_rows": None})
+    with pytest.raises(TypeError, match="takes a dict"):
+        EntanglementTracker().load_state_dict([])
+
+
+def test_trackers_limit_blas_and_give_the_count_back():
+    import threading
+
+    from threadpoolctl import threadpool_info
+
+    from skqcnn.callbacks._blas_threads import single_blas_thread
+
+    def blas_threads():
+        return [info["num_threads"] for info in threadpool_info() if info["user_api"] == "blas"]
+
+    before = blas_threads()
+    inside = []
+
+    def measure(partition, *, alpha, base):
+        inside.append(blas_threads())
+        return np.zeros(1)
+
+    from skorch import NeuralNet
+
+    net = NeuralNet(torch.nn.Linear(2, 2), criterion=torch.nn.MSELoss, max_epochs=1,
+                    train_split=None, callbacks=[EntanglementTracker("a").bind(measure, [0])])
+    X = np.zeros((4, 2), dtype=np.float32)
+    net.fit(X, X)
+    assert inside and all(set(counts) <= {1} for counts in inside)
+
+    # Interleaved limits in several threads leave the process with its own count.
+    def work():
+        for _ in range(20):
+            with single_blas_thread():
+                np.linalg.svd(np.ones((20, 20)))
+
+    threads = [threading.Thread(target=work) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert blas_threads() == before

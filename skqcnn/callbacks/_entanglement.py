@@ -6,7 +6,10 @@ import time
 
 import numpy as np
 from skorch.callbacks import Callback
-from threadpoolctl import threadpool_limits
+
+from .._entanglement_history import EntanglementHistory, check_rows
+from ._blas_threads import single_blas_thread
+from ._state import check_state_keys
 
 
 def partition_label(partition):
@@ -85,105 +88,30 @@ def labelled_partitions(partitions):
     return resolved
 
 
-class EntanglementHistory(list):
-    """Rows of entanglement entropies recorded during training.
-
-    A list of dicts, one per (epoch, partition, class), with the keys
-    ``epoch`` (0 is the network before training), ``partition`` (its label),
-    ``class`` (a label from ``classes_``), ``entropy``, ``train_loss`` and
-    ``valid_loss`` (NaN where there is none, e.g. at epoch 0 or without a
-    validation split). ``pandas.DataFrame(history)`` works directly; so does
-    :meth:`to_frame`.
-
-    Examples
-    --------
-    >>> from skqcnn.callbacks import EntanglementHistory
-    >>> history = EntanglementHistory([
-    ...     {"epoch": 1, "partition": "left_right", "class": 0, "entropy": 0.5,
-    ...      "train_loss": 0.9, "valid_loss": float("nan")},
-    ...     {"epoch": 1, "partition": "left_right", "class": 1, "entropy": 0.7,
-    ...      "train_loss": 0.9, "valid_loss": float("nan")},
-    ... ])
-    >>> epochs, entropies = history.as_array("left_right")
-    >>> epochs.tolist(), entropies.tolist()
-    ([1], [[0.5, 0.7]])
-    """
-
-    @property
-    def partitions(self):
-        """Partition labels, in order of first appearance."""
-        return list(dict.fromkeys(row["partition"] for row in self))
-
-    def as_array(self, partition=None):
-        """Entropies of one partition as an (epochs, classes) array.
-
-        Parameters
-        ----------
-        partition : str or None, default=None
-            A label from :attr:`partitions`; None is allowed when there is
-            only one.
-
-        Returns
-        -------
-        epochs : ndarray of int of shape (n_epochs,)
-        entropies : ndarray of float64 of shape (n_epochs, n_classes)
-            Columns in the order the classes were recorded.
-        """
-        labels = self.partitions
-        if partition is None:
-            if len(labels) != 1:
-                raise ValueError(
-                    f"The history holds the partitions {labels}; choose one with partition=."
-                )
-            partition = labels[0]
-        rows = [row for row in self if row["partition"] == partition]
-        if not rows:
-            raise ValueError(f"No rows for partition {partition!r}; recorded: {labels}.")
-        epochs = list(dict.fromkeys(row["epoch"] for row in rows))
-        classes = list(dict.fromkeys(row["class"] for row in rows))
-        table = np.full((len(epochs), len(classes)), np.nan)
-        for row in rows:
-            table[epochs.index(row["epoch"]), classes.index(row["class"])] = row["entropy"]
-        return np.asarray(epochs), table
-
-    def to_frame(self):
-        """The rows as a pandas DataFrame.
-
-        Returns
-        -------
-        frame : pandas.DataFrame
-            One row per (epoch, partition, class).
-        """
-        try:
-            import pandas as pd
-        except ImportError as error:
-            raise ImportError(
-                "to_frame needs pandas (pip install pandas); the history itself is a "
-                "list of dicts and needs nothing else."
-            ) from error
-        return pd.DataFrame(list(self), columns=list(_ROW_KEYS))
-
-
-_ROW_KEYS = ("epoch", "partition", "class", "entropy", "train_loss", "valid_loss")
-
-
 class EntanglementTracker(Callback):
     """Entanglement entropies of the class states, every few epochs.
 
-    After every ``every``-th epoch (and once before training), the tracker
-    asks the estimator for ``entanglement_entropy(partition, ...)`` of each
-    tracked partition. The network is folded with its BatchNorm running
-    statistics of that moment, the statistics that evaluation would use. Each
-    class gets a row in :class:`EntanglementHistory` (the estimator's
-    ``entanglement_history_``), and skorch's history gets the mean over
-    classes as ``entropy_<label>`` in the epoch's row, so ``verbose=1`` prints
-    it in the epoch table.
+    Before training, after every ``every``-th epoch and once more when
+    training ends, the tracker calls its measuring function on each tracked
+    partition. Each class gets a row in :class:`EntanglementHistory` (the
+    estimator's ``entanglement_history_``), and skorch's history gets the
+    mean over classes as ``entropy_<label>`` in the epoch's row, so
+    ``verbose=1`` prints it in the epoch table.
+
+    What the rows measure: a row of epoch ``k`` describes the network at the
+    end of epoch ``k``, folded with the BatchNorm running statistics of that
+    moment (those evaluation would use then). The rows of the last epoch are
+    measured after every other callback has finished training (early
+    stopping restoring the best weights, :class:`BatchNormRecalibration`), so
+    they equal the fitted estimator's ``entanglement_entropy`` with the same
+    settings. skorch's ``entropy_<label>`` column keeps the end-of-epoch
+    means. A resumed fit (``warm_start=True``) puts the end-of-epoch rows
+    back before training on, so its history is that of an uninterrupted fit.
 
     The estimators add a tracker for ``track_entanglement=``; attach one
     yourself through their ``callbacks=`` parameter for other settings. The
-    estimator binds a copy of the callback to itself when it builds its net:
-    the tracker needs the estimator's partitions and folding, so it works with
-    skqcnn estimators only.
+    estimator binds a copy of the callback to its own ``entanglement_entropy``
+    when it builds its net. Outside an estimator, call :meth:`bind` yourself.
 
     Parameters
     ----------
@@ -210,6 +138,15 @@ class EntanglementTracker(Callback):
     seconds_ : float
         Time spent computing entropies.
 
+    Notes
+    -----
+    The entropies are computed with one BLAS thread: a multi-threaded BLAS
+    oversubscribes a busy machine and makes the small SVDs of tracking many
+    times slower. BLAS thread counts are process-wide, so while a tracker
+    measures, BLAS calls of other threads of the process run on one thread
+    too. Trackers of fits in several threads measure one at a time, so the
+    process always gets its own thread count back.
+
     Examples
     --------
     >>> from sklearn.datasets import load_digits
@@ -231,13 +168,20 @@ class EntanglementTracker(Callback):
         self.classes = classes
         self.entropy_params = entropy_params
 
-    def bind(self, estimator):
-        """Validate the parameters and attach the estimator to analyse.
+    def bind(self, measure, class_labels):
+        """Validate the parameters and attach the measuring function.
 
         Parameters
         ----------
-        estimator : skqcnn estimator
-            Being fitted; its ``entanglement_entropy`` is called during training.
+        measure : callable
+            ``measure(partition, *, alpha, base, **entropy_params)`` returns
+            the entropies of the tracked classes as an array of shape
+            ``(len(class_labels),)``. The estimators bind their own
+            ``entanglement_entropy`` with ``classes=`` fixed, after resolving
+            :attr:`classes`. It must pickle for the fitted estimator to pickle
+            (a bound method or a ``functools.partial`` of one does).
+        class_labels : list
+            The labels of the classes ``measure`` returns, in its order.
 
         Returns
         -------
@@ -248,52 +192,106 @@ class EntanglementTracker(Callback):
             raise ValueError(f"every (track_every) must be an int >= 1, got {self.every!r}.")
         if self.entropy_params is not None and not isinstance(self.entropy_params, dict):
             raise TypeError(f"entropy_params must be a dict or None, got {self.entropy_params!r}.")
+        if not callable(measure):
+            raise TypeError(f"measure must be callable, got {measure!r}.")
         self.labelled_partitions_ = labelled_partitions(self.partitions)
-        self.estimator_ = estimator
+        self.measure_ = measure
+        self.class_labels_ = list(class_labels)
         return self
 
     def initialize(self):
         """Start an empty history."""
         self.history_ = EntanglementHistory()
         self.seconds_ = 0.0
+        self.epoch_end_rows_ = None
+        return self
+
+    def state_dict(self):
+        """What a resumed fit and a loaded estimator need.
+
+        Returns
+        -------
+        state : dict
+            ``history`` (the rows), ``seconds`` and ``epoch_end_rows``: the
+            rows of the last epoch as measured at its end, before the final
+            record replaced them (None when training has not ended).
+        """
+        return {"history": [dict(row) for row in self.history_],
+                "seconds": float(self.seconds_),
+                "epoch_end_rows": self.epoch_end_rows_}
+
+    def load_state_dict(self, state):
+        """Restore what :meth:`state_dict` returned.
+
+        Parameters
+        ----------
+        state : dict
+            As returned by :meth:`state_dict`.
+
+        Returns
+        -------
+        self : EntanglementTracker
+        """
+        check_state_keys(self, state, {"history", "seconds", "epoch_end_rows"})
+        history = EntanglementHistory(check_rows(state["history"]))
+        ended = state["epoch_end_rows"]
+        if ended is not None:
+            ended = check_rows(ended)
+        if isinstance(state["seconds"], bool) or not isinstance(state["seconds"], numbers.Real):
+            raise TypeError(f"seconds must be a real number, got {state['seconds']!r}.")
+        self.history_ = history
+        self.seconds_ = float(state["seconds"])
+        self.epoch_end_rows_ = ended
         return self
 
     def on_train_begin(self, net, X=None, y=None, **kwargs):
         """Record the untrained network (this also checks the partitions)."""
-        if not hasattr(self, "estimator_"):
+        if not hasattr(self, "measure_"):
             raise TypeError(
-                "EntanglementTracker works inside skqcnn estimators: pass it in their "
-                "callbacks= parameter (or use track_entanglement=), not to a bare skorch net."
+                "EntanglementTracker needs a measuring function: inside skqcnn estimators "
+                "(pass it in their callbacks= parameter, or use track_entanglement=) it "
+                "is bound for you; on a bare skorch net call bind(measure, class_labels) "
+                "first."
             )
         if len(net.history) == 0:
             self._record(net, epoch=0, losses={})
+        elif self.epoch_end_rows_ is not None:
+            # Training goes on from the end-of-epoch state (BatchNormRecalibration
+            # puts its statistics back), so the rows of that epoch describe it again.
+            final = len(net.history)
+            self.history_[:] = [row for row in self.history_ if row["epoch"] != final]
+            self.history_.extend(self.epoch_end_rows_)
+        self.epoch_end_rows_ = None
 
     def on_epoch_end(self, net, **kwargs):
         """Record every ``every`` epochs."""
         epoch = len(net.history)
         if epoch % self.every == 0:
-            row = net.history[-1]
-            losses = {key: row[key] for key in ("train_loss", "valid_loss") if key in row}
-            self._record(net, epoch, losses)
+            self._record(net, epoch, _losses(net), log=True)
 
-    def _record(self, net, epoch, losses):
+    def on_train_end(self, net, **kwargs):
+        """Record the trained network as the last epoch's rows."""
+        epoch = len(net.history)
+        if epoch == 0:
+            return
+        self.epoch_end_rows_ = [row for row in self.history_ if row["epoch"] == epoch]
+        self.history_[:] = [row for row in self.history_ if row["epoch"] != epoch]
+        self._record(net, epoch, _losses(net))
+
+    def _record(self, net, epoch, losses, log=False):
         start = time.perf_counter()
-        # A multi-threaded BLAS on a busy two-core machine (torch's own
-        # threads, other processes) oversubscribes it: the 10 up_down spectra
-        # of a digits q-CNN took 8.2 s instead of 0.27 s with one thread.
-        with threadpool_limits(limits=1, user_api="blas"):
-            self._record_entropies(net, epoch, losses)
-        self.seconds_ += time.perf_counter() - start
-
-    def _record_entropies(self, net, epoch, losses):
-        estimator = self.estimator_
         params = dict(self.entropy_params or {})
-        classes = estimator.classes_[estimator._class_indices(self.classes)]
         for label, partition in self.labelled_partitions_.items():
-            entropies = estimator.entanglement_entropy(
-                partition, alpha=self.alpha, classes=self.classes, base=self.base, **params,
-            )
-            for label_y, entropy in zip(classes.tolist(), entropies.tolist()):
+            with single_blas_thread():
+                entropies = np.asarray(self.measure_(partition, alpha=self.alpha,
+                                                     base=self.base, **params),
+                                       dtype=np.float64)
+            if entropies.shape != (len(self.class_labels_),):
+                raise ValueError(
+                    f"The measuring function returned entropies of shape {entropies.shape} "
+                    f"for {len(self.class_labels_)} tracked classes."
+                )
+            for label_y, entropy in zip(self.class_labels_, entropies.tolist()):
                 self.history_.append({
                     "epoch": epoch,
                     "partition": label,
@@ -302,5 +300,11 @@ class EntanglementTracker(Callback):
                     "train_loss": float(losses.get("train_loss", math.nan)),
                     "valid_loss": float(losses.get("valid_loss", math.nan)),
                 })
-            if epoch > 0:
+            if log:
                 net.history.record(f"entropy_{label}", float(np.mean(entropies)))
+        self.seconds_ += time.perf_counter() - start
+
+
+def _losses(net):
+    row = net.history[-1]
+    return {key: row[key] for key in ("train_loss", "valid_loss") if key in row}

@@ -1,7 +1,11 @@
 """Shuffle each epoch from a seed fixed by the epoch number."""
 
+import numbers
+
 import torch
 from skorch.callbacks import Callback
+
+from ._state import check_state_keys
 
 
 class EpochSeededShuffle(Callback):
@@ -41,6 +45,35 @@ class EpochSeededShuffle(Callback):
         seed : int
         """
         return (self.seed * 1_000_003 + epoch) % 2**63
+
+    def state_dict(self):
+        """The base seed, which decides every later epoch's order.
+
+        Returns
+        -------
+        state : dict
+            ``{"seed": int}``.
+        """
+        return {"seed": int(self.seed)}
+
+    def load_state_dict(self, state):
+        """Restore what :meth:`state_dict` returned.
+
+        Parameters
+        ----------
+        state : dict
+            As returned by :meth:`state_dict`.
+
+        Returns
+        -------
+        self : EpochSeededShuffle
+        """
+        check_state_keys(self, state, {"seed"})
+        seed = state["seed"]
+        if not isinstance(seed, numbers.Integral) or isinstance(seed, bool):
+            raise TypeError(f"seed must be an int, got {seed!r}.")
+        self.seed = int(seed)
+        return self
 
     def on_epoch_begin(self, net, **kwargs):
         """Reseed ``net.iterator_train__generator`` for the epoch starting now."""

@@ -6,7 +6,7 @@ is the constant basis function ``f_0 = 1``. To keep that true after affine steps
 0: on real data it equals 1, on one-hot basis vectors it is the product of the
 ``f_0`` components of the receptive field. Biases multiply the constant channel
 instead of being added, so the network evaluated on one-hot inputs gives exactly
-the coefficients of its network state (``DESIGN.md`` section 1).
+the coefficients of its network state (``docs/theory.rst``, section "Network states").
 """
 
 import math

@@ -1,18 +1,17 @@
 """Plots of an entanglement history: entropy per class over training."""
 
-import numbers
 from collections.abc import Iterable, Mapping
 
 import numpy as np
 
+from .._entanglement_history import EntanglementHistory
 from ._matplotlib import require_matplotlib, resolve_axes
 
-_ROW_KEYS = ("epoch", "partition", "class", "entropy")
 _LOSS_KEYS = ("train_loss", "valid_loss")
 
 
-def _history_rows(history):
-    """The rows of ``history`` (a sequence of dicts or a fitted estimator)."""
+def _history(history):
+    """``history`` (a sequence of dict rows or a fitted estimator) as an EntanglementHistory."""
     if hasattr(history, "entanglement_history_"):
         rows = history.entanglement_history_
         if rows is None:
@@ -31,125 +30,28 @@ def _history_rows(history):
         )
     else:
         rows = history
-    rows = list(rows)
-    if not rows:
-        raise ValueError("The entanglement history is empty: there is nothing to plot.")
-    for i, row in enumerate(rows):
-        if not isinstance(row, Mapping):
-            raise TypeError(
-                f"History row {i} is a {type(row).__name__}; expected a dict with "
-                f"keys {list(_ROW_KEYS)}."
-            )
-        missing = [key for key in _ROW_KEYS if key not in row]
-        if missing:
-            raise ValueError(f"History row {i} lacks the key(s) {missing}.")
-        epoch = row["epoch"]
-        if isinstance(epoch, bool) or not isinstance(epoch, numbers.Integral) or epoch < 0:
-            raise ValueError(
-                f"History row {i} has epoch {epoch!r}; epochs are integers >= 0."
-            )
-        if isinstance(row["entropy"], bool) or not isinstance(row["entropy"], numbers.Real):
-            raise TypeError(
-                f"History row {i} has entropy {row['entropy']!r}; expected a real number."
-            )
-    return rows
+    return EntanglementHistory(rows)
 
 
-class _EntropyTable:
-    """Entropies of one partition on an (epoch, class) grid.
+def _entropy_table(history, partition, classes):
+    """The history, partition label, epochs, class labels and (epochs, classes) entropies."""
+    history = _history(history)
+    epochs, entropy, labels = history.as_array(partition, classes=classes,
+                                               return_classes=True)
+    label = history.partitions[0] if partition is None else partition
+    return history, label, epochs, labels, entropy
 
-    Attributes: ``partition``, ``epochs`` (sorted ints), ``classes`` (labels in
-    the order asked for, else sorted if they can be), ``entropy`` (n_epochs x
-    n_classes) and ``rows`` (the history rows of those cells).
-    """
 
-    def __init__(self, history, partition, classes):
-        rows = _history_rows(history)
-        partitions = list(dict.fromkeys(row["partition"] for row in rows))
-        if partition is None:
-            if len(partitions) > 1:
-                raise ValueError(
-                    f"The history has {len(partitions)} partitions {partitions}; "
-                    "choose one with partition=."
-                )
-            partition = partitions[0]
-        elif partition not in partitions:
-            raise ValueError(
-                f"Partition {partition!r} is not in the history; it has {partitions}."
-            )
-        rows = [row for row in rows if row["partition"] == partition]
-
-        present = list(dict.fromkeys(row["class"] for row in rows))
-        try:
-            # The order of classes_, whatever the order of the rows.
-            present = sorted(present)
-        except TypeError:
-            pass
-        if classes is None:
-            selected = present
-        else:
-            # A lone label (possibly a string) means that one class.
-            labels = [classes] if np.ndim(classes) == 0 else list(classes)
-            if not labels:
-                raise ValueError("classes is empty; pass None for all classes.")
-            unknown = [label for label in labels if label not in present]
-            if unknown:
-                raise ValueError(
-                    f"Classes {unknown} are not in the history of partition "
-                    f"{partition!r}; it has {present}."
-                )
-            selected = list(dict.fromkeys(labels))
-        column = {label: j for j, label in enumerate(selected)}
-        rows = [row for row in rows if row["class"] in column]
-
-        epochs = sorted({int(row["epoch"]) for row in rows})
-        line = {epoch: i for i, epoch in enumerate(epochs)}
-        entropy = np.full((len(epochs), len(selected)), np.nan)
-        cell_rows = np.full(entropy.shape, None, dtype=object)
-        filled = np.zeros(entropy.shape, dtype=bool)
-        for row in rows:
-            i, j = line[int(row["epoch"])], column[row["class"]]
-            if filled[i, j]:
-                raise ValueError(
-                    f"The history has two rows for epoch {epochs[i]}, class "
-                    f"{selected[j]!r}, partition {partition!r}."
-                )
-            cell_rows[i, j] = row
-            filled[i, j] = True
-            entropy[i, j] = float(row["entropy"])
-        holes = np.argwhere(~filled)
-        if holes.size:
-            i, j = holes[0]
-            raise ValueError(
-                f"The history has no row for epoch {epochs[i]}, class "
-                f"{selected[j]!r}, partition {partition!r}: every class needs a "
-                "row at every recorded epoch."
-            )
-        self.partition = partition
-        self.epochs = np.asarray(epochs)
-        self.classes = selected
-        self.entropy = entropy
-        self.rows = cell_rows
-
-    def losses(self, key):
-        """The loss ``key`` per epoch; the rows of one epoch must agree."""
-        values = np.empty(self.rows.shape)
-        for (i, j), row in np.ndenumerate(self.rows):
-            if key not in row:
-                raise ValueError(f"History rows lack the key {key!r}.")
-            value = row[key]
-            if isinstance(value, bool) or not isinstance(value, numbers.Real):
-                raise TypeError(
-                    f"{key} at epoch {self.epochs[i]} is {value!r}; expected a real number."
-                )
-            values[i, j] = float(value)
-        agree = np.isclose(values, values[:, :1], equal_nan=True).all(axis=1)
-        if not agree.all():
-            epoch = self.epochs[np.flatnonzero(~agree)[0]]
-            raise ValueError(
-                f"The rows of epoch {epoch} disagree on {key}: one epoch has one loss."
-            )
-        return values[:, 0]
+def _epoch_losses(history, partition, classes, key):
+    """The loss ``key`` per epoch; the rows of one epoch must agree."""
+    epochs, values = history.as_array(partition, classes=classes, value=key)
+    agree = np.isclose(values, values[:, :1], equal_nan=True).all(axis=1)
+    if not agree.all():
+        epoch = epochs[np.flatnonzero(~agree)[0]]
+        raise ValueError(
+            f"The rows of epoch {epoch} disagree on {key}: one epoch has one loss."
+        )
+    return values[:, 0]
 
 
 def plot_entropy_history(history, *, partition=None, classes=None, ax=None):
@@ -208,15 +110,15 @@ def plot_entropy_history(history, *, partition=None, classes=None, ax=None):
     require_matplotlib()
     from matplotlib.ticker import MaxNLocator
 
-    table = _EntropyTable(history, partition, classes)
+    _, partition, epochs, labels, entropy = _entropy_table(history, partition, classes)
     ax = resolve_axes(ax)
-    for j, label in enumerate(table.classes):
-        ax.plot(table.epochs, table.entropy[:, j], lw=1, alpha=0.8, label=str(label))
-    ax.plot(table.epochs, table.entropy.mean(axis=1), color="black", lw=3, label="mean")
+    for j, label in enumerate(labels):
+        ax.plot(epochs, entropy[:, j], lw=1, alpha=0.8, label=str(label))
+    ax.plot(epochs, entropy.mean(axis=1), color="black", lw=3, label="mean")
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("epoch")
     ax.set_ylabel("entanglement entropy")
-    ax.set_title(f"partition {table.partition}")
+    ax.set_title(f"partition {partition}")
     ax.legend(fontsize="small")
     return ax
 
@@ -286,21 +188,21 @@ def plot_entropy_vs_loss(history, *, partition=None, loss="train_loss", classes=
 
     if loss not in _LOSS_KEYS:
         raise ValueError(f"loss must be one of {list(_LOSS_KEYS)}, got {loss!r}.")
-    table = _EntropyTable(history, partition, classes)
-    losses = table.losses(loss)
+    history, partition, epochs, labels, entropy = _entropy_table(history, partition, classes)
+    losses = _epoch_losses(history, partition, classes, loss)
     known = ~np.isnan(losses)
     if not known.any():
         hint = (" Fit with a validation split (train_split) to record it, or use "
                 "loss='train_loss'." if loss == "valid_loss" else "")
         raise ValueError(f"{loss} is NaN at every epoch.{hint}")
-    epochs, losses = table.epochs[known], losses[known]
-    entropy = table.entropy[known]
+    epochs, losses = epochs[known], losses[known]
+    entropy = entropy[known]
     mean = entropy.mean(axis=1)
 
     ax = resolve_axes(ax)
     ax.plot(losses, mean, color="0.6", lw=0.8, zorder=1)
     if per_class:
-        for j, label in enumerate(table.classes):
+        for j, label in enumerate(labels):
             ax.plot(losses, entropy[:, j], lw=0.8, alpha=0.7, label=str(label), zorder=1)
     points = ax.scatter(losses, mean, c=epochs.astype(float), cmap="viridis",
                         zorder=2, label="mean over classes")
@@ -310,7 +212,7 @@ def plot_entropy_vs_loss(history, *, partition=None, loss="train_loss", classes=
         bar.update_ticks()
     ax.set_xlabel(loss.replace("_", " "))
     ax.set_ylabel("mean entanglement entropy" if not per_class else "entanglement entropy")
-    ax.set_title(f"partition {table.partition}")
+    ax.set_title(f"partition {partition}")
     if per_class:
         ax.legend(fontsize="small")
     return ax
