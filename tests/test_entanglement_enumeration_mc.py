@@ -201,4 +201,23 @@ def test_network_log_amplitudes_match_enumeration():
 def test_monte_carlo_checks_its_inputs():
     net = DeepRACNetwork(4, 2, (2,), 1)
     with pytest.raises(ValueError, match="n_sites=4"):
-        renyi2_monte_carlo(net, 4, 2, [True, False], 16)
+        renyi2_monte_carlo(net, 4, 2, [True, False], 128)
+
+
+@pytest.mark.parametrize("options, error, match", [
+    ({"n_samples": 0}, ValueError, "n_samples must be >= 100, got 0"),
+    ({"n_samples": -5}, ValueError, "n_samples must be >= 100, got -5"),
+    ({"n_samples": 1}, ValueError, "n_samples must be >= 100, got 1"),
+    ({"n_samples": 1.5}, TypeError, "n_samples must be an int, got 1.5 of type float"),
+    ({"n_samples": True}, TypeError, "n_samples must be an int"),
+    ({"n_samples": 128, "n_chains": 0}, ValueError, "n_chains must be >= 1"),
+    ({"n_samples": 128, "n_temperatures": 2.0}, TypeError, "n_temperatures must be an int"),
+    ({"n_samples": 128, "beta_min": 1.0}, ValueError, r"beta_min must lie in \(0, 1\)"),
+    ({"n_samples": 128, "thinning": 0}, ValueError, "thinning must be >= 1"),
+])
+def test_monte_carlo_rejects_bad_options(options, error, match):
+    net = DeepRACNetwork(4, 2, (2,), 1)
+    options = {"network": net, "n_sites": 4, "local_dim": 2, "in_a": [True] * 2 + [False] * 2,
+               **options}
+    with pytest.raises(error, match=match):
+        renyi2_monte_carlo(**options)
