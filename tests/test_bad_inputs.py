@@ -300,9 +300,7 @@ CASES = [
     Case("n-samples", "analysis", "``n_samples=0`` for Monte Carlo",
          lambda f: f.fitted().entanglement_entropy(alpha=2, method="monte_carlo",
                                                    n_samples=0, classes=[0]),
-         ValueError, "n_samples", families=CONVAC + RAC,
-         bugs={family: "runs one sample per chain and returns an estimate"
-               for family in ("convac", "rac")}),
+         ValueError, "n_samples", families=CONVAC + RAC),
     Case("exact-too-large", "analysis", "``method=\"exact\"`` beyond 2**22 amplitudes",
          lambda f: f.make(representation="fourier", n_layers=2).fit(X16, Y)
          .entanglement_entropy([0, 2], method="exact"),
