@@ -128,11 +128,9 @@ def _z_score(net, n_sites, local_dim, in_a, exact, seed, **options):
 
 def battery(**options):
     """``(name, exact, estimate, stderr, z, r_hat, warned)`` of every battery network."""
-    rows = []
     for index, (name, net, n_sites, local_dim, in_a, exact) in enumerate(_networks()):
         est, z, flagged = _z_score(net, n_sites, local_dim, in_a, exact, index, **options)
-        rows.append((name, exact, est.entropy[0], est.stderr[0], z, est.r_hat[0], flagged))
-    return rows
+        yield name, exact, est.entropy[0], est.stderr[0], z, est.r_hat[0], flagged
 
 
 def _check(rows):
@@ -144,7 +142,7 @@ def _check(rows):
 
 @pytest.mark.slow
 def test_full_battery_is_within_three_standard_errors():
-    rows = battery()
+    rows = list(battery())
     assert len(rows) >= 50
     _check(rows)
 
@@ -181,9 +179,11 @@ if __name__ == "__main__":
     if "--compare" in sys.argv:
         settings["single-site"] = {"n_temperatures": 1}
     for label, options in settings.items():
-        rows = battery(**options)
-        for row in rows:
-            print("  %-22s exact %.3f mc %.3f +- %.3f z %+.2f r_hat %.3f warned %s" % row)
+        rows = []
+        for row in battery(**options):
+            print("  %-22s exact %.3f mc %.3f +- %.3f z %+.2f r_hat %.3f warned %s" % row,
+                  flush=True)
+            rows.append(row)
         z = np.array([row[4] for row in rows])
         print(f"{label}: {len(rows)} networks, |z| histogram {_histogram(rows)}, "
               f"max |z| {np.abs(z).max():.2f}, within 3: {np.mean(np.abs(z) <= 3):.3f}, "

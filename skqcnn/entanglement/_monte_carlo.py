@@ -56,6 +56,9 @@ class Renyi2Estimate:
     exchange_acceptance : ndarray of float
         Acceptance of exchanges between adjacent temperatures (empty without
         replica exchange).
+    jump_acceptance : ndarray of float
+        Acceptance rate of jumps (independence proposals) of all walkers; 0
+        without them.
     n_samples : int
         Swap samples per class (``n_chains * samples_per_chain``).
     n_chains : int
@@ -69,7 +72,7 @@ class Renyi2Estimate:
     >>> est = renyi2_monte_carlo(lambda c: psi[2 * c[:, 0] + c[:, 1]], 2, 2,
     ...                          [True, False], n_samples=4096, random_state=0)
     >>> est.classes, round(float(est.purity[0]), 1), est.n_samples, est.n_chains
-    (array([0]), 0.6, 4096, 32)
+    (array([0]), 0.6, 4096, 16)
     """
 
     classes: np.ndarray
@@ -81,6 +84,7 @@ class Renyi2Estimate:
     ess: np.ndarray
     acceptance: np.ndarray
     exchange_acceptance: np.ndarray
+    jump_acceptance: np.ndarray
     n_samples: int
     n_chains: int
 
@@ -151,8 +155,9 @@ def _as_log_amplitudes(amplitude_fn):
 
 @torch.no_grad()
 def renyi2_monte_carlo(network, n_sites, local_dim, in_a, n_samples, *, classes=None,
-                       random_state=None, verbose=0, n_chains=32, n_temperatures=4,
-                       beta_min=0.1, burn_in=None, thinning=None, batch_size=512):
+                       random_state=None, verbose=0, n_chains=16, n_temperatures=4,
+                       beta_min=0.1, jumps=True, burn_in=None, thinning=None,
+                       batch_size=512):
     """Renyi-2 entropy of each class's network state by the swap estimator.
 
     ``Tr rho_A^2 = E[Psi(s_A s'_B) Psi(s'_A s_B) / (Psi(s) Psi(s'))]`` with
@@ -219,7 +224,7 @@ def renyi2_monte_carlo(network, n_sites, local_dim, in_a, n_samples, *, classes=
     random_state : int, numpy.random.Generator or None, default=None
     verbose : int, default=0
         A progress bar over the Metropolis moves when positive.
-    n_chains : int, default=32
+    n_chains : int, default=16
         Independent chain pairs per class; at most ``n_samples // 10`` are
         used, so that every chain holds at least 10 samples.
     n_temperatures : int, default=4
@@ -227,12 +232,17 @@ def renyi2_monte_carlo(network, n_sites, local_dim, in_a, n_samples, *, classes=
         Metropolis. The cost of a move grows about linearly with it.
     beta_min : float, default=0.1
         Inverse temperature of the hottest walker, in ``(0, 1)``.
+    jumps : bool, default=True
+        Once per sweep (``n_sites`` moves), every walker also proposes an independent
+        configuration: one of the ``local_dim`` constant configurations or a
+        uniformly random one (Metropolis-Hastings; see
+        :class:`~skqcnn.entanglement._sampling.TemperedChains`). Networks
+        with a constant channel put isolated spikes of ``|Psi|^2`` there.
+        Each jump costs a full evaluation of every walker.
     burn_in : int or None, default=None
-        Moves per walker discarded first; None means
-        ``min(20 * n_sites, max(1000, 2 * n_sites))``.
+        Moves per walker discarded first; None means ``min(20 * n_sites, 500)``.
     thinning : int or None, default=None
-        Moves per walker between swap samples; None means
-        ``min(n_sites, 64)``.
+        Moves per walker between swap samples; None means ``min(n_sites, 4)``.
     batch_size : int, default=512
         Configurations per network call when evaluating swapped pairs.
 
@@ -266,14 +276,16 @@ def renyi2_monte_carlo(network, n_sites, local_dim, in_a, n_samples, *, classes=
     n_samples = _check_int("n_samples", n_samples, 100)
     n_chains = _check_int("n_chains", n_chains, 1)
     n_temperatures = _check_int("n_temperatures", n_temperatures, 1)
+    if not isinstance(jumps, (bool, np.bool_)):
+        raise TypeError(f"jumps must be a bool, got {jumps!r}.")
     batch_size = _check_int("batch_size", batch_size, 1)
     if not 0 < beta_min < 1:
         raise ValueError(f"beta_min must lie in (0, 1), got {beta_min!r}.")
     if local_dim < 2:
         raise ValueError(f"local_dim must be >= 2 for Metropolis moves, got {local_dim}.")
-    burn_in = (min(20 * n_sites, max(1000, 2 * n_sites)) if burn_in is None
+    burn_in = (min(20 * n_sites, 500) if burn_in is None
                else _check_int("burn_in", burn_in, 0))
-    thinning = min(n_sites, 64) if thinning is None else _check_int("thinning", thinning, 1)
+    thinning = min(n_sites, 4) if thinning is None else _check_int("thinning", thinning, 1)
 
     net = None
     if isinstance(network, torch.nn.Module):
@@ -299,28 +311,36 @@ def renyi2_monte_carlo(network, n_sites, local_dim, in_a, n_samples, *, classes=
     n_groups = n_cls * 2 * n_chains
     configs = torch.randint(local_dim, (n_groups * n_temperatures, n_sites), generator=gen,
                             device=device)
+    progress = tqdm(total=burn_in + per_chain * thinning, disable=not verbose,
+                    desc="Renyi-2 Monte Carlo", unit="move")
     column = torch.as_tensor(np.repeat(classes, 2 * n_chains * n_temperatures), device=device)
     if net is not None and hasattr(net, "local_updater"):
-        updater = net.local_updater(configs)
+        make_updater = net.local_updater
     elif net is not None and is_recurrent(net):
-        updater = RecurrentUpdater(net, configs)
+        def make_updater(configs):
+            return RecurrentUpdater(net, configs)
     else:
-        updater = FullUpdater(evaluate, configs)
+        def make_updater(configs):
+            return FullUpdater(evaluate, configs)
     betas = geometric_ladder(n_temperatures, beta_min, device=device)
-    chains = TemperedChains(updater, configs.clone(), column, betas, n_sites, local_dim, gen)
+    chains = TemperedChains(make_updater, evaluate, configs, column, betas, n_sites,
+                            local_dim, gen)
+
+    def move():
+        chains.step()
+        # Once per sweep: a jump costs about one full evaluation of every walker.
+        if jumps and chains.n_proposals % n_sites == 0:
+            chains.jump(batch_size)
+        progress.update()
 
     pair_column = torch.as_tensor(np.repeat(classes, n_chains), device=device)
     draws = torch.empty(n_cls * n_chains, per_chain, dtype=torch.float64, device=device)
-    progress = tqdm(total=burn_in + per_chain * thinning, disable=not verbose,
-                    desc="Renyi-2 Monte Carlo", unit="move")
     with progress:
         for _ in range(burn_in):
-            chains.step()
-            progress.update()
+            move()
         for sample in range(per_chain):
             for _ in range(thinning):
-                chains.step()
-                progress.update()
+                move()
             sampled, log_abs, sign = chains.sampled()
             pair = (n_cls, 2, n_chains)
             sampled = sampled.view(*pair, n_sites)
@@ -349,12 +369,13 @@ def _summarise(draws, classes, chains, n_temperatures):
     """Per-class purity, entropy, standard errors and diagnostics from the swap values."""
     n_cls, n_chains, per_chain = draws.shape
     flat = draws.reshape(n_cls, -1)
-    purity = flat.mean(axis=1)
     finite = np.isfinite(flat).all(axis=1)
+    purity = np.where(finite, flat.mean(axis=1), np.nan)
     ess = np.array([effective_sample_size(d) if ok else np.nan
                     for d, ok in zip(draws, finite)])
     r_hat = np.array([split_r_hat(d) if ok else np.nan for d, ok in zip(draws, finite)])
-    purity_stderr = flat.std(axis=1, ddof=1) / np.sqrt(ess)
+    with np.errstate(invalid="ignore"):
+        purity_stderr = flat.std(axis=1, ddof=1) / np.sqrt(ess)
     positive = purity > 0
     safe = np.where(positive, purity, 1.0)
     entropy = np.where(positive, -np.log(safe), np.nan)
@@ -364,6 +385,7 @@ def _summarise(draws, classes, chains, n_temperatures):
         classes=classes, entropy=entropy, stderr=stderr, purity=purity,
         purity_stderr=purity_stderr, r_hat=r_hat, ess=ess, acceptance=acceptance,
         exchange_acceptance=chains.exchange_rates() if n_temperatures > 1 else np.zeros(0),
+        jump_acceptance=chains.jump_acceptance().view(n_cls, -1).mean(1).cpu().numpy(),
         n_samples=n_chains * per_chain, n_chains=n_chains,
     )
 
@@ -376,22 +398,32 @@ def _warn(result, n_chains, n_temperatures, thinning):
     def values(array, mask):
         return ", ".join(f"{v:.3g}" for v in array[mask])
 
-    bad = ~(result.r_hat <= _MAX_R_HAT)
+    undefined = ~np.isfinite(result.purity)
+    if undefined.any():
+        warnings.warn(
+            f"The swap values of classes {classes_where(undefined)} are not finite: some "
+            f"chains sit on configurations whose amplitude is exactly 0 (the network "
+            f"state vanishes there or underflows in float64), so entropy, stderr, r_hat "
+            f"and ess are NaN. Raise burn_in, or check the network's amplitudes on "
+            f"one-hot inputs.",
+            MonteCarloConvergenceWarning, stacklevel=4,
+        )
+    bad = ~(result.r_hat <= _MAX_R_HAT) & ~undefined
     if bad.any():
         warnings.warn(
             f"Monte Carlo chains disagree for classes {classes_where(bad)} (split R-hat "
             f"{values(result.r_hat, bad)} > {_MAX_R_HAT}): the chains have not mixed "
             f"between the modes of |Psi|^2. Raise n_temperatures (now {n_temperatures}), "
             f"burn_in and thinning (now {thinning}), or n_samples.",
-            MonteCarloConvergenceWarning, stacklevel=3,
+            MonteCarloConvergenceWarning, stacklevel=4,
         )
-    few = ~(result.ess >= _MIN_ESS)
+    few = ~(result.ess >= _MIN_ESS) & ~undefined
     if few.any():
         warnings.warn(
             f"Only {values(result.ess, few)} effective samples of {result.n_samples} for "
             f"classes {classes_where(few)} (fewer than {_MIN_ESS}): the standard error is "
             f"itself uncertain. Raise n_samples or thinning (now {thinning}).",
-            MonteCarloConvergenceWarning, stacklevel=3,
+            MonteCarloConvergenceWarning, stacklevel=4,
         )
     above = result.purity > 1 + 3 * result.purity_stderr
     if above.any():
@@ -400,9 +432,9 @@ def _warn(result, n_chains, n_temperatures, thinning):
             f"{values(result.purity, above)}, above its maximum 1 by more than three "
             f"standard errors; the error bars are too small. Raise n_samples, "
             f"n_chains (now {n_chains}) and n_temperatures (now {n_temperatures}).",
-            MonteCarloConvergenceWarning, stacklevel=3,
+            MonteCarloConvergenceWarning, stacklevel=4,
         )
-    nonpositive = ~(result.purity > 0)
+    nonpositive = result.purity <= 0
     if nonpositive.any():
         warnings.warn(
             f"The estimate of Tr rho_A^2 for classes {classes_where(nonpositive)} is "
@@ -410,5 +442,5 @@ def _warn(result, n_chains, n_temperatures, thinning):
             f"{values(result.purity_stderr, nonpositive)}, not positive, so its entropy "
             f"is NaN: the swap estimator's variance grows like exp(S_2), and this "
             f"partition needs more samples. Raise n_samples.",
-            MonteCarloConvergenceWarning, stacklevel=3,
+            MonteCarloConvergenceWarning, stacklevel=4,
         )

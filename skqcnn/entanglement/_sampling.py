@@ -7,6 +7,8 @@ the same site in a proposal, so a network can re-evaluate only the part of
 its computation that the site reaches (its light cone).
 """
 
+import math
+
 import torch
 
 
@@ -198,10 +200,23 @@ class TemperedChains:
     level 0 (``beta = 1``), which samples ``|Psi|^2``; the others cross
     between modes at flatter targets and hand configurations down the ladder.
 
+    A *jump* proposes, in every walker at once, an independent configuration
+    from ``q``: with probability 1/2 one of the ``M`` constant configurations
+    (every site in the same state), otherwise a uniformly random one; it is
+    accepted with the Metropolis-Hastings ratio
+    ``|Psi(y)|^(2 beta) q(x) / (|Psi(x)|^(2 beta) q(y))``. Networks with a
+    constant channel put isolated spikes of ``|Psi|^2`` on the constant
+    configurations (the bias paths of every layer meet there), which no
+    sequence of single-site moves through low-amplitude neighbours reaches.
+
     Parameters
     ----------
-    updater : object
-        Light-cone updater over ``n_groups * K`` rows.
+    make_updater : callable
+        ``make_updater(configs)`` gives a light-cone updater over the rows of
+        ``configs``; called again after accepted jumps.
+    evaluate : callable
+        ``evaluate(configs)`` gives ``(log_abs, sign)`` of shape ``(batch, n_classes)``.
+    configs : torch.Tensor of int64, shape (n_groups * K, n_sites)
     column : torch.Tensor of int64, shape (n_groups * K,)
         Class (output column) each row samples.
     betas : torch.Tensor of float64, shape (K,)
@@ -209,8 +224,11 @@ class TemperedChains:
     generator : torch.Generator
     """
 
-    def __init__(self, updater, configs, column, betas, n_sites, local_dim, generator):
-        self.updater = updater
+    def __init__(self, make_updater, evaluate, configs, column, betas, n_sites, local_dim,
+                 generator):
+        self.make_updater = make_updater
+        self.evaluate = evaluate
+        updater = self.updater = make_updater(configs)
         self.configs = configs
         self.betas = betas
         self.n_levels = betas.numel()
@@ -228,6 +246,8 @@ class TemperedChains:
                                      device=self.device)
         self.exchange_tries = torch.zeros_like(self.exchanges)
         self.n_proposals = 0
+        self.jumps = torch.zeros_like(self.accepted)
+        self.n_jumps = 0
 
     def _pick(self, out):
         return out[0][self.rows, self.column].double(), out[1][self.rows, self.column].double()
@@ -284,6 +304,49 @@ class TemperedChains:
         self.exchange_tries.index_add_(0, lower, torch.full_like(lower, self.n_groups,
                                                                  dtype=torch.float64))
 
+    def jump(self, batch_size):
+        """One independence proposal in every walker, towards constant or random configurations."""
+        n_rows, n_sites, m = self.configs.shape[0], self.n_sites, self.local_dim
+        constant = torch.rand(n_rows, generator=self.gen, device=self.device) < 0.5
+        value = torch.randint(m, (n_rows, 1), generator=self.gen, device=self.device)
+        uniform = torch.randint(m, (n_rows, n_sites), generator=self.gen, device=self.device)
+        proposal = torch.where(constant.unsqueeze(1), value.expand(-1, n_sites), uniform)
+        logs, signs = [], []
+        for start in range(0, n_rows, batch_size):
+            log_abs, sign = self._pick_rows(self.evaluate(proposal[start:start + batch_size]),
+                                            start)
+            logs.append(log_abs)
+            signs.append(sign)
+        new_log, new_sign = torch.cat(logs), torch.cat(signs)
+        threshold = torch.log(torch.rand(n_rows, generator=self.gen, device=self.device,
+                                         dtype=torch.float64))
+        beta = self.betas[self.level]
+        ratio = (2.0 * beta * (new_log - self.log_abs) + self._log_q(self.configs)
+                 - self._log_q(proposal))
+        accept = (threshold < ratio) | (torch.isneginf(self.log_abs) & ~torch.isneginf(new_log))
+        if accept.any():
+            keep = accept.unsqueeze(1)
+            self.configs = torch.where(keep, proposal, self.configs)
+            self.log_abs = torch.where(accept, new_log, self.log_abs)
+            self.sign = torch.where(accept, new_sign, self.sign)
+            self.updater = self.make_updater(self.configs.clone())
+        self.jumps += accept.double()
+        self.n_jumps += 1
+
+    def _pick_rows(self, out, start):
+        rows = torch.arange(out[0].shape[0], device=self.device)
+        column = self.column[start:start + rows.numel()]
+        return out[0][rows, column].double(), out[1][rows, column].double()
+
+    def _log_q(self, configs):
+        """Log-probability of ``configs`` under the jump proposal."""
+        n_sites, m = self.n_sites, self.local_dim
+        constant = (configs == configs[:, :1]).all(dim=1)
+        log_uniform = torch.full(constant.shape, math.log(0.5) - n_sites * math.log(m),
+                                 dtype=torch.float64, device=self.device)
+        log_constant = torch.full_like(log_uniform, math.log(0.5 / m))
+        return torch.where(constant, torch.logaddexp(log_uniform, log_constant), log_uniform)
+
     def sampled(self):
         """Configurations, log-amplitudes and signs of every group's ``beta = 1`` row."""
         rows = self._slots()[:, 0]
@@ -292,6 +355,10 @@ class TemperedChains:
     def acceptance(self):
         """Single-site acceptance rate of every row over the proposals so far."""
         return self.accepted / max(self.n_proposals, 1)
+
+    def jump_acceptance(self):
+        """Acceptance rate of jumps of every row."""
+        return self.jumps / max(self.n_jumps, 1)
 
     def exchange_rates(self):
         """Acceptance of exchanges between levels ``k`` and ``k + 1``."""
