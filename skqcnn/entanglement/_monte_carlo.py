@@ -175,7 +175,10 @@ def renyi2_monte_carlo(network, n_sites, local_dim, in_a, n_samples, *, classes=
     temperatures after every move. Flatter targets cross between the modes of
     ``|Psi|^2`` that single-site moves at ``beta = 1`` cannot leave, and hand
     their configurations down the ladder. Only the ``beta = 1`` walker is
-    measured, every ``thinning`` moves after ``burn_in`` moves.
+    measured, every ``thinning`` moves after ``burn_in`` moves. Once per
+    sweep every walker also *jumps*: it proposes one of the constant
+    configurations or a random one (see ``jumps``), which reaches isolated
+    spikes of ``|Psi|^2`` that neither single-site moves nor tempering find.
 
     **Light cones.** Because every walker changes the same site, a network
     with a ``local_updater(configs)`` method (the overlapping ConvAC)
@@ -195,8 +198,8 @@ def renyi2_monte_carlo(network, n_sites, local_dim, in_a, n_samples, *, classes=
 
     **Negative entropies and NaN.** The entropy is that of the mean purity,
     never clipped: a purity estimate a little above 1 (states of small
-    ``S_2``) gives a small negative entropy, which is an unbiased-looking
-    fluctuation to be read with its ``stderr``. A purity estimate ``<= 0``
+    ``S_2``) gives a small negative entropy, a fluctuation to be read with
+    its ``stderr``. A purity estimate ``<= 0``
     (the swap values are signed, and their relative variance grows like
     ``exp(S_2)``) has no logarithm: ``entropy`` and ``stderr`` are NaN for that
     class, ``purity`` and ``purity_stderr`` keep the estimate, and a
@@ -233,12 +236,12 @@ def renyi2_monte_carlo(network, n_sites, local_dim, in_a, n_samples, *, classes=
     beta_min : float, default=0.1
         Inverse temperature of the hottest walker, in ``(0, 1)``.
     jumps : bool, default=True
-        Once per sweep (``n_sites`` moves), every walker also proposes an independent
-        configuration: one of the ``local_dim`` constant configurations or a
-        uniformly random one (Metropolis-Hastings; see
-        :class:`~skqcnn.entanglement._sampling.TemperedChains`). Networks
-        with a constant channel put isolated spikes of ``|Psi|^2`` there.
-        Each jump costs a full evaluation of every walker.
+        Once per sweep (``n_sites`` moves), every walker also proposes an
+        independent configuration: one of the ``local_dim`` constant
+        configurations or a uniformly random one, accepted by
+        Metropolis-Hastings. Networks with a constant channel can put
+        isolated spikes of ``|Psi|^2`` there. Each jump costs a full
+        evaluation of every walker.
     burn_in : int or None, default=None
         Moves per walker discarded first; None means ``min(20 * n_sites, 500)``.
     thinning : int or None, default=None
@@ -395,8 +398,8 @@ def _warn(result, n_chains, n_temperatures, thinning):
     def classes_where(mask):
         return ", ".join(str(c) for c in result.classes[mask])
 
-    def values(array, mask):
-        return ", ".join(f"{v:.3g}" for v in array[mask])
+    def values(array, mask, spec=".3g"):
+        return ", ".join(format(v, spec) for v in array[mask])
 
     undefined = ~np.isfinite(result.purity)
     if undefined.any():
@@ -412,7 +415,7 @@ def _warn(result, n_chains, n_temperatures, thinning):
     if bad.any():
         warnings.warn(
             f"Monte Carlo chains disagree for classes {classes_where(bad)} (split R-hat "
-            f"{values(result.r_hat, bad)} > {_MAX_R_HAT}): the chains have not mixed "
+            f"{values(result.r_hat, bad, ".3f")} > {_MAX_R_HAT}): the chains have not mixed "
             f"between the modes of |Psi|^2. Raise n_temperatures (now {n_temperatures}), "
             f"burn_in and thinning (now {thinning}), or n_samples.",
             MonteCarloConvergenceWarning, stacklevel=4,
