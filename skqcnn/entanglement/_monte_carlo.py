@@ -415,7 +415,7 @@ def _warn(result, n_chains, n_temperatures, thinning):
     if bad.any():
         warnings.warn(
             f"Monte Carlo chains disagree for classes {classes_where(bad)} (split R-hat "
-            f"{values(result.r_hat, bad, ".3f")} > {_MAX_R_HAT}): the chains have not mixed "
+            f"{values(result.r_hat, bad, '.3f')} > {_MAX_R_HAT}): the chains have not mixed "
             f"between the modes of |Psi|^2. Raise n_temperatures (now {n_temperatures}), "
             f"burn_in and thinning (now {thinning}), or n_samples.",
             MonteCarloConvergenceWarning, stacklevel=4,
