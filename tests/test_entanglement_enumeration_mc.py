@@ -12,7 +12,7 @@ from skqcnn.entanglement._monte_carlo import (
     network_log_amplitudes,
     renyi2_monte_carlo,
 )
-from skqcnn.entanglement._sampling import RecurrentUpdater
+from skqcnn.entanglement._sampling import RecurrentMaps, RecurrentUpdater
 from skqcnn.entanglement._spectra import entropy_from_spectrum, spectrum_from_amplitudes
 from skqcnn.exceptions import MonteCarloConvergenceWarning
 from skqcnn.nn._convac import OverlappingConvACNetwork
@@ -318,7 +318,8 @@ def test_recurrent_light_cone_updates_match_full_evaluation(hidden_sizes):
     net = _random(DeepRACNetwork(12, 3, hidden_sizes, 2), 4).eval()
     gen = torch.Generator().manual_seed(0)
     configs = torch.randint(3, (20, 12), generator=gen)
-    updater = RecurrentUpdater(net, configs, rescale_every=3)
+    maps = RecurrentMaps(net, rescale_every=3)
+    updater = RecurrentUpdater(maps, configs)
 
     def full(configs):
         return net.log_forward(torch.nn.functional.one_hot(configs, 3).double())
@@ -335,5 +336,5 @@ def test_recurrent_light_cone_updates_match_full_evaluation(hidden_sizes):
         mask = torch.rand(20, generator=gen) < 0.5
         updater.accept(mask)
         configs = torch.where(mask[:, None], proposal, configs)
-    torch.testing.assert_close(updater.log_amplitudes()[0], full(configs)[0], rtol=1e-9,
-                               atol=1e-9)
+    for computed in (updater.log_amplitudes(), maps(configs)):
+        torch.testing.assert_close(computed, full(configs), rtol=1e-9, atol=1e-9)

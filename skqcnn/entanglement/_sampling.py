@@ -51,32 +51,31 @@ def is_recurrent(network):
     return hasattr(network, "folded_layers") and hasattr(network, "n_steps")
 
 
-class RecurrentUpdater:
-    """Light-cone updates of a deep recurrent arithmetic circuit.
+class RecurrentMaps:
+    """Eval-mode maps of a deep recurrent arithmetic circuit, for light-cone updates.
 
     Step ``t`` of every layer depends on the inputs ``1..t`` only, so changing
     the input at step ``t`` leaves the states of steps ``< t`` (the prefix)
-    untouched; a proposal recomputes steps ``t..T`` of each layer from the
-    cached prefix. Works on the folded eval-mode maps of ``folded_layers()``:
-    ``h_t = N_t ((H h_{t-1}) * (I x_t))``. The cached quantity is the
-    pre-normalisation product ``g_t`` (so ``N_t`` folds into the next step's
-    matrices), stored divided by a positive factor whose logarithm is carried
-    alongside, as in the network's own ``log_forward``.
+    untouched; :class:`RecurrentUpdater` recomputes steps ``t..T`` of each
+    layer from the cached prefix. Works on the folded maps of
+    ``folded_layers()``: ``h_t = N_t ((H h_{t-1}) * (I x_t))``. The cached
+    quantity is the pre-normalisation product ``g_t`` (so ``N_t`` folds into
+    the next step's matrices), stored divided by a positive factor whose
+    logarithm is carried alongside, as in the network's own ``log_forward``.
 
     Parameters
     ----------
     network : object
         With ``folded_layers()`` returning ``(layers, readout)`` as
         :meth:`skqcnn.nn.DeepRACNetwork.folded_layers` does, and ``n_steps``.
-    configs : torch.Tensor of int64, shape (batch, n_steps)
+    device : torch.device or None, default=None
     rescale_every : int, default=8
         Steps between rescalings; products of a few steps stay far from the
         float64 range, and fewer rescalings mean fewer tensor operations.
     """
 
-    def __init__(self, network, configs, rescale_every=8):
+    def __init__(self, network, device=None, rescale_every=8):
         layers, readout = network.folded_layers()
-        device = configs.device
         self.n_steps = int(network.n_steps)
         self.rescale_every = int(rescale_every)
         self.step_maps, self.input_maps, self.starts = [], [], []
@@ -86,7 +85,7 @@ class RecurrentUpdater:
             norms = layer["norms"].to(device)
             # A_t = H N_{t-1}, with N_0 the identity: the initial state is not normalised.
             previous = torch.cat((torch.eye(hidden.shape[0], dtype=hidden.dtype,
-                                            device=device)[None], norms[:-1]))
+                                            device=hidden.device)[None], norms[:-1]))
             self.step_maps.append((hidden @ previous).transpose(1, 2).contiguous())
             inputs = layer["input"].to(device)
             if below_norms is None:
@@ -96,13 +95,13 @@ class RecurrentUpdater:
                 self.input_maps.append((inputs @ below_norms).transpose(1, 2).contiguous())
             self.starts.append(layer["initial"].to(device))
             below_norms = norms
-        self.readout = (readout.to(device) @ below_norms[-1]).T.contiguous()
-        self.configs = configs.clone()
-        self.states, self.log_scales = self._run(configs, 0, None, None)
-        self.current = self._readout(self.states, self.log_scales)
-        self.pending = None
+        self.readout_map = (readout.to(device) @ below_norms[-1]).T.contiguous()
 
-    def _run(self, configs, start, states, log_scales):
+    def __call__(self, configs):
+        """``(log_abs, sign)`` of the scores, ``(batch, n_classes)``, from scratch."""
+        return self.readout(*self.run(configs, 0, None, None))
+
+    def run(self, configs, start, states, log_scales):
         """States of steps ``start..T-1`` (0-based) of every layer from the cached prefix.
 
         Returns the new states ``(batch, T - start, D)`` and the cumulative
@@ -147,9 +146,27 @@ class RecurrentUpdater:
             new_scales.append(below_scale)
         return new_states, new_scales
 
-    def _readout(self, states, log_scales):
-        scores = states[-1][:, -1] @ self.readout
+    def readout(self, states, log_scales):
+        """``(log_abs, sign)`` of the scores from the states of ``run``."""
+        scores = states[-1][:, -1] @ self.readout_map
         return torch.log(scores.abs()) + log_scales[-1][:, -1:], torch.sign(scores)
+
+
+class RecurrentUpdater:
+    """Light-cone updater of a deep RAC over many configurations (see :class:`RecurrentMaps`).
+
+    Parameters
+    ----------
+    maps : RecurrentMaps
+    configs : torch.Tensor of int64, shape (batch, n_steps)
+    """
+
+    def __init__(self, maps, configs):
+        self.maps = maps
+        self.configs = configs.clone()
+        self.states, self.log_scales = maps.run(configs, 0, None, None)
+        self.current = maps.readout(self.states, self.log_scales)
+        self.pending = None
 
     def log_amplitudes(self):
         return self.current
@@ -157,8 +174,8 @@ class RecurrentUpdater:
     def propose(self, site, values):
         configs = self.configs.clone()
         configs[:, site] = values
-        states, log_scales = self._run(configs, site, self.states, self.log_scales)
-        amplitudes = self._readout(states, log_scales)
+        states, log_scales = self.maps.run(configs, site, self.states, self.log_scales)
+        amplitudes = self.maps.readout(states, log_scales)
         self.pending = (site, configs, states, log_scales, amplitudes)
         return amplitudes
 
