@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from skqcnn.entanglement._diagnostics import effective_sample_size, split_r_hat
 from skqcnn.entanglement._enumeration import configurations, enumerate_amplitudes
 from skqcnn.entanglement._monte_carlo import (
     Renyi2Estimate,
@@ -338,3 +339,17 @@ def test_recurrent_light_cone_updates_match_full_evaluation(hidden_sizes):
         configs = torch.where(mask[:, None], proposal, configs)
     for computed in (updater.log_amplitudes(), maps(configs)):
         torch.testing.assert_close(computed, full(configs), rtol=1e-9, atol=1e-9)
+
+
+def test_diagnostics_see_chains_that_disagree():
+    rng = np.random.default_rng(0)
+    iid = rng.normal(size=(8, 200))
+    assert split_r_hat(iid) < 1.02
+    assert 1200 < effective_sample_size(iid) < 2000
+    # Each chain wanders around its own level: every draw is noisy, but the
+    # chains together hold about as much information as 8 draws.
+    stuck = iid * 0.1 + rng.normal(size=(8, 1))
+    assert split_r_hat(stuck) > 1.5
+    assert effective_sample_size(stuck) < 50
+    with pytest.raises(ValueError, match=r"shape \(n_chains, n_draws >= 4\)"):
+        effective_sample_size(iid[:, :3])
