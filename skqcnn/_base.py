@@ -703,7 +703,7 @@ default=None
             Carlo for ``alpha=2``, else a ValueError that says why exact
             methods cannot run and names the call that works.
         n_samples : int, default=2000
-            Swap samples per class for Monte Carlo.
+            Swap samples per class for Monte Carlo, at least 100.
         random_state : int, numpy.random.Generator or None, default=None
             Seeds the Monte Carlo chains.
         return_std : bool, default=False
@@ -734,7 +734,7 @@ default=None
         scale = log_base(base)
         if not isinstance(method, str) or method not in ENTROPY_METHODS:
             raise ValueError(f"method must be one of {ENTROPY_METHODS}, got {method!r}.")
-        _check_number("n_samples", n_samples, numbers.Integral, 1)
+        _check_number("n_samples", n_samples, numbers.Integral, 100)
         _check_flag("return_std", return_std)
         _check_number("max_cut_dim", max_cut_dim, numbers.Integral, 1)
         _check_number("verbose", int(verbose) if isinstance(verbose, bool) else verbose,
@@ -757,7 +757,7 @@ default=None
                 return (entropies, np.zeros_like(entropies)) if return_std else entropies
         estimate = renyi2_monte_carlo(self.net_.module_.network, in_a.size, self.local_dim_,
                                       in_a, n_samples, classes=indices,
-                                      random_state=random_state)
+                                      random_state=random_state, verbose=verbose)
         entropies, std = estimate.entropy / scale, estimate.stderr / scale
         return (entropies, std) if return_std else entropies
 

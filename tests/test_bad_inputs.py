@@ -305,7 +305,7 @@ CASES = [
     Case("n-samples", "analysis", "``n_samples=0`` for Monte Carlo",
          lambda f: f.fitted().entanglement_entropy(alpha=2, method="monte_carlo",
                                                    n_samples=0, classes=[0]),
-         ValueError, "n_samples must be >= 1"),
+         ValueError, "n_samples must be >= 100"),
     Case("return-cut", "analysis", "a non-bool ``return_cut``",
          lambda f: f.fitted().schmidt_rank_bound(return_cut="yes"),
          TypeError, "return_cut must be a bool"),

@@ -1,16 +1,21 @@
 """Dense network states by enumeration, and the Monte Carlo Renyi-2 estimator."""
 
+import warnings
+
 import numpy as np
 import pytest
 import torch
 
+from skqcnn.entanglement._diagnostics import effective_sample_size, split_r_hat
 from skqcnn.entanglement._enumeration import configurations, enumerate_amplitudes
 from skqcnn.entanglement._monte_carlo import (
     Renyi2Estimate,
     network_log_amplitudes,
     renyi2_monte_carlo,
 )
+from skqcnn.entanglement._sampling import RecurrentMaps, RecurrentUpdater
 from skqcnn.entanglement._spectra import entropy_from_spectrum, spectrum_from_amplitudes
+from skqcnn.exceptions import MonteCarloConvergenceWarning
 from skqcnn.nn._convac import OverlappingConvACNetwork
 from skqcnn.nn._rac import DeepRACNetwork
 
@@ -201,4 +206,150 @@ def test_network_log_amplitudes_match_enumeration():
 def test_monte_carlo_checks_its_inputs():
     net = DeepRACNetwork(4, 2, (2,), 1)
     with pytest.raises(ValueError, match="n_sites=4"):
-        renyi2_monte_carlo(net, 4, 2, [True, False], 16)
+        renyi2_monte_carlo(net, 4, 2, [True, False], 128)
+
+
+@pytest.mark.parametrize("options, error, match", [
+    ({"n_samples": 0}, ValueError, "n_samples must be >= 100, got 0"),
+    ({"n_samples": -5}, ValueError, "n_samples must be >= 100, got -5"),
+    ({"n_samples": 1}, ValueError, "n_samples must be >= 100, got 1"),
+    ({"n_samples": 1.5}, TypeError, "n_samples must be an int, got 1.5 of type float"),
+    ({"n_samples": True}, TypeError, "n_samples must be an int"),
+    ({"n_samples": 128, "n_chains": 0}, ValueError, "n_chains must be >= 1"),
+    ({"n_samples": 128, "n_temperatures": 2.0}, TypeError, "n_temperatures must be an int"),
+    ({"n_samples": 128, "beta_min": 1.0}, ValueError, r"beta_min must lie in \(0, 1\)"),
+    ({"n_samples": 128, "thinning": 0}, ValueError, "thinning must be >= 1"),
+])
+def test_monte_carlo_rejects_bad_options(options, error, match):
+    net = DeepRACNetwork(4, 2, (2,), 1)
+    options = {"network": net, "n_sites": 4, "local_dim": 2, "in_a": [True] * 2 + [False] * 2,
+               **options}
+    with pytest.raises(error, match=match):
+        renyi2_monte_carlo(**options)
+
+
+def _table_fn(psi):
+    """Amplitude function of a dense one-class qubit state, C order."""
+    n_sites = int(np.log2(psi.size))
+    places = torch.tensor(2 ** np.arange(n_sites - 1, -1, -1))
+    table = torch.as_tensor(psi, dtype=torch.float64)[:, None]
+    return lambda configs: table[(configs * places).sum(dim=1)]
+
+
+def _ghz(n_sites, background=1e-3):
+    psi = np.full(2**n_sites, background)
+    psi[0] = psi[-1] = 1.0
+    return psi
+
+
+def test_single_site_chains_stuck_in_separate_modes_are_flagged():
+    # Two modes, all-0 and all-1, separated by amplitudes 1000 times smaller:
+    # single-site chains stay where they start, and the chains disagree.
+    with pytest.warns(MonteCarloConvergenceWarning, match=r"chains disagree .* R-hat"):
+        est = renyi2_monte_carlo(_table_fn(_ghz(8)), 8, 2, np.arange(8) < 4, 2048,
+                                 n_temperatures=1, jumps=False, random_state=0)
+    assert est.r_hat[0] > 1.5
+
+
+@pytest.mark.parametrize("options", [{"jumps": False}, {}])
+def test_replica_exchange_and_jumps_cross_between_modes(options):
+    psi = _ghz(8)
+    in_a = np.arange(8) < 4
+    exact = _exact_renyi2(psi[None], in_a, 2)[0]
+    est = renyi2_monte_carlo(_table_fn(psi), 8, 2, in_a, 2048, random_state=0, **options)
+    assert abs(est.entropy[0] - exact) < 3 * est.stderr[0] < 0.5
+    assert est.exchange_acceptance.shape == (3,) and np.all(est.exchange_acceptance > 0.1)
+
+
+def test_negative_entropy_is_reported_with_its_error():
+    # S_2 = 0.008: the purity estimate may exceed 1, and its logarithm is kept.
+    rng = np.random.default_rng(0)
+    psi = np.array([1.0, 0.5])
+    for _ in range(5):
+        psi = np.kron(psi, [1.0, 0.5])
+    psi = psi + 0.02 * rng.normal(size=psi.size)
+    in_a = np.arange(6) < 3
+    exact = _exact_renyi2(psi[None], in_a, 2)[0]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        est = renyi2_monte_carlo(_table_fn(psi), 6, 2, in_a, 160, random_state=5)
+    assert est.purity[0] > 1 and est.entropy[0] < 0
+    assert est.entropy[0] == pytest.approx(-np.log(est.purity[0]))
+    assert abs(est.entropy[0] - exact) < 3 * est.stderr[0]
+
+
+def test_non_positive_purity_gives_nan_with_a_warning():
+    # A random state of 10 qubits has S_2 near 3 across the middle: 100 swap
+    # samples can average to a negative purity.
+    psi = np.random.default_rng(0).normal(size=2**10)
+    with pytest.warns(MonteCarloConvergenceWarning, match="not positive, so its entropy is NaN"):
+        est = renyi2_monte_carlo(_table_fn(psi), 10, 2, np.arange(10) < 5, 100, random_state=5)
+    assert est.purity[0] < 0 and np.isfinite(est.purity_stderr[0])
+    assert np.isnan(est.entropy[0]) and np.isnan(est.stderr[0])
+
+
+def test_vanishing_amplitudes_are_explained():
+    def zero(configs):
+        return torch.zeros(configs.shape[0], 1, dtype=torch.float64)
+
+    with pytest.warns(MonteCarloConvergenceWarning, match="amplitude is exactly 0"):
+        est = renyi2_monte_carlo(zero, 4, 2, np.arange(4) < 2, 100, random_state=0)
+    assert np.isnan(est.entropy[0]) and np.isnan(est.r_hat[0])
+
+
+def test_few_effective_samples_are_flagged():
+    net = _random(OverlappingConvACNetwork((8,), 3, (2, 2), 2, 1), 1, spread=1.0)
+    with pytest.warns(MonteCarloConvergenceWarning, match="effective samples .* Raise n_samples"):
+        est = renyi2_monte_carlo(net, 8, 3, np.arange(8) < 4, 100, n_chains=4, thinning=1,
+                                 random_state=0)
+    assert est.ess[0] < 100
+
+
+@pytest.mark.filterwarnings("ignore::skqcnn.exceptions.MonteCarloConvergenceWarning")
+def test_progress_bar_when_verbose(capsys):
+    net = _random(DeepRACNetwork(6, 2, (2, 2), 1), 0, spread=1.0)
+    renyi2_monte_carlo(net, 6, 2, np.arange(6) < 3, 100, random_state=0, verbose=1)
+    assert "Renyi-2 Monte Carlo" in capsys.readouterr().err
+    renyi2_monte_carlo(net, 6, 2, np.arange(6) < 3, 100, random_state=0)
+    assert capsys.readouterr().err == ""
+
+
+@pytest.mark.parametrize("hidden_sizes", [(3,), (2, 3), (3, 2, 2)])
+def test_recurrent_light_cone_updates_match_full_evaluation(hidden_sizes):
+    net = _random(DeepRACNetwork(12, 3, hidden_sizes, 2), 4).eval()
+    gen = torch.Generator().manual_seed(0)
+    configs = torch.randint(3, (20, 12), generator=gen)
+    maps = RecurrentMaps(net, rescale_every=3)
+    updater = RecurrentUpdater(maps, configs)
+
+    def full(configs):
+        return net.log_forward(torch.nn.functional.one_hot(configs, 3).double())
+
+    for step in range(30):
+        site = 5 * step % 12
+        values = torch.randint(3, (20,), generator=gen)
+        proposal = configs.clone()
+        proposal[:, site] = values
+        new_log, new_sign = updater.propose(site, values)
+        expected_log, expected_sign = full(proposal)
+        torch.testing.assert_close(new_log, expected_log, rtol=1e-9, atol=1e-9)
+        torch.testing.assert_close(new_sign, expected_sign)
+        mask = torch.rand(20, generator=gen) < 0.5
+        updater.accept(mask)
+        configs = torch.where(mask[:, None], proposal, configs)
+    for computed in (updater.log_amplitudes(), maps(configs)):
+        torch.testing.assert_close(computed, full(configs), rtol=1e-9, atol=1e-9)
+
+
+def test_diagnostics_see_chains_that_disagree():
+    rng = np.random.default_rng(0)
+    iid = rng.normal(size=(8, 200))
+    assert split_r_hat(iid) < 1.02
+    assert 1200 < effective_sample_size(iid) < 2000
+    # Each chain wanders around its own level: every draw is noisy, but the
+    # chains together hold about as much information as 8 draws.
+    stuck = iid * 0.1 + rng.normal(size=(8, 1))
+    assert split_r_hat(stuck) > 1.5
+    assert effective_sample_size(stuck) < 50
+    with pytest.raises(ValueError, match=r"shape \(n_chains, n_draws >= 4\)"):
+        effective_sample_size(iid[:, :3])

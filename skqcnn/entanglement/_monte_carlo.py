@@ -1,13 +1,31 @@
 """Monte Carlo estimate of the Renyi-2 entropy of a network state."""
 
 import math
+import numbers
 import warnings
 from dataclasses import dataclass
 
 import numpy as np
 import torch
+from tqdm.auto import tqdm
 
+from ..exceptions import MonteCarloConvergenceWarning
+from ._diagnostics import effective_sample_size, split_r_hat
 from ._enumeration import float64_eval_copy
+from ._sampling import (
+    FullUpdater,
+    RecurrentMaps,
+    RecurrentUpdater,
+    TemperedChains,
+    geometric_ladder,
+    is_recurrent,
+    swap_values,
+)
+
+# Chains agree below this rank-normalised split R-hat (Vehtari et al., 2021).
+_MAX_R_HAT = 1.05
+# Below this many effective samples the standard error is itself too uncertain.
+_MIN_ESS = 100
 
 
 @dataclass(frozen=True)
@@ -19,20 +37,33 @@ class Renyi2Estimate:
     classes : ndarray of int
         Classes estimated, in the order of the other arrays.
     entropy : ndarray of float
-        ``S_2 = -log Tr rho_A^2`` (nats); NaN where the purity estimate is not
-        positive.
+        ``S_2 = -log(purity)`` (nats); negative where the purity estimate
+        exceeds 1, NaN where it is not positive.
     stderr : ndarray of float
         Standard error of ``entropy`` by the delta method,
-        ``stderr(purity) / purity``.
+        ``purity_stderr / purity``; NaN where ``entropy`` is.
     purity : ndarray of float
-        Estimate of ``Tr rho_A^2``: the mean of the chain means.
+        Estimate of ``Tr rho_A^2``: the mean of all swap values.
     purity_stderr : ndarray of float
-        Standard deviation of the chain means over ``sqrt(n_chains)``;
-        independent chains make it honest under autocorrelation.
+        Standard deviation of the swap values over the square root of
+        ``ess``.
+    r_hat : ndarray of float
+        Rank-normalised split R-hat of the swap values over the chains; above
+        1.05 the chains disagree.
+    ess : ndarray of float
+        Effective sample size of the swap values.
     acceptance : ndarray of float
-        Metropolis acceptance rate after burn-in.
+        Single-site Metropolis acceptance rate of all walkers.
+    exchange_acceptance : ndarray of float
+        Acceptance of exchanges between adjacent temperatures (empty without
+        replica exchange).
+    jump_acceptance : ndarray of float
+        Acceptance rate of jumps (independence proposals) of all walkers; 0
+        without them.
     n_samples : int
         Swap samples per class (``n_chains * samples_per_chain``).
+    n_chains : int
+        Independent chain pairs per class.
 
     Examples
     --------
@@ -41,8 +72,8 @@ class Renyi2Estimate:
     >>> psi = torch.tensor([[2.0], [1.0], [1.0], [-1.0]], dtype=torch.float64)
     >>> est = renyi2_monte_carlo(lambda c: psi[2 * c[:, 0] + c[:, 1]], 2, 2,
     ...                          [True, False], n_samples=4096, random_state=0)
-    >>> est.classes, round(float(est.purity[0]), 1), est.n_samples
-    (array([0]), 0.6, 4096)
+    >>> est.classes, round(float(est.purity[0]), 1), est.n_samples, est.n_chains
+    (array([0]), 0.6, 4096, 16)
     """
 
     classes: np.ndarray
@@ -50,8 +81,13 @@ class Renyi2Estimate:
     stderr: np.ndarray
     purity: np.ndarray
     purity_stderr: np.ndarray
+    r_hat: np.ndarray
+    ess: np.ndarray
     acceptance: np.ndarray
+    exchange_acceptance: np.ndarray
+    jump_acceptance: np.ndarray
     n_samples: int
+    n_chains: int
 
 
 def network_log_amplitudes(network, local_dim, *, device=None):
@@ -86,7 +122,11 @@ def network_log_amplitudes(network, local_dim, *, device=None):
     >>> log_abs.shape
     torch.Size([5, 3])
     """
-    net = float64_eval_copy(network, device)
+    return _log_amplitude_fn(float64_eval_copy(network, device), local_dim)
+
+
+def _log_amplitude_fn(net, local_dim):
+    """``network_log_amplitudes`` of a network that is already a float64 eval copy."""
     has_log = hasattr(net, "log_forward")
 
     def amplitude_fn(configs):
@@ -102,63 +142,123 @@ def network_log_amplitudes(network, local_dim, *, device=None):
     return amplitude_fn
 
 
+def _as_log_amplitudes(amplitude_fn):
+    """A user callable returning amplitudes or ``(log_abs, sign)``, as ``(log_abs, sign)``."""
+    def evaluate(configs):
+        out = amplitude_fn(configs)
+        if isinstance(out, tuple):
+            return out
+        return torch.log(out.abs()), torch.sign(out)
+
+    evaluate.device = getattr(amplitude_fn, "device", torch.device("cpu"))
+    return evaluate
+
+
 @torch.no_grad()
-def renyi2_monte_carlo(amplitude_fn, n_sites, local_dim, in_a, n_samples, *, classes=None,
-                       n_chains=128, burn_in=None, thinning=None, random_state=None):
+def renyi2_monte_carlo(network, n_sites, local_dim, in_a, n_samples, *, classes=None,
+                       random_state=None, verbose=0, n_chains=16, n_temperatures=4,
+                       beta_min=0.1, jumps=True, burn_in=None, thinning=None,
+                       batch_size=512):
     """Renyi-2 entropy of each class's network state by the swap estimator.
 
     ``Tr rho_A^2 = E[Psi(s_A s'_B) Psi(s'_A s_B) / (Psi(s) Psi(s'))]`` with
     ``s`` and ``s'`` independent samples of ``|Psi|^2`` (Hastings, Gonzalez,
-    Kallin and Melko, PRL 104, 157201, 2010; NetKet's
-    ``Renyi2EntanglementEntropy``). Each class runs ``n_chains`` pairs of
-    Metropolis chains, all vectorised into one batch. A proposal moves one
-    site to a uniformly chosen other state, the same site in every chain
-    (sites in a fresh random order every sweep), and is accepted with
-    probability ``min(1, |Psi(s')|^2 / |Psi(s)|^2)`` computed from
-    log-amplitudes. After a burn-in, one swap sample is taken every
-    ``thinning`` proposals.
+    Kallin and Melko, PRL 104, 157201, 2010); ``S_2 = -log Tr rho_A^2``.
+    See :doc:`/monte_carlo` for the method, its validation and timings.
 
-    Because every chain changes the same site, a network with a
-    ``local_updater`` method (such as
-    :class:`~skqcnn.nn.OverlappingConvACNetwork`) re-evaluates only the light
-    cone of that site, which makes a proposal far cheaper than a forward pass
-    on large images.
+    **Chains.** Every class has ``n_chains`` independent pairs of chains (one
+    chain for ``s``, one for ``s'``), all batched into one tensor. A chain is a
+    replica-exchange ladder of ``n_temperatures`` walkers sampling
+    ``|Psi|^(2 beta)`` at geometrically spaced ``beta`` from 1 down to
+    ``beta_min``: each walker makes single-site Metropolis moves (a site set
+    to a uniformly chosen other state; the same site in every walker, sites in
+    a fresh random order every sweep) and adjacent walkers exchange
+    temperatures after every move. Flatter targets cross between the modes of
+    ``|Psi|^2`` that single-site moves at ``beta = 1`` cannot leave, and hand
+    their configurations down the ladder. Only the ``beta = 1`` walker is
+    measured, every ``thinning`` moves after ``burn_in`` moves. Once per
+    sweep every walker also *jumps*: it proposes one of the constant
+    configurations or a random one (see ``jumps``), which reaches isolated
+    spikes of ``|Psi|^2`` that neither single-site moves nor tempering find.
 
-    Single-site moves mix slowly between configurations of high ``|Psi|^2``
-    that differ at several sites; the chain-to-chain spread then understates
-    the error. Check a result against a longer ``burn_in`` and ``thinning``.
-    The estimator's relative variance grows like ``exp(S_2)``, so large
-    entropies need many samples.
+    **Light cones.** Because every walker changes the same site, a network
+    with a ``local_updater(configs)`` method (the overlapping ConvAC)
+    re-evaluates only the light cone of that site, and a network with
+    ``folded_layers()`` and ``n_steps`` (the deep RAC) re-evaluates only the
+    steps from that site on, from cached prefixes.
+
+    **Error bars.** ``purity_stderr`` is the standard deviation of the swap
+    values over the square root of their effective sample size (Geyer's
+    initial monotone sequence over all chains, which counts the disagreement
+    between chains as variance); ``stderr`` is ``purity_stderr / purity`` (the
+    delta method). A :class:`~skqcnn.exceptions.MonteCarloConvergenceWarning`
+    says which diagnostic failed and what to raise when the rank-normalised
+    split R-hat exceeds 1.05, when there are fewer than 100 effective samples,
+    or when the purity estimate is impossible (above 1 by more than three
+    standard errors, or not positive).
+
+    **Negative entropies and NaN.** The entropy is that of the mean purity,
+    never clipped: a purity estimate a little above 1 (states of small
+    ``S_2``) gives a small negative entropy, a fluctuation to be read with
+    its ``stderr``. A purity estimate ``<= 0``
+    (the swap values are signed, and their relative variance grows like
+    ``exp(S_2)``) has no logarithm: ``entropy`` and ``stderr`` are NaN for that
+    class, ``purity`` and ``purity_stderr`` keep the estimate, and a
+    warning says to raise ``n_samples``.
 
     Parameters
     ----------
-    amplitude_fn : callable or torch.nn.Module
-        ``amplitude_fn(configs)`` with ``configs`` an int64 tensor
-        ``(batch, n_sites)`` returns ``(log_abs, sign)``, each
-        ``(batch, n_classes)``, or plain amplitudes ``(batch, n_classes)``. A
-        network is evaluated through a float64 eval-mode copy
-        (:func:`network_log_amplitudes`).
+    network : torch.nn.Module or callable
+        A network mapping features ``(batch, n_sites, local_dim)`` to scores
+        ``(batch, n_classes)``, evaluated on one-hot features through a float64
+        eval-mode copy (:func:`network_log_amplitudes`); or a callable
+        ``f(configs)`` on int64 configurations ``(batch, n_sites)`` returning
+        ``(log_abs, sign)`` or plain amplitudes, each ``(batch, n_classes)``.
     n_sites : int
     local_dim : int
+        At least 2.
     in_a : array-like of bool, shape (n_sites,)
         Sites in subsystem A.
     n_samples : int
-        Swap samples per class, rounded up to a multiple of ``n_chains``.
+        Swap samples per class, at least 100; rounded up to a multiple of the
+        number of chains.
     classes : sequence of int or None, default=None
         Classes to estimate; None means all. Every class has its own chains,
         so the cost grows linearly with their number.
-    n_chains : int, default=128
-        Independent chain pairs per class; the standard error comes from the
-        spread of their means.
-    burn_in : int or None, default=None
-        Proposals per chain discarded first; None means ``20 * n_sites``.
-    thinning : int or None, default=None
-        Proposals per chain between swap samples; None means ``n_sites``.
     random_state : int, numpy.random.Generator or None, default=None
+    verbose : int, default=0
+        A progress bar over the Metropolis moves when positive.
+    n_chains : int, default=16
+        Independent chain pairs per class; at most ``n_samples // 10`` are
+        used, so that every chain holds at least 10 samples.
+    n_temperatures : int, default=4
+        Walkers per replica-exchange ladder; 1 is plain single-site
+        Metropolis. The cost of a move grows about linearly with it.
+    beta_min : float, default=0.1
+        Inverse temperature of the hottest walker, in ``(0, 1)``.
+    jumps : bool, default=True
+        Once per sweep (``n_sites`` moves), every walker also proposes an
+        independent configuration: one of the ``local_dim`` constant
+        configurations or a uniformly random one, accepted by
+        Metropolis-Hastings. Networks with a constant channel can put
+        isolated spikes of ``|Psi|^2`` there. Each jump costs a full
+        evaluation of every walker.
+    burn_in : int or None, default=None
+        Moves per walker discarded first; None means ``min(20 * n_sites, 500)``.
+    thinning : int or None, default=None
+        Moves per walker between swap samples; None means ``min(n_sites, 4)``.
+    batch_size : int, default=512
+        Configurations per network call when evaluating swapped pairs.
 
     Returns
     -------
     result : Renyi2Estimate
+
+    Warns
+    -----
+    MonteCarloConvergenceWarning
+        When the chains disagree, hold too few effective samples, or the
+        purity estimate is impossible; the estimate is returned anyway.
 
     Examples
     --------
@@ -174,138 +274,182 @@ def renyi2_monte_carlo(amplitude_fn, n_sites, local_dim, in_a, n_samples, *, cla
     ...                          random_state=0)
     >>> bool(abs(est.entropy[0] - 0.458) < 3 * est.stderr[0] < 0.3)
     True
+    >>> bool(est.r_hat[0] < 1.05 and est.ess[0] > 1000)
+    True
     """
-    updater_factory = None
-    if isinstance(amplitude_fn, torch.nn.Module):
-        if hasattr(amplitude_fn, "local_updater"):
-            updater_factory = float64_eval_copy(amplitude_fn).local_updater
-        amplitude_fn = network_log_amplitudes(amplitude_fn, local_dim)
-    device = getattr(amplitude_fn, "device", torch.device("cpu"))
+    n_samples = _check_int("n_samples", n_samples, 100)
+    n_chains = _check_int("n_chains", n_chains, 1)
+    n_temperatures = _check_int("n_temperatures", n_temperatures, 1)
+    if not isinstance(jumps, (bool, np.bool_)):
+        raise TypeError(f"jumps must be a bool, got {jumps!r}.")
+    batch_size = _check_int("batch_size", batch_size, 1)
+    if not 0 < beta_min < 1:
+        raise ValueError(f"beta_min must lie in (0, 1), got {beta_min!r}.")
+    if local_dim < 2:
+        raise ValueError(f"local_dim must be >= 2 for Metropolis moves, got {local_dim}.")
+    burn_in = (min(20 * n_sites, 500) if burn_in is None
+               else _check_int("burn_in", burn_in, 0))
+    thinning = min(n_sites, 4) if thinning is None else _check_int("thinning", thinning, 1)
+
+    net = None
+    if isinstance(network, torch.nn.Module):
+        net = float64_eval_copy(network)
+        evaluate = _log_amplitude_fn(net, local_dim)
+    else:
+        evaluate = _as_log_amplitudes(network)
+    device = getattr(evaluate, "device", torch.device("cpu"))
     in_a = torch.as_tensor(np.asarray(in_a, dtype=bool).ravel(), device=device)
     if in_a.numel() != n_sites:
         raise ValueError(f"in_a must have n_sites={n_sites} entries, got {in_a.numel()}.")
-    if local_dim < 2:
-        raise ValueError(f"local_dim must be >= 2 for Metropolis moves, got {local_dim}.")
-    burn_in = 20 * n_sites if burn_in is None else int(burn_in)
-    thinning = n_sites if thinning is None else int(thinning)
-    per_chain = max(1, math.ceil(n_samples / n_chains))
+    n_chains = min(n_chains, n_samples // 10)
+    per_chain = math.ceil(n_samples / n_chains)
     seed = int(np.random.default_rng(random_state).integers(2**62))
     gen = torch.Generator(device=device).manual_seed(seed)
-
-    def evaluate(configs):
-        out = amplitude_fn(configs)
-        if isinstance(out, tuple):
-            return out
-        return torch.log(out.abs()), torch.sign(out)
 
     if classes is None:
         probe = torch.zeros(1, n_sites, dtype=torch.int64, device=device)
         classes = range(evaluate(probe)[0].shape[1])
     classes = np.asarray(list(classes), dtype=np.int64)
     n_cls = classes.size
-    # One row per (class, replica, chain); column picks that row's class.
-    configs = torch.randint(local_dim, (n_cls * 2 * n_chains, n_sites), generator=gen,
+    # Rows: (class, replica, chain, walker); a group is one ladder.
+    n_groups = n_cls * 2 * n_chains
+    configs = torch.randint(local_dim, (n_groups * n_temperatures, n_sites), generator=gen,
                             device=device)
-    rows = torch.arange(configs.shape[0], device=device)
-    column = torch.as_tensor(np.repeat(classes, 2 * n_chains), device=device)
-    if updater_factory is None:
-        updater = _FullUpdater(evaluate, configs)
+    progress = tqdm(total=burn_in + per_chain * thinning, disable=not verbose,
+                    desc="Renyi-2 Monte Carlo", unit="move")
+    column = torch.as_tensor(np.repeat(classes, 2 * n_chains * n_temperatures), device=device)
+    if net is not None and hasattr(net, "local_updater"):
+        make_updater = net.local_updater
+    elif net is not None and is_recurrent(net):
+        # Swapped pairs and jumps are evaluated by the same folded maps: fewer
+        # tensor operations per step than the network's own log_forward.
+        maps = RecurrentMaps(net, device=device)
+        evaluate = maps
+
+        def make_updater(configs):
+            return RecurrentUpdater(maps, configs)
     else:
-        updater = updater_factory(configs)
+        def make_updater(configs):
+            return FullUpdater(evaluate, configs)
+    betas = geometric_ladder(n_temperatures, beta_min, device=device)
+    chains = TemperedChains(make_updater, evaluate, configs, column, betas, n_sites,
+                            local_dim, gen)
 
-    def pick(out, column, rows=rows):
-        return out[0][rows, column].double(), out[1][rows, column].double()
+    def move():
+        chains.step()
+        # Once per sweep: a jump costs about one full evaluation of every walker.
+        if jumps and chains.n_proposals % n_sites == 0:
+            chains.jump(batch_size)
+        progress.update()
 
-    log_abs, sign = pick(updater.log_amplitudes(), column)
-    order = []
+    pair_column = torch.as_tensor(np.repeat(classes, n_chains), device=device)
+    draws = torch.empty(n_cls * n_chains, per_chain, dtype=torch.float64, device=device)
+    with progress:
+        for _ in range(burn_in):
+            move()
+        for sample in range(per_chain):
+            for _ in range(thinning):
+                move()
+            sampled, log_abs, sign = chains.sampled()
+            pair = (n_cls, 2, n_chains)
+            sampled = sampled.view(*pair, n_sites)
+            log_abs, sign = log_abs.view(pair), sign.view(pair)
+            draws[:, sample] = swap_values(
+                evaluate, sampled[:, 0].reshape(-1, n_sites), sampled[:, 1].reshape(-1, n_sites),
+                log_abs[:, 0].reshape(-1), log_abs[:, 1].reshape(-1), sign[:, 0].reshape(-1),
+                sign[:, 1].reshape(-1), pair_column, in_a, batch_size,
+            )
+    draws = draws.view(n_cls, n_chains, per_chain).cpu().numpy()
+    result = _summarise(draws, classes, chains, n_temperatures)
+    _warn(result, n_chains, n_temperatures, thinning)
+    return result
 
-    def step(configs, log_abs, sign):
-        if not order:
-            order.extend(torch.randperm(n_sites, generator=gen, device=device).tolist())
-        site = order.pop()
-        move = torch.randint(1, local_dim, (configs.shape[0],), generator=gen, device=device)
-        values = (configs[:, site] + move) % local_dim
-        new_log, new_sign = pick(updater.propose(site, values), column)
-        threshold = torch.log(torch.rand(configs.shape[0], generator=gen, device=device,
-                                         dtype=torch.float64))
-        # A chain started on a zero amplitude moves freely until it finds support.
-        accept = (threshold < 2.0 * (new_log - log_abs)) | torch.isneginf(log_abs)
-        updater.accept(accept)
-        configs = configs.clone()
-        configs[:, site] = torch.where(accept, values, configs[:, site])
-        return (configs, torch.where(accept, new_log, log_abs),
-                torch.where(accept, new_sign, sign), accept)
 
-    for _ in range(burn_in):
-        configs, log_abs, sign, _ = step(configs, log_abs, sign)
-    in_a_row = in_a.unsqueeze(0)
-    sums = torch.zeros(n_cls, n_chains, dtype=torch.float64, device=device)
-    accepted = torch.zeros(configs.shape[0], dtype=torch.float64, device=device)
-    half = column.view(n_cls, 2, n_chains)[:, 0].reshape(-1)
-    for _ in range(per_chain):
-        for _ in range(thinning):
-            configs, log_abs, sign, accept = step(configs, log_abs, sign)
-            accepted += accept
-        pair = configs.view(n_cls, 2, n_chains, n_sites)
-        first, second = pair[:, 0].reshape(-1, n_sites), pair[:, 1].reshape(-1, n_sites)
-        swapped = torch.cat((torch.where(in_a_row, first, second),
-                             torch.where(in_a_row, second, first)))
-        swap_log, swap_sign = pick(evaluate(swapped), torch.cat((half, half)),
-                                   rows=torch.arange(swapped.shape[0], device=device))
-        cur_log = log_abs.view(n_cls, 2, n_chains)
-        cur_sign = sign.view(n_cls, 2, n_chains)
-        swap_log = swap_log.view(2, n_cls, n_chains)
-        swap_sign = swap_sign.view(2, n_cls, n_chains)
-        exponent = swap_log.sum(0) - cur_log.sum(1)
-        sums += swap_sign.prod(0) * cur_sign.prod(1) * torch.exp(exponent)
-    chain_means = (sums / per_chain).cpu().numpy()
-    purity = chain_means.mean(axis=1)
-    purity_stderr = chain_means.std(axis=1, ddof=1) / math.sqrt(n_chains)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        entropy = np.where(purity > 0, -np.log(np.where(purity > 0, purity, 1.0)), np.nan)
-        stderr = np.where(purity > 0, purity_stderr / purity, np.nan)
-    if np.any(~(purity > 0)):
-        warnings.warn(
-            "The swap estimate of Tr rho_A^2 is not positive for some classes; the "
-            "estimator's variance is too large for this partition and sample size.",
-            RuntimeWarning,
-        )
-    acceptance = accepted.view(n_cls, 2 * n_chains).mean(1).cpu().numpy() / max(
-        per_chain * thinning, 1
-    )
+def _check_int(name, value, minimum):
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an int, got {value!r} of type "
+                        f"{type(value).__name__}.")
+    if value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value!r}.")
+    return int(value)
+
+
+def _summarise(draws, classes, chains, n_temperatures):
+    """Per-class purity, entropy, standard errors and diagnostics from the swap values."""
+    n_cls, n_chains, per_chain = draws.shape
+    flat = draws.reshape(n_cls, -1)
+    finite = np.isfinite(flat).all(axis=1)
+    purity = np.where(finite, flat.mean(axis=1), np.nan)
+    ess = np.array([effective_sample_size(d) if ok else np.nan
+                    for d, ok in zip(draws, finite)])
+    r_hat = np.array([split_r_hat(d) if ok else np.nan for d, ok in zip(draws, finite)])
+    with np.errstate(invalid="ignore"):
+        purity_stderr = flat.std(axis=1, ddof=1) / np.sqrt(ess)
+    positive = purity > 0
+    safe = np.where(positive, purity, 1.0)
+    entropy = np.where(positive, -np.log(safe), np.nan)
+    stderr = np.where(positive, purity_stderr / safe, np.nan)
+    acceptance = chains.acceptance().view(n_cls, -1).mean(1).cpu().numpy()
     return Renyi2Estimate(
-        classes=classes,
-        entropy=entropy,
-        stderr=stderr,
-        purity=purity,
-        purity_stderr=purity_stderr,
-        acceptance=acceptance,
-        n_samples=per_chain * n_chains,
+        classes=classes, entropy=entropy, stderr=stderr, purity=purity,
+        purity_stderr=purity_stderr, r_hat=r_hat, ess=ess, acceptance=acceptance,
+        exchange_acceptance=chains.exchange_rates() if n_temperatures > 1 else np.zeros(0),
+        jump_acceptance=chains.jump_acceptance().view(n_cls, -1).mean(1).cpu().numpy(),
+        n_samples=n_chains * per_chain, n_chains=n_chains,
     )
 
 
-class _FullUpdater:
-    """Single-site proposals evaluated by a full call of the amplitude function."""
+def _warn(result, n_chains, n_temperatures, thinning):
+    """One MonteCarloConvergenceWarning per failed diagnostic, naming the classes."""
+    def classes_where(mask):
+        return ", ".join(str(c) for c in result.classes[mask])
 
-    def __init__(self, evaluate, configs):
-        self.evaluate = evaluate
-        self.configs = configs
-        self.current = evaluate(configs)
-        self.pending = None
+    def values(array, mask, spec=".3g"):
+        return ", ".join(format(v, spec) for v in array[mask])
 
-    def log_amplitudes(self):
-        return self.current
-
-    def propose(self, site, values):
-        proposal = self.configs.clone()
-        proposal[:, site] = values
-        self.pending = (proposal, self.evaluate(proposal))
-        return self.pending[1]
-
-    def accept(self, mask):
-        proposal, (new_log, new_sign) = self.pending
-        keep = mask.unsqueeze(1)
-        self.configs = torch.where(keep, proposal, self.configs)
-        self.current = (torch.where(keep, new_log, self.current[0]),
-                        torch.where(keep, new_sign, self.current[1]))
-        self.pending = None
+    undefined = ~np.isfinite(result.purity)
+    if undefined.any():
+        warnings.warn(
+            f"The swap values of classes {classes_where(undefined)} are not finite: some "
+            f"chains sit on configurations whose amplitude is exactly 0 (the network "
+            f"state vanishes there or underflows in float64), so entropy, stderr, r_hat "
+            f"and ess are NaN. Raise burn_in, or check the network's amplitudes on "
+            f"one-hot inputs.",
+            MonteCarloConvergenceWarning, stacklevel=4,
+        )
+    bad = ~(result.r_hat <= _MAX_R_HAT) & ~undefined
+    if bad.any():
+        warnings.warn(
+            f"Monte Carlo chains disagree for classes {classes_where(bad)} (split R-hat "
+            f"{values(result.r_hat, bad, '.3f')} > {_MAX_R_HAT}): the chains have not mixed "
+            f"between the modes of |Psi|^2. Raise n_temperatures (now {n_temperatures}), "
+            f"burn_in and thinning (now {thinning}), or n_samples.",
+            MonteCarloConvergenceWarning, stacklevel=4,
+        )
+    few = ~(result.ess >= _MIN_ESS) & ~undefined
+    if few.any():
+        warnings.warn(
+            f"Only {values(result.ess, few)} effective samples of {result.n_samples} for "
+            f"classes {classes_where(few)} (fewer than {_MIN_ESS}): the standard error is "
+            f"itself uncertain. Raise n_samples or thinning (now {thinning}).",
+            MonteCarloConvergenceWarning, stacklevel=4,
+        )
+    above = result.purity > 1 + 3 * result.purity_stderr
+    if above.any():
+        warnings.warn(
+            f"The estimate of Tr rho_A^2 for classes {classes_where(above)} is "
+            f"{values(result.purity, above)}, above its maximum 1 by more than three "
+            f"standard errors; the error bars are too small. Raise n_samples, "
+            f"n_chains (now {n_chains}) and n_temperatures (now {n_temperatures}).",
+            MonteCarloConvergenceWarning, stacklevel=4,
+        )
+    nonpositive = result.purity <= 0
+    if nonpositive.any():
+        warnings.warn(
+            f"The estimate of Tr rho_A^2 for classes {classes_where(nonpositive)} is "
+            f"{values(result.purity, nonpositive)} +- "
+            f"{values(result.purity_stderr, nonpositive)}, not positive, so its entropy "
+            f"is NaN: the swap estimator's variance grows like exp(S_2), and this "
+            f"partition needs more samples. Raise n_samples.",
+            MonteCarloConvergenceWarning, stacklevel=4,
+        )
