@@ -351,7 +351,7 @@ def test_rac_theorem2_lower_bound():
     (lambda c: c.entanglement_entropy(verbose=-1), ValueError, "verbose must be >= 0"),
     (lambda c: c.entanglement_entropy(verbose="yes"), TypeError, "verbose must be an int"),
     (lambda c: c.entanglement_entropy(alpha=2, method="monte_carlo", n_samples=0), ValueError,
-     "n_samples must be >= 1"),
+     "n_samples must be >= 100"),
     (lambda c: c.schmidt_rank_bound(return_cut="yes"), TypeError, "return_cut must be a bool"),
     (lambda c: c.schmidt_spectrum(tol=1.5), ValueError, "tol must be >= 0 and < 1"),
     (lambda c: c.schmidt_spectrum(alpha=2), TypeError, "unexpected keyword argument 'alpha'"),
