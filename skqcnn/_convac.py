@@ -8,7 +8,8 @@ from sklearn.utils.validation import check_is_fitted
 from ._base import NetworkClassifierBase
 from ._layout import resolve_image_shape
 from ._partitions import block_mask, checkerboard_mask, resolve_partition
-from ._schedules import layer_count, resolve_channels
+from ._schedules import check_channels, layer_count, resolve_channels
+from ._validation import Interval, Optional, image_shape
 from ._state_sampling import SampledStateEntanglementMixin
 from .entanglement._duplicated import convac_rank_bound
 from .nn._convac import OverlappingConvACNetwork
@@ -91,6 +92,15 @@ entanglement_history_
     """
 
     default_partition = "left_right"
+
+    _parameter_constraints = {
+        **NetworkClassifierBase._parameter_constraints,
+        "channels": check_channels,
+        "n_layers": Interval(numbers.Integral, 1),
+        "kernel_size": Interval(numbers.Integral, 1),
+        "pooling": Optional(Interval(numbers.Integral, 1)),
+        "image_shape": image_shape,
+    }
 
     def __init__(
         self,

@@ -3,6 +3,7 @@
 import numpy as np
 import torch
 from torch import nn
+from torch.nn.utils import skip_init
 
 from ._layers import ConstantChannelBatchNorm
 
@@ -40,6 +41,10 @@ class QCNNNetwork(nn.Module):
         Share one 1x1 convolution between both members of each pooling pair.
     bn_mean_init, bn_scale_init : float
         Initial learnable mean and scale of every BatchNorm.
+    generator : torch.Generator or None, default=None
+        Source of the random initial weights; None draws from torch's global
+        generator. Estimators pass a generator of their own, so that fits in
+        parallel threads do not share one stream.
 
     Examples
     --------
@@ -51,7 +56,8 @@ class QCNNNetwork(nn.Module):
     """
 
     def __init__(self, leaf_features, local_dim, channels, n_classes,
-                 symmetric_pooling=False, bn_mean_init=1.0, bn_scale_init=0.4):
+                 symmetric_pooling=False, bn_mean_init=1.0, bn_scale_init=0.4, *,
+                 generator=None):
         super().__init__()
         leaf_features = np.asarray(leaf_features, dtype=np.int64)
         n_levels = int(np.log2(leaf_features.size))
@@ -73,15 +79,16 @@ class QCNNNetwork(nn.Module):
         )
         n_sides = 1 if symmetric_pooling else 2
         self.symmetric_pooling = symmetric_pooling
+        # The distribution of torch's default init of a 1x1 nn.Conv1d and of
+        # nn.Linear: uniform in +-1/sqrt(fan_in).
         self.convs = nn.ParameterList(
-            nn.Parameter(torch.empty(n_sides, d_out, d_in))
+            nn.Parameter(_uniform((n_sides, d_out, d_in), d_in, generator))
             for d_in, d_out in zip(widths[:-1], widths[1:])
         )
-        self.readout = nn.Linear(widths[-1], n_classes, bias=False)
-        for weight in self.convs:
-            for side in weight:
-                # Same init as a 1x1 nn.Conv1d.
-                nn.init.kaiming_uniform_(side, a=5**0.5)
+        # skip_init: nn.Linear's own init would draw from the global generator.
+        self.readout = skip_init(nn.Linear, widths[-1], n_classes, bias=False)
+        with torch.no_grad():
+            self.readout.weight.copy_(_uniform((n_classes, widths[-1]), widths[-1], generator))
 
     def forward(self, features):
         """Scores alpha_y of shape (batch, n_classes) from (batch, n_features, M)."""
@@ -127,3 +134,8 @@ class QCNNNetwork(nn.Module):
         readout = torch.cat((c @ shift[:, None], c * scale), dim=1).numpy()
         fixed = self.leaf_index.cpu().numpy() == self.n_features
         return matrices, readout, fixed
+
+
+def _uniform(shape, fan_in, generator):
+    """Uniform in ``[-1/sqrt(fan_in), 1/sqrt(fan_in)]``, drawn from ``generator``."""
+    return (2 * torch.rand(shape, generator=generator) - 1) / fan_in**0.5
