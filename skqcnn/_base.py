@@ -23,8 +23,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ._validation import Interval, Optional, Options, boolean, random_state, \
-    validate_parameters
+from ._validation import Interval, Options, boolean, random_state, validate_parameters
 from .callbacks import (
     BatchNormRecalibration,
     EntanglementHistory,
@@ -107,9 +106,9 @@ def _check_device(name, value):
 
 
 def _check_verbose(name, value):
-    if isinstance(value, (bool, np.bool_)):
-        return
-    Interval(numbers.Integral, 0)(name, value)
+    # skorch reads any int >= 0; True is the common spelling of 1.
+    if not isinstance(value, (bool, np.bool_)):
+        Interval(numbers.Integral, 0)(name, value)
 
 
 def _check_track_entanglement(name, value):

@@ -9,7 +9,7 @@ from ._base import NetworkClassifierBase
 from ._layout import resolve_image_shape
 from ._partitions import block_mask, checkerboard_mask, resolve_partition
 from ._schedules import check_channels, layer_count, resolve_channels
-from ._validation import Interval, Optional, image_shape
+from ._validation import Interval, image_shape
 from ._state_sampling import SampledStateEntanglementMixin
 from .entanglement._duplicated import convac_rank_bound
 from .nn._convac import OverlappingConvACNetwork
@@ -98,7 +98,7 @@ entanglement_history_
         "channels": check_channels,
         "n_layers": Interval(numbers.Integral, 1),
         "kernel_size": Interval(numbers.Integral, 1),
-        "pooling": Optional(Interval(numbers.Integral, 1)),
+        "pooling": Interval(numbers.Integral, 1, allow_none=True),
         "image_shape": image_shape,
     }
 

@@ -1,6 +1,5 @@
 """DeepRACClassifier: deep recurrent arithmetic circuits for sequences."""
 
-import functools
 import math
 import numbers
 
@@ -10,7 +9,7 @@ from sklearn.utils.validation import check_is_fitted
 from ._base import NetworkClassifierBase
 from ._partitions import resolve_partition
 from ._schedules import check_channels, layer_count, resolve_channels
-from ._validation import Interval, Optional, positive_int_tuple
+from ._validation import Interval, Shape
 from ._state_sampling import SampledStateEntanglementMixin
 from .entanglement._duplicated import rac_rank_bound, rac_rank_lower_bound
 from .entanglement._mps import mps_block_spectra, rac_to_mps
@@ -103,8 +102,7 @@ entanglement_history_
         **NetworkClassifierBase._parameter_constraints,
         "hidden_size": check_channels,
         "n_layers": Interval(numbers.Integral, 1),
-        "sequence_shape": Optional(functools.partial(positive_int_tuple, lengths=(2,),
-                                                     form="(T, F)")),
+        "sequence_shape": Shape((2,), "(T, F)", " (an empty sequence has no steps)"),
     }
     _input_shape_param = "sequence_shape"
 

@@ -25,7 +25,7 @@ def _kind_name(kind):
 
 
 class Interval:
-    """A number of ``kind`` in ``[low, high)`` (``low`` open if not ``closed_low``).
+    """A finite number of ``kind`` in ``[low, high)`` (``low`` open if not ``closed_low``).
 
     Parameters
     ----------
@@ -34,6 +34,8 @@ class Interval:
     high : float or None, default=None
         Exclusive upper bound; None for none.
     closed_low : bool, default=True
+    allow_none : bool, default=False
+        Accept None too.
 
     Examples
     --------
@@ -42,24 +44,38 @@ class Interval:
     >>> Interval(numbers.Integral, 1)("batch_size", 0)
     Traceback (most recent call last):
     ...
-    ValueError: batch_size must be >= 1, got 0.
+    ValueError: batch_size must be a positive int, got 0.
     """
 
-    def __init__(self, kind, low, high=None, *, closed_low=True):
+    def __init__(self, kind, low, high=None, *, closed_low=True, allow_none=False):
         self.kind = kind
         self.low = low
         self.high = high
         self.closed_low = closed_low
+        self.allow_none = allow_none
 
-    def __call__(self, name, value):
-        if not isinstance(value, self.kind) or isinstance(value, (bool, np.bool_)):
-            raise TypeError(f"{name} must be {_kind_name(self.kind)}, got {value!r}.")
+    def _describe(self):
+        if self.kind is numbers.Integral and self.closed_low and self.high is None:
+            if self.low == 1:
+                return "a positive int"
+            if self.low == 0:
+                return "a non-negative int"
         bound = f"{'>=' if self.closed_low else '>'} {self.low}"
         if self.high is not None:
             bound += f" and < {self.high}"
+        return f"{_kind_name(self.kind)} {bound}"
+
+    def __call__(self, name, value):
+        if value is None and self.allow_none:
+            return
+        expected = ("None or " if self.allow_none else "") + self._describe()
+        if not isinstance(value, self.kind) or isinstance(value, (bool, np.bool_)):
+            raise TypeError(f"{name} must be {expected}, got {value!r}.")
+        if not np.isfinite(value):
+            raise ValueError(f"{name} must be finite: {expected}, got {value!r}.")
         too_low = value < self.low if self.closed_low else value <= self.low
-        if not np.isfinite(value) or too_low or (self.high is not None and value >= self.high):
-            raise ValueError(f"{name} must be {bound}, got {value!r}.")
+        if too_low or (self.high is not None and value >= self.high):
+            raise ValueError(f"{name} must be {expected}, got {value!r}.")
 
 
 class Options:
@@ -88,46 +104,51 @@ def boolean(name, value):
         raise TypeError(f"{name} must be a bool, got {value!r}.")
 
 
-class Optional:
-    """None, or a value that ``constraint`` accepts.
+class Shape:
+    """None, or a tuple or list of positive ints whose length is one of ``lengths``.
+
+    Whether the shape holds the data's features is checked by the layout,
+    once the data is known.
 
     Parameters
     ----------
-    constraint : callable
-    """
-
-    def __init__(self, constraint):
-        self.constraint = constraint
-
-    def __call__(self, name, value):
-        if value is not None:
-            self.constraint(name, value)
-
-
-def positive_int_tuple(name, value, lengths, form):
-    """A tuple or list of ``len(value) in lengths`` positive ints.
-
-    Parameters
-    ----------
-    name : str
-    value : object
     lengths : tuple of int
     form : str
-        How the message writes the expected value, e.g. ``"(T, F)"``.
+        How messages write the expected value, e.g. ``"(T, F)"``.
+    why_positive : str, default=""
+        Appended to the message for a side below 1.
+
+    Examples
+    --------
+    >>> from skqcnn._validation import Shape
+    >>> Shape((2,), "(T, F)")("sequence_shape", (3.5, 3))
+    Traceback (most recent call last):
+    ...
+    TypeError: sequence_shape must be None or (T, F) of ints, got (3.5, 3).
     """
-    is_ints = isinstance(value, (tuple, list)) and all(
-        isinstance(s, numbers.Integral) and not isinstance(s, (bool, np.bool_)) for s in value
-    )
-    if not is_ints:
-        raise TypeError(f"{name} must be None or {form} of ints, got {value!r}.")
-    if len(value) not in lengths or any(s < 1 for s in value):
-        raise ValueError(f"{name} must be {form} with positive entries, got {value!r}.")
+
+    def __init__(self, lengths, form, why_positive=""):
+        self.lengths = lengths
+        self.form = form
+        self.why_positive = why_positive
+
+    def __call__(self, name, value):
+        if value is None:
+            return
+        is_ints = isinstance(value, (tuple, list)) and all(
+            isinstance(s, numbers.Integral) and not isinstance(s, (bool, np.bool_))
+            for s in value
+        )
+        if not is_ints:
+            raise TypeError(f"{name} must be None or {self.form} of ints, got {value!r}.")
+        if len(value) not in self.lengths or any(s < 1 for s in value):
+            raise ValueError(
+                f"{name} must be {self.form} with positive entries{self.why_positive}, "
+                f"got {value!r}."
+            )
 
 
-def image_shape(name, value):
-    """None, ``(H, W)`` or ``(N,)``; whether it holds the features is the layout's check."""
-    if value is not None:
-        positive_int_tuple(name, value, (1, 2), "(H, W) or (N,)")
+image_shape = Shape((1, 2), "(H, W) or (N,)")
 
 
 def random_state(name, value):
