@@ -6,7 +6,6 @@ constructor arguments (so ``clone`` and grid searches see exactly what the user
 passed) and are validated in ``fit``.
 """
 
-import copy
 import inspect
 import math
 import numbers
@@ -15,6 +14,7 @@ from abc import ABCMeta, abstractmethod
 import numpy as np
 import torch
 from skorch import NeuralNet
+from torch.func import functional_call
 from skorch.callbacks import Callback, EarlyStopping, LRScheduler, ProgressBar
 from skorch.dataset import ValidSplit
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
@@ -83,13 +83,24 @@ def _module_device(module):
     return next(module.parameters()).device
 
 
-def _batched_scores(module, inputs, dtype, device, batch_size):
-    """Eval-mode scores of ``inputs`` as a float64 array, batch by batch."""
+def _float64_scores(module, inputs, device, batch_size):
+    """Eval-mode scores of ``inputs`` computed in float64, batch by batch.
+
+    Whatever the training dtype: in float32, BLAS picks its blocking by the
+    batch size, so a sample's score would change (~1e-7) with the samples
+    that share its batch; float64 also holds products over many levels that
+    overflow float32. The module runs on float64 copies of its floating
+    parameters and buffers (``functional_call``), which costs far less than
+    copying the module.
+    """
     module.eval()
+    state = {name: tensor.double() if tensor.is_floating_point() else tensor
+             for name, tensor in [*module.named_parameters(), *module.named_buffers()]}
     with torch.no_grad():
-        scores = [module(batch.to(device=device, dtype=dtype)).cpu()
+        scores = [functional_call(module, state, (batch.to(device=device,
+                                                           dtype=torch.float64),)).cpu()
                   for batch in inputs.split(batch_size)]
-    return torch.cat(scores).numpy().astype(np.float64)
+    return torch.cat(scores).numpy()
 
 
 def _check_dtype(name, value):
@@ -533,15 +544,8 @@ class NetworkClassifierBase(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
         X = validate_data(self, self._flatten_input(X, fitting=False), dtype=np.float64,
                           reset=False)
         module = self.net_.module_
-        device = _module_device(module)
-        if next(module.parameters()).dtype != torch.float64:
-            # Scores are computed in float64 whatever the training dtype. In
-            # float32, BLAS picks its blocking by the batch size, so a sample's
-            # score would change (~1e-7) with the samples that share its batch;
-            # float64 also holds products over many levels that overflow float32.
-            module = copy.deepcopy(module).double()
         inputs = torch.as_tensor(self._scale_inputs(X))
-        scores = _batched_scores(module, inputs, torch.float64, device, self.batch_size)
+        scores = _float64_scores(module, inputs, _module_device(module), self.batch_size)
         if not np.isfinite(scores).all():
             raise ValueError(
                 f"The network's scores are not finite in float64 for "
