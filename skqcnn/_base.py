@@ -6,6 +6,7 @@ constructor arguments (so ``clone`` and grid searches see exactly what the user
 passed) and are validated in ``fit``.
 """
 
+import copy
 import inspect
 import math
 import numbers
@@ -545,7 +546,19 @@ class NetworkClassifierBase(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
                           reset=False)
         module = self.net_.module_
         inputs = torch.as_tensor(self._scale_inputs(X))
-        scores = _float64_scores(module, inputs, _module_device(module), self.batch_size)
+        device = _module_device(module)
+        scores = _float64_scores(module, inputs, device, self.batch_size)
+        overflow = ~np.isfinite(scores).all(axis=1)
+        if overflow.any() and hasattr(module.network, "log_forward"):
+            # Products over many levels can leave even float64's range: those
+            # rows come from the log-amplitudes, divided by their largest
+            # score, which keeps every ratio predict and predict_proba use.
+            wide = copy.deepcopy(module).double().eval()
+            with torch.no_grad():
+                batch = inputs[torch.as_tensor(overflow)].to(device=device, dtype=torch.float64)
+                log_abs, sign = (t.cpu().numpy()
+                                 for t in wide.network.log_forward(wide.basis(batch)))
+            scores[overflow] = sign * np.exp(log_abs - log_abs.max(axis=1, keepdims=True))
         if not np.isfinite(scores).all():
             raise ValueError(
                 f"The network's scores are not finite in float64 for "
