@@ -32,6 +32,7 @@ from .callbacks import (
     EpochSeededShuffle,
     FiniteLossGuard,
     NotLearningCheck,
+    labelled_partitions,
 )
 from .nn._layers import REPRESENTATIONS, LocalBasis, basis_domain
 from .nn._losses import LOSSES
@@ -114,7 +115,9 @@ def _check_dtype(name, value):
 
 
 def _check_device(name, value):
-    resolve_device(value)
+    # Whether CUDA is there is checked when training starts: skqcnn.load
+    # validates a CUDA model's parameters on a machine without CUDA.
+    resolve_device(value, require_available=False)
 
 
 def _check_verbose(name, value):
@@ -124,12 +127,10 @@ def _check_verbose(name, value):
 
 
 def _check_track_entanglement(name, value):
-    # Partitions are resolved against the fitted layout, when the tracker binds.
-    if not isinstance(value, (type(None), bool, np.bool_, str, tuple, list, dict, np.ndarray)):
-        raise TypeError(
-            f"{name} must be None, True, a partition, a list of partitions or a dict "
-            f"{{label: partition}}, got {value!r}."
-        )
+    # The form only: partitions are resolved against the fitted layout when
+    # the tracker binds.
+    if value is not None and not isinstance(value, (bool, np.bool_)):
+        labelled_partitions(value)
 
 
 def _check_callbacks(name, value):
@@ -316,6 +317,7 @@ class NetworkClassifierBase(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
             The fitted estimator.
         """
         torch_dtype = self._validate_common_params()
+        resolve_device(self.device)
         resume = bool(self.warm_start) and self.__sklearn_is_fitted__()
         X = self._flatten_input(X, fitting=not resume)
         if resume and getattr(X, "ndim", 2) == 2 and np.shape(X)[1] != self.n_features_in_:

@@ -415,7 +415,7 @@ CASES = [
          ValueError, "track_every must be a positive int, got 0"),
     Case("track-entanglement-type", "params", "a float ``track_entanglement``",
          lambda f: f.make(track_entanglement=0.5).fit(X, Y),
-         TypeError, "track_entanglement must be None, True, a partition"),
+         TypeError, "Partitions to track must be a partition name"),
     Case("verbose", "params", "``verbose=-1``",
          lambda f: f.make(verbose=-1).fit(X, Y),
          ValueError, "verbose must be a non-negative int, got -1"),
