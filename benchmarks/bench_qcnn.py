@@ -81,6 +81,8 @@ def main():
           f"   (std {np.std(scores):.4f}; target >= 0.97 in <= 60 s: "
           f"{'PASS' if np.mean(scores) >= 0.97 and np.mean(times) <= 60 else 'FAIL'})")
 
+    if args.repeats == 0:
+        return
     epochs = args.overhead_epochs
     template = QCNNClassifier(max_epochs=1, random_state=0).fit(X_train, y_train)
     ratios = []

@@ -8,6 +8,7 @@ passed) and are validated in ``fit``.
 
 import copy
 import functools
+import inspect
 import math
 import numbers
 from abc import ABCMeta, abstractmethod
@@ -15,6 +16,7 @@ from abc import ABCMeta, abstractmethod
 import numpy as np
 import torch
 from skorch import NeuralNet
+from torch.func import functional_call
 from skorch.callbacks import Callback, EarlyStopping, LRScheduler, ProgressBar
 from skorch.dataset import ValidSplit
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
@@ -23,12 +25,15 @@ from sklearn.utils import check_random_state
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from ._validation import Interval, Options, boolean, random_state, validate_parameters
 from .callbacks import (
     BatchNormRecalibration,
     EntanglementHistory,
     EntanglementTracker,
     EpochSeededShuffle,
     FiniteLossGuard,
+    NotLearningCheck,
+    labelled_partitions,
 )
 from ._partitions import partition_mask
 from .entanglement._monte_carlo import renyi2_monte_carlo
@@ -91,25 +96,83 @@ def resolve_device(device, require_available=True):
     return str(resolved)
 
 
-def _batched_scores(module, inputs, dtype, device, batch_size):
-    """Eval-mode scores of ``inputs`` as a float64 array, batch by batch."""
+def _float64_scores(module, inputs, device, batch_size):
+    """Eval-mode scores of ``inputs`` computed in float64, batch by batch.
+
+    Whatever the training dtype: in float32, BLAS picks its blocking by the
+    batch size, so a sample's score would change (~1e-7) with the samples
+    that share its batch; float64 also holds products over many levels that
+    overflow float32. The module runs on float64 copies of its floating
+    parameters and buffers (``functional_call``), which costs far less than
+    copying the module.
+    """
     module.eval()
+    state = {name: tensor.double() if tensor.is_floating_point() else tensor
+             for name, tensor in [*module.named_parameters(), *module.named_buffers()]}
     with torch.no_grad():
-        scores = [module(batch.to(device=device, dtype=dtype)).cpu()
+        scores = [functional_call(module, state, (batch.to(device=device,
+                                                           dtype=torch.float64),)).cpu()
                   for batch in inputs.split(batch_size)]
-    return torch.cat(scores).numpy().astype(np.float64)
+    return torch.cat(scores).numpy()
 
 
-def _check_number(name, value, kind, low, low_inclusive=True, high=None):
-    if not isinstance(value, kind) or isinstance(value, bool):
-        expected = "an int" if kind is numbers.Integral else "a real number"
-        raise TypeError(f"{name} must be {expected}, got {value!r}.")
-    if not np.isfinite(value):
-        raise ValueError(f"{name} must be finite, got {value!r}.")
-    too_low = value < low if low_inclusive else value <= low
-    if too_low or (high is not None and value >= high):
-        bound = f"{'>=' if low_inclusive else '>'} {low}" + (f" and < {high}" if high else "")
-        raise ValueError(f"{name} must be {bound}, got {value!r}.")
+def _check_dtype(name, value):
+    try:
+        dtype = np.dtype(value)
+    except TypeError:
+        dtype = None
+    if dtype not in DTYPES:
+        raise ValueError(f"{name} must be np.float32 or np.float64, got {value!r}.")
+
+
+def _check_device(name, value):
+    # Whether CUDA is there is checked when training starts: skqcnn.load
+    # validates a CUDA model's parameters on a machine without CUDA.
+    resolve_device(value, require_available=False)
+
+
+def _check_verbose(name, value):
+    # skorch reads any int >= 0; True is the common spelling of 1.
+    if not isinstance(value, (bool, np.bool_)):
+        Interval(numbers.Integral, 0)(name, value)
+
+
+def _check_track_entanglement(name, value):
+    # The form only: partitions are resolved against the fitted layout when
+    # the tracker binds.
+    if value is not None and not isinstance(value, (bool, np.bool_)):
+        labelled_partitions(value)
+
+
+def _check_callbacks(name, value):
+    if value is None:
+        return
+    if not isinstance(value, (list, tuple)):
+        raise TypeError(
+            f"{name} must be a list of skorch callbacks or (name, callback) pairs, "
+            f"got {value!r}."
+        )
+    for item in value:
+        callback_name, callback = _named_callback(item)
+        if not isinstance(callback, Callback) or not (
+            callback_name is None or isinstance(callback_name, str)
+        ):
+            raise TypeError(
+                f"{name} must hold skorch callbacks or (name, callback) pairs, got {item!r}."
+            )
+
+
+def _named_callback(item):
+    return item if isinstance(item, tuple) and len(item) == 2 else (None, item)
+
+
+def _check_accelerator(name, value):
+    if value is not None and not (hasattr(value, "prepare") and hasattr(value, "unwrap_model")):
+        raise TypeError(f"{name} must be an accelerate.Accelerator or None, got {value!r}.")
+
+
+def _takes_generator(build_network):
+    return "generator" in inspect.signature(build_network).parameters
 
 
 def _check_flag(name, value):
@@ -146,6 +209,11 @@ class NetworkClassifierBase(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
     restores to the type it must have; a subclass that sets more fitted
     attributes extends it (``{**Base._fitted_state, "name_": type}``). The
     network itself is rebuilt by :meth:`_initialized_net`.
+
+    ``_parameter_constraints`` maps every constructor parameter to its check
+    (see :mod:`skqcnn._validation`); a subclass merges this table into its
+    own (``{**Base._parameter_constraints, "name": check}``). ``fit`` checks
+    them all before it reads the data.
     """
 
     # device_ is not listed: skqcnn.load decides where the network lives.
@@ -156,6 +224,30 @@ class NetworkClassifierBase(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
         "input_min_": numbers.Real,
         "input_max_": numbers.Real,
         "local_dim_": numbers.Integral,
+        "_input_shape": (tuple, type(None)),
+    }
+
+    _parameter_constraints = {
+        "representation": Options(REPRESENTATIONS),
+        "n_freq": Interval(numbers.Integral, 1),
+        "loss": Options(LOSSES),
+        "optimizer": Options(OPTIMIZERS),
+        "lr": Interval(numbers.Real, 0, closed_low=False),
+        "weight_decay": Interval(numbers.Real, 0),
+        "batch_size": Interval(numbers.Integral, 1),
+        "max_epochs": Interval(numbers.Integral, 1),
+        "early_stopping": boolean,
+        "validation_fraction": Interval(numbers.Real, 0, 1, closed_low=False),
+        "n_iter_no_change": Interval(numbers.Integral, 1),
+        "track_entanglement": _check_track_entanglement,
+        "track_every": Interval(numbers.Integral, 1),
+        "callbacks": _check_callbacks,
+        "warm_start": boolean,
+        "accelerator": _check_accelerator,
+        "device": _check_device,
+        "dtype": _check_dtype,
+        "random_state": random_state,
+        "verbose": _check_verbose,
     }
 
     def __init__(self, *, representation, n_freq, loss, optimizer, lr, weight_decay,
@@ -184,12 +276,13 @@ class NetworkClassifierBase(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
         self.verbose = verbose
 
     @abstractmethod
-    def _build_network(self, n_features, local_dim, n_classes):
-        """Validate family hyperparameters and return the torch network.
+    def _build_network(self, n_features, local_dim, n_classes, generator):
+        """Return the torch network, its initial weights drawn from ``generator``.
 
         The network maps features of shape (batch, n_features, local_dim) to
-        scores (batch, n_classes). Fitted attributes describing the layout
-        may be set here.
+        scores (batch, n_classes). The hyperparameters are valid already;
+        the checks that need ``n_features`` and the fitted attributes
+        describing the layout belong here.
         """
 
     def _build_basis(self, n_features):
@@ -197,37 +290,53 @@ class NetworkClassifierBase(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
         return LocalBasis(self.representation, self.n_freq)
 
     def _flatten_input(self, X, fitting):
-        """Hook for estimators that accept inputs of more than two dimensions."""
-        return X
+        """Flatten 3-D input ``(n_samples, a, b)`` for estimators that take it.
+
+        Fitting records the sample shape in ``_input_shape`` (None for 2-D
+        input), which :meth:`_shape_from_input` hands to the layout; at
+        predict time a 3-D input must have the fitted sample shape.
+        """
+        if isinstance(X, (list, tuple)):
+            X = np.asarray(X)
+        takes_3d = self._input_shape_param is not None and getattr(X, "ndim", 2) == 3
+        if fitting:
+            self._input_shape = tuple(X.shape[1:]) if takes_3d else None
+        if not takes_3d:
+            return X
+        if not fitting:
+            check_is_fitted(self)
+            name, fitted = self._input_shape_param, self._fitted_input_shape()
+            if tuple(X.shape[1:]) != fitted:
+                raise ValueError(
+                    f"X holds samples of shape {tuple(X.shape[1:])}, but this estimator was "
+                    f"fitted with {name}_={fitted}; pass samples of shape {fitted} or "
+                    f"(n_samples, {math.prod(fitted)}) arrays."
+                )
+        return X.reshape(X.shape[0], -1)
+
+    #: The parameter that a 3-D input's sample shape stands for; None: 2-D input only.
+    _input_shape_param = None
+
+    def _fitted_input_shape(self):
+        """The fitted value of ``_input_shape_param``, e.g. ``image_shape_``."""
+        return getattr(self, f"{self._input_shape_param}_")
+
+    def _shape_from_input(self, given):
+        """``given`` (the shape parameter), or the sample shape of 3-D training input."""
+        shape = getattr(self, "_input_shape", None)
+        if shape is None:
+            return given
+        if given is not None and tuple(given) != shape:
+            raise ValueError(
+                f"{self._input_shape_param}={given!r}, but X holds samples of shape {shape}; "
+                f"pass {self._input_shape_param}=None to use the shape of X."
+            )
+        return shape
 
     def _validate_common_params(self):
-        if self.representation not in REPRESENTATIONS:
-            raise ValueError(
-                f"representation must be one of {REPRESENTATIONS}, got {self.representation!r}."
-            )
-        _check_number("n_freq", self.n_freq, numbers.Integral, 1)
-        if self.loss not in LOSSES:
-            raise ValueError(f"loss must be one of {tuple(LOSSES)}, got {self.loss!r}.")
-        if self.optimizer not in OPTIMIZERS:
-            raise ValueError(
-                f"optimizer must be one of {tuple(OPTIMIZERS)}, got {self.optimizer!r}."
-            )
-        _check_number("lr", self.lr, numbers.Real, 0, low_inclusive=False)
-        _check_number("weight_decay", self.weight_decay, numbers.Real, 0)
-        _check_number("batch_size", self.batch_size, numbers.Integral, 1)
-        _check_number("max_epochs", self.max_epochs, numbers.Integral, 1)
-        _check_number("validation_fraction", self.validation_fraction, numbers.Real, 0,
-                      low_inclusive=False, high=1)
-        _check_number("n_iter_no_change", self.n_iter_no_change, numbers.Integral, 1)
-        if not isinstance(self.early_stopping, (bool, np.bool_)):
-            raise TypeError(f"early_stopping must be a bool, got {self.early_stopping!r}.")
-        try:
-            dtype = np.dtype(self.dtype)
-        except TypeError:
-            dtype = None
-        if dtype not in DTYPES:
-            raise ValueError(f"dtype must be np.float32 or np.float64, got {self.dtype!r}.")
-        return DTYPES[dtype]
+        """Check every hyperparameter against the table; return the torch dtype."""
+        validate_parameters(self)
+        return DTYPES[np.dtype(self.dtype)]
 
     def _scale_inputs(self, X):
         """Affine map into the basis domain, clipped to the training range."""
@@ -257,9 +366,15 @@ class NetworkClassifierBase(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
             The fitted estimator.
         """
         torch_dtype = self._validate_common_params()
-        self._validate_training_options()
+        resolve_device(self.device)
         resume = bool(self.warm_start) and self.__sklearn_is_fitted__()
         X = self._flatten_input(X, fitting=not resume)
+        if resume and getattr(X, "ndim", 2) == 2 and np.shape(X)[1] != self.n_features_in_:
+            raise ValueError(
+                f"warm_start=True continues training the network fitted on "
+                f"{self.n_features_in_} features; X has {np.shape(X)[1]}. Set "
+                f"warm_start=False to start anew."
+            )
         X, y = validate_data(self, X, y, dtype=np.float64, ensure_min_samples=2,
                              reset=not resume)
         check_classification_targets(y)
@@ -293,14 +408,9 @@ class NetworkClassifierBase(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
         self.input_max_ = float(X.max())
         self.device_ = resolve_device(self.device)
         seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
-
-        # A private RNG stream: fitting is reproducible and leaves torch's
-        # global generator as the user had it.
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            # Set before training: the trackers analyse this estimator while the net trains.
-            self.net_ = self._build_net(X.shape[1], torch_dtype, seed)
-            self.net_.fit(self._scale_inputs(X), y_encoded)
+        # Set before training: the trackers analyse this estimator while the net trains.
+        self.net_ = self._build_net(X.shape[1], torch_dtype, seed)
+        self.net_.fit(self._scale_inputs(X), y_encoded)
         self._check_trained_scores(X)
         if self.accelerator is not None:
             self._release_accelerator()
@@ -311,17 +421,31 @@ class NetworkClassifierBase(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
         try:
             self._scores(X)
         except ValueError as error:
+            # Scores are computed in float64 whatever the training dtype, so
+            # the weights themselves are too large: a smaller step is the fix.
             raise ValueError(
                 f"The scores on the training data became non-finite after training "
-                f"({error}) Lower the learning rate (lr={self.lr}), or train in float64 "
-                f"(dtype=np.float64; now {np.dtype(self.dtype).name})."
+                f"({error}) Lower the learning rate (lr={self.lr}) or max_epochs "
+                f"(max_epochs={self.max_epochs})."
             ) from None
 
     def _build_net(self, n_features, torch_dtype, seed):
-        """The untrained skorch net; sets ``local_dim_`` and the layout attributes."""
+        """The untrained skorch net; sets ``local_dim_`` and the layout attributes.
+
+        Initial weights come from a generator of this fit's own, seeded with
+        ``seed``: fits in parallel threads share no random stream, and torch's
+        global generator is left as the user had it.
+        """
+        generator = torch.Generator().manual_seed(seed)
         basis = self._build_basis(n_features)
         self.local_dim_ = basis.local_dim
-        network = self._build_network(n_features, self.local_dim_, self.classes_.size)
+        build_args = (n_features, self.local_dim_, self.classes_.size)
+        # The ConvAC's _build_network takes no generator until the ConvAC
+        # rewrite lands; it then draws from the global generator.
+        if _takes_generator(self._build_network):
+            network = self._build_network(*build_args, generator=generator)
+        else:
+            network = self._build_network(*build_args)
         return self._make_net(ScoredNetwork(basis, network), torch_dtype, seed)
 
     def _initialized_net(self, seed):
@@ -343,9 +467,8 @@ class NetworkClassifierBase(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
         net : skorch.NeuralNet
         """
         torch_dtype = self._validate_common_params()
-        with torch.random.fork_rng(devices=[]):
-            net = self._build_net(self.n_features_in_, torch_dtype, seed)
-            net.initialize()
+        net = self._build_net(self.n_features_in_, torch_dtype, seed)
+        net.initialize()
         return net
 
     def _release_accelerator(self):
@@ -389,22 +512,6 @@ class NetworkClassifierBase(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
         if hasattr(self, "net_"):
             del self.net_
 
-    def _validate_training_options(self):
-        if not isinstance(self.warm_start, (bool, np.bool_)):
-            raise TypeError(f"warm_start must be a bool, got {self.warm_start!r}.")
-        if self.accelerator is not None and not (
-            hasattr(self.accelerator, "prepare") and hasattr(self.accelerator, "unwrap_model")
-        ):
-            raise TypeError(
-                f"accelerator must be an accelerate.Accelerator or None, got "
-                f"{self.accelerator!r}."
-            )
-        if self.callbacks is not None and not isinstance(self.callbacks, (list, tuple)):
-            raise TypeError(
-                f"callbacks must be a list of skorch callbacks or (name, callback) pairs, "
-                f"got {self.callbacks!r}."
-            )
-
     def _default_tracked_partitions(self):
         """Partitions that ``track_entanglement=True`` records."""
         return self.default_partition
@@ -418,12 +525,7 @@ class NetworkClassifierBase(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
             named.append(("entanglement_tracker",
                           EntanglementTracker(partitions, every=self.track_every)))
         for item in self.callbacks or ():
-            name, callback = item if isinstance(item, tuple) and len(item) == 2 else (None, item)
-            if not isinstance(callback, Callback) or not (name is None or isinstance(name, str)):
-                raise TypeError(
-                    f"callbacks must hold skorch callbacks or (name, callback) pairs, got "
-                    f"{item!r}."
-                )
+            name, callback = _named_callback(item)
             named.append((name or type(callback).__name__, clone(callback, safe=False)))
         for _, callback in named:
             if isinstance(callback, EntanglementTracker):
@@ -470,6 +572,8 @@ class NetworkClassifierBase(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
             )))
         # After early stopping has restored the best weights.
         callbacks.append(("batchnorm_recalibration", BatchNormRecalibration()))
+        # After recalibration: it judges the eval-mode network that predict uses.
+        callbacks.append(("not_learning", NotLearningCheck()))
         callbacks.extend(self._user_callbacks())
         if self.verbose:
             callbacks.append(("progress_bar", ProgressBar()))
@@ -499,6 +603,8 @@ class NetworkClassifierBase(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
             callbacks=callbacks,
             iterator_train__shuffle=True,
             iterator_train__generator=torch.Generator(),
+            # A loader without a generator draws its base seed from the global one.
+            iterator_valid__generator=torch.Generator(),
             verbose=self.verbose,
             **net_kwargs,
         )
@@ -523,17 +629,20 @@ class NetworkClassifierBase(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
         X = validate_data(self, self._flatten_input(X, fitting=False), dtype=np.float64,
                           reset=False)
         module = self.net_.module_
-        device = module_device(module)
-        dtype = next(module.parameters()).dtype
         inputs = torch.as_tensor(self._scale_inputs(X))
-        scores = _batched_scores(module, inputs, dtype, device, self.batch_size)
+        device = module_device(module)
+        scores = _float64_scores(module, inputs, device, self.batch_size)
         overflow = ~np.isfinite(scores).all(axis=1)
-        if overflow.any() and dtype != torch.float64:
-            # Products over many levels can leave float32's range where
-            # float64 still holds them: those rows are recomputed in float64.
-            wide = copy.deepcopy(module).double()
-            scores[overflow] = _batched_scores(wide, inputs[torch.as_tensor(overflow)],
-                                               torch.float64, device, self.batch_size)
+        if overflow.any() and hasattr(module.network, "log_forward"):
+            # Products over many levels can leave even float64's range: those
+            # rows come from the log-amplitudes, divided by their largest
+            # score, which keeps every ratio predict and predict_proba use.
+            wide = copy.deepcopy(module).double().eval()
+            with torch.no_grad():
+                batch = inputs[torch.as_tensor(overflow)].to(device=device, dtype=torch.float64)
+                log_abs, sign = (t.cpu().numpy()
+                                 for t in wide.network.log_forward(wide.basis(batch)))
+            scores[overflow] = sign * np.exp(log_abs - log_abs.max(axis=1, keepdims=True))
         if not np.isfinite(scores).all():
             raise ValueError(
                 f"The network's scores are not finite in float64 for "

@@ -7,7 +7,8 @@ import numpy as np
 from ._base import NetworkClassifierBase
 from ._layout import resolve_image_shape
 from ._nontree_entanglement import AmplitudeStateMixin
-from ._schedules import layer_count, resolve_channels
+from ._schedules import check_channels, layer_count, resolve_channels
+from ._validation import Interval, image_shape
 from .entanglement._duplicated import convac_rank_bound
 from .nn._convac import OverlappingConvACNetwork
 
@@ -92,6 +93,15 @@ entanglement_history_
     # What skqcnn.load restores, with the types it accepts (see NetworkClassifierBase).
     _fitted_state = {**NetworkClassifierBase._fitted_state, "image_shape_": tuple,
                      "channels_": tuple}
+
+    _parameter_constraints = {
+        **NetworkClassifierBase._parameter_constraints,
+        "channels": check_channels,
+        "n_layers": Interval(numbers.Integral, 1),
+        "kernel_size": Interval(numbers.Integral, 1),
+        "pooling": Interval(numbers.Integral, 1, allow_none=True),
+        "image_shape": image_shape,
+    }
 
     def __init__(
         self,

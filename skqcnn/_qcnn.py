@@ -5,7 +5,8 @@ from sklearn.utils.validation import check_is_fitted
 
 from ._base import ExactUnavailable, NetworkClassifierBase
 from ._layout import TOP_SPLITS, quadtree_leaf_order, resolve_image_shape
-from ._schedules import resolve_channels
+from ._schedules import check_channels, resolve_channels
+from ._validation import Options, boolean, image_shape
 from .entanglement import (
     TreeNetwork,
     tree_entropies,
@@ -44,8 +45,10 @@ class QCNNClassifier(NetworkClassifierBase):
     n_freq : int, default=1
         Number of frequencies (Fourier) or polynomial degree (Legendre).
     image_shape : tuple of int or None, default=None
-        ``(H, W)`` for images, ``(N,)`` for sequences. None: a square image
-        when ``n_features`` is a perfect square, else a sequence. Pixels are
+        ``(H, W)`` for images, ``(N,)`` for sequences. None: the shape of 3-D
+        input ``(n_samples, H, W)``, which is accepted too (and must then have
+        that shape at predict time); for 2-D input a square image when
+        ``n_features`` is a perfect square, else a sequence. Pixels are
         visited in quadtree order, so that every pooling merges neighbours;
         sides that are not powers of two are padded with constant sites
         (``f_0`` only), which add no information, centred (``floor(pad / 2)``
@@ -107,8 +110,10 @@ class QCNNClassifier(NetworkClassifierBase):
     dtype : {np.float32, np.float64}, default=np.float32
         Training precision. Entanglement analysis always runs in float64.
     random_state : int, RandomState instance or None, default=None
-        Seeds weight initialisation, shuffling and validation splits; with an
-        int, CPU training is deterministic.
+        Seeds weight initialisation, shuffling and validation splits through
+        generators of the fit's own; with an int, CPU training is
+        deterministic, also for fits running at once in threads, and torch's
+        global generator is never used.
     verbose : int, default=0
         ``> 0`` prints skorch's epoch table and a progress bar per epoch.
 
@@ -161,6 +166,15 @@ class QCNNClassifier(NetworkClassifierBase):
     _fitted_state = {**NetworkClassifierBase._fitted_state, "image_shape_": tuple,
                      "leaf_features_": np.ndarray, "channels_": tuple}
 
+    _parameter_constraints = {
+        **NetworkClassifierBase._parameter_constraints,
+        "channels": check_channels,
+        "image_shape": image_shape,
+        "top_split": Options(TOP_SPLITS),
+        "symmetric_pooling": boolean,
+    }
+    _input_shape_param = "image_shape"
+
     def __init__(
         self,
         *,
@@ -203,17 +217,14 @@ class QCNNClassifier(NetworkClassifierBase):
             random_state=random_state, verbose=verbose,
         )
 
-    def _build_network(self, n_features, local_dim, n_classes):
-        if self.top_split not in TOP_SPLITS:
-            raise ValueError(f"top_split must be one of {TOP_SPLITS}, got {self.top_split!r}.")
-        self.image_shape_ = resolve_image_shape(self.image_shape, n_features)
+    def _build_network(self, n_features, local_dim, n_classes, generator):
+        self.image_shape_ = resolve_image_shape(self._shape_from_input(self.image_shape),
+                                                n_features)
         self.leaf_features_, _ = quadtree_leaf_order(self.image_shape_, self.top_split)
         n_levels = int(np.log2(self.leaf_features_.size))
         self.channels_ = resolve_channels(self.channels, n_levels)
-        if not isinstance(self.symmetric_pooling, (bool, np.bool_)):
-            raise TypeError(f"symmetric_pooling must be a bool, got {self.symmetric_pooling!r}.")
         return QCNNNetwork(self.leaf_features_, local_dim, self.channels_, n_classes,
-                           symmetric_pooling=bool(self.symmetric_pooling))
+                           symmetric_pooling=bool(self.symmetric_pooling), generator=generator)
 
     def _default_tracked_partitions(self):
         return ["left_right", "up_down"] if len(self.image_shape_) == 2 else "left_right"

@@ -8,6 +8,7 @@ from ._entanglement import (
     partition_label,
 )
 from ._finite_loss import FiniteLossGuard
+from ._not_learning import NotLearningCheck
 from ._shuffle import EpochSeededShuffle
 
 __all__ = [
@@ -16,6 +17,7 @@ __all__ = [
     "EntanglementTracker",
     "EpochSeededShuffle",
     "FiniteLossGuard",
+    "NotLearningCheck",
     "labelled_partitions",
     "partition_label",
 ]

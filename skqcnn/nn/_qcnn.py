@@ -3,6 +3,7 @@
 import numpy as np
 import torch
 from torch import nn
+from torch.nn.utils import skip_init
 
 from ._layers import ConstantChannelBatchNorm
 
@@ -40,6 +41,10 @@ class QCNNNetwork(nn.Module):
         Share one 1x1 convolution between both members of each pooling pair.
     bn_mean_init, bn_scale_init : float
         Initial learnable mean and scale of every BatchNorm.
+    generator : torch.Generator or None, default=None
+        Source of the random initial weights; None draws from torch's global
+        generator. Estimators pass a generator of their own, so that fits in
+        parallel threads do not share one stream.
 
     Examples
     --------
@@ -51,7 +56,8 @@ class QCNNNetwork(nn.Module):
     """
 
     def __init__(self, leaf_features, local_dim, channels, n_classes,
-                 symmetric_pooling=False, bn_mean_init=1.0, bn_scale_init=0.4):
+                 symmetric_pooling=False, bn_mean_init=1.0, bn_scale_init=0.4, *,
+                 generator=None):
         super().__init__()
         leaf_features = np.asarray(leaf_features, dtype=np.int64)
         n_levels = int(np.log2(leaf_features.size))
@@ -73,31 +79,75 @@ class QCNNNetwork(nn.Module):
         )
         n_sides = 1 if symmetric_pooling else 2
         self.symmetric_pooling = symmetric_pooling
+        # The distribution of torch's default init of a 1x1 nn.Conv1d and of
+        # nn.Linear: uniform in +-1/sqrt(fan_in).
         self.convs = nn.ParameterList(
-            nn.Parameter(torch.empty(n_sides, d_out, d_in))
+            nn.Parameter(_uniform((n_sides, d_out, d_in), d_in, generator))
             for d_in, d_out in zip(widths[:-1], widths[1:])
         )
-        self.readout = nn.Linear(widths[-1], n_classes, bias=False)
-        for weight in self.convs:
-            for side in weight:
-                # Same init as a 1x1 nn.Conv1d.
-                nn.init.kaiming_uniform_(side, a=5**0.5)
+        # skip_init: nn.Linear's own init would draw from the global generator.
+        self.readout = skip_init(nn.Linear, widths[-1], n_classes, bias=False)
+        with torch.no_grad():
+            self.readout.weight.copy_(_uniform((n_classes, widths[-1]), widths[-1], generator))
 
-    def forward(self, features):
-        """Scores alpha_y of shape (batch, n_classes) from (batch, n_features, M)."""
+    def _leaves(self, features):
+        """Leaf vectors in tree order, shape (batch, M, n_leaves)."""
         constant_site = torch.zeros_like(features[:, :1])
         constant_site[..., 0] = 1
         u = torch.cat((features, constant_site), dim=1)[:, self.leaf_index]
-        u = u.transpose(1, 2)
+        return u.transpose(1, 2)
+
+    def _pool(self, u, weight):
+        """1x1 convolution of the pair members and their same-channel product."""
+        batch, _, n_nodes = u.shape
+        pairs = u.reshape(batch, -1, n_nodes // 2, 2)
+        # weight[s] acts on pair member s (broadcast when symmetric).
+        mixed = torch.einsum("soi,bips->bops", weight.expand(2, -1, -1), pairs[:, 1:])
+        return torch.cat((pairs[:, :1], mixed), dim=1).prod(dim=-1)
+
+    def forward(self, features):
+        """Scores alpha_y of shape (batch, n_classes) from (batch, n_features, M)."""
+        u = self._leaves(features)
         for norm, weight in zip(self.norms, self.convs):
-            u = norm(u)
-            batch, _, n_nodes = u.shape
-            pairs = u.reshape(batch, -1, n_nodes // 2, 2)
-            # weight[s] acts on pair member s (broadcast when symmetric).
-            mixed = torch.einsum("soi,bips->bops", weight.expand(2, -1, -1), pairs[:, 1:])
-            u = torch.cat((pairs[:, :1], mixed), dim=1).prod(dim=-1)
+            u = self._pool(norm(u), weight)
         u = self.norms[-1](u)[..., 0]
         return self.readout(u[:, 1:])
+
+    def log_forward(self, features):
+        """Logarithm of the absolute score and its sign, without over- or underflow.
+
+        Every node's vector is divided by its largest magnitude before each
+        pooling and the logarithms of these factors are summed up the tree.
+        Eval-mode levels are linear in each child (BatchNorm's shift
+        multiplies the constant channel), so this is exact up to round-off;
+        training-mode statistics would see the rescaled vectors, hence the
+        restriction.
+
+        Parameters
+        ----------
+        features : torch.Tensor of shape (batch, n_features, local_dim)
+
+        Returns
+        -------
+        log_abs, sign : torch.Tensor of shape (batch, n_classes)
+            ``-inf`` and 0 where the score is exactly zero.
+
+        Raises
+        ------
+        RuntimeError
+            In training mode.
+        """
+        if self.training:
+            raise RuntimeError("log_forward needs eval mode; call .eval() first.")
+        u = self._leaves(features)
+        log_scale = u.new_zeros(u.shape[0], u.shape[2])
+        for norm, weight in zip(self.norms, self.convs):
+            u, log_scale = _rescaled(norm(u), log_scale)
+            u = self._pool(u, weight)
+            log_scale = log_scale.reshape(u.shape[0], -1, 2).sum(dim=-1)
+        u, log_scale = _rescaled(self.norms[-1](u), log_scale)
+        scores = self.readout(u[:, 1:, 0])
+        return torch.log(scores.abs()) + log_scale, torch.sign(scores)
 
     @torch.no_grad()
     def fold(self):
@@ -127,3 +177,15 @@ class QCNNNetwork(nn.Module):
         readout = torch.cat((c @ shift[:, None], c * scale), dim=1).numpy()
         fixed = self.leaf_index.cpu().numpy() == self.n_features
         return matrices, readout, fixed
+
+
+def _uniform(shape, fan_in, generator):
+    """Uniform in ``[-1/sqrt(fan_in), 1/sqrt(fan_in)]``, drawn from ``generator``."""
+    return (2 * torch.rand(shape, generator=generator) - 1) / fan_in**0.5
+
+
+def _rescaled(u, log_scale):
+    """Divide each node of ``u`` (batch, channels, nodes) by its largest magnitude."""
+    top = u.abs().amax(dim=1)
+    top = torch.where(top > 0, top, torch.ones_like(top))
+    return u / top.unsqueeze(1), log_scale + torch.log(top)

@@ -5,6 +5,7 @@ import math
 
 import torch
 from torch import nn
+from torch.nn.utils import skip_init
 
 from ._layers import ConstantChannelBatchNorm
 
@@ -59,6 +60,10 @@ class DeepRACNetwork(nn.Module):
         Non-constant hidden channels ``R_1, ..., R_L``.
     n_classes : int
         Number of scores.
+    generator : torch.Generator or None, default=None
+        Source of the random initial weights; None draws from torch's global
+        generator. Estimators pass a generator of their own, so that fits in
+        parallel threads do not share one stream.
 
     Attributes
     ----------
@@ -84,7 +89,7 @@ class DeepRACNetwork(nn.Module):
     torch.Size([5, 2])
     """
 
-    def __init__(self, n_steps, local_dim, hidden_sizes, n_classes):
+    def __init__(self, n_steps, local_dim, hidden_sizes, n_classes, *, generator=None):
         super().__init__()
         self.n_steps = int(n_steps)
         self.local_dim = int(local_dim)
@@ -102,8 +107,8 @@ class DeepRACNetwork(nn.Module):
         hidden, inputs, initial, norms = [], [], [], []
         fan_in = self.local_dim
         for r in self.hidden_sizes:
-            hidden.append(nn.Parameter(self._init_rows(r, 1 + r, centre=True)))
-            inputs.append(nn.Parameter(self._init_rows(r, fan_in, centre=bool(inputs))))
+            hidden.append(nn.Parameter(self._init_rows(r, 1 + r, True, generator)))
+            inputs.append(nn.Parameter(self._init_rows(r, fan_in, bool(inputs), generator)))
             initial.append(nn.Parameter(torch.ones(r)))
             layer_norms = nn.ModuleList(ConstantChannelBatchNorm(r) for _ in range(self.n_steps))
             for norm in layer_norms:
@@ -114,12 +119,20 @@ class DeepRACNetwork(nn.Module):
         self.input_weights = nn.ParameterList(inputs)
         self.initial_states = nn.ParameterList(initial)
         self.norms = nn.ModuleList(norms)
-        self.readout = nn.Linear(1 + self.hidden_sizes[-1], self.n_classes, bias=False)
+        width = 1 + self.hidden_sizes[-1]
+        # skip_init: nn.Linear's own init would draw from the global generator.
+        self.readout = skip_init(nn.Linear, width, self.n_classes, bias=False)
+        with torch.no_grad():
+            # The distribution of nn.Linear's default init, from ``generator``.
+            bound = 1 / math.sqrt(width)
+            self.readout.weight.copy_(
+                bound * (2 * torch.rand(self.n_classes, width, generator=generator) - 1))
 
     @staticmethod
-    def _init_rows(n_rows, fan_in, centre):
+    def _init_rows(n_rows, fan_in, centre, generator):
         """Rows ``(1, w)`` with small ``w``; zero-sum ``w`` for inputs centred on 1."""
-        w = torch.randn(n_rows, fan_in) * (0.5 / math.sqrt(2 * max(fan_in - 1, 1)))
+        w = (torch.randn(n_rows, fan_in, generator=generator)
+             * (0.5 / math.sqrt(2 * max(fan_in - 1, 1))))
         if centre:
             # BatchNorm outputs are centred on 1: a zero-sum row ignores that
             # common mean instead of turning it into a per-channel drift that

@@ -1,0 +1,54 @@
+"""NotLearningCheck: a fit that ends no better than chance says so, and why."""
+
+import warnings
+
+import numpy as np
+import pytest
+from sklearn.datasets import load_digits
+
+from skqcnn import DeepRACClassifier, QCNNClassifier
+from skqcnn.exceptions import NotLearningWarning
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+FAMILIES = {
+    "qcnn": lambda **kw: QCNNClassifier(channels=2, batch_size=16, random_state=0, **kw),
+    "rac": lambda **kw: DeepRACClassifier(hidden_size=4, batch_size=16, random_state=0, **kw),
+}
+
+
+@pytest.fixture(scope="module")
+def two_digits():
+    X, y = load_digits(n_class=2, return_X_y=True)
+    return X[:120], y[:120]
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_tiny_learning_rate_warns_with_the_fix(family, two_digits):
+    X, y = two_digits
+    with pytest.warns(NotLearningWarning) as record:
+        clf = FAMILIES[family](lr=1e-9, max_epochs=1).fit(X, y)
+    message = str(record[0].message)
+    assert message.startswith("Training ended without learning: the training")
+    assert "train longer (max_epochs=1) or with a larger learning rate (lr=1e-09)" in message
+    assert "dtype=np.float64" in message
+    # The fit is kept.
+    assert clf.predict(X).shape == y.shape
+
+
+def test_constant_inputs_warn_at_chance_and_float64_is_not_suggested_twice():
+    X = np.ones((40, 4))
+    y = np.r_[np.zeros(30), np.ones(10)]
+    with pytest.warns(NotLearningWarning, match=r"no better than always predicting the "
+                                                r"most frequent class \(0\.750\)") as record:
+        FAMILIES["qcnn"](max_epochs=2, dtype=np.float64).fit(X, y)
+    assert "float64" not in str(record[0].message)
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_a_fit_that_learns_does_not_warn(family, two_digits):
+    X, y = two_digits
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", NotLearningWarning)
+        clf = FAMILIES[family](max_epochs=5).fit(X, y)
+    assert clf.score(X, y) > 0.9
