@@ -843,11 +843,10 @@ default=None
         scale = log_base(base)
         if not isinstance(method, str) or method not in ENTROPY_METHODS:
             raise ValueError(f"method must be one of {ENTROPY_METHODS}, got {method!r}.")
-        _check_number("n_samples", n_samples, numbers.Integral, 100)
+        Interval(numbers.Integral, 100)("n_samples", n_samples)
         _check_flag("return_std", return_std)
-        _check_number("max_cut_dim", max_cut_dim, numbers.Integral, 1)
-        _check_number("verbose", int(verbose) if isinstance(verbose, bool) else verbose,
-                      numbers.Integral, 0)
+        Interval(numbers.Integral, 1)("max_cut_dim", max_cut_dim)
+        _check_verbose("verbose", verbose)
         in_a = self._partition_mask(partition)
         indices = self._class_indices(classes)
         if method == "monte_carlo" and alpha != 2:
@@ -909,8 +908,8 @@ default=None
         """
         check_is_fitted(self)
         if tol is not None:
-            _check_number("tol", tol, numbers.Real, 0, high=1)
-        _check_number("max_cut_dim", max_cut_dim, numbers.Integral, 1)
+            Interval(numbers.Real, 0, 1)("tol", tol)
+        Interval(numbers.Integral, 1)("max_cut_dim", max_cut_dim)
         in_a = self._partition_mask(partition)
         indices = self._class_indices(classes)
         try:

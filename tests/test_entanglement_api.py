@@ -31,9 +31,10 @@ FAMILIES = {
     "convac": lambda: OverlappingConvACClassifier(
         channels=(2,), kernel_size=2, pooling=None, representation="legendre", n_freq=1,
         max_epochs=1, random_state=0, dtype=np.float64),
+    # Nine one-feature steps: the default would read 9 features as 3 rows of 3.
     "rac": lambda: DeepRACClassifier(hidden_size=2, n_layers=2, representation="legendre",
-                                     n_freq=1, max_epochs=1, random_state=0,
-                                     dtype=np.float64),
+                                     n_freq=1, sequence_shape=(9, 1), max_epochs=1,
+                                     random_state=0, dtype=np.float64),
 }
 # Spreads that give every family entropies well above zero on both cuts tested.
 SPREAD = {"qcnn": 1.5, "convac": 1.5, "rac": 3.0}
@@ -345,15 +346,15 @@ def test_rac_theorem2_lower_bound():
     (lambda c: c.entanglement_entropy(alpha=True), ValueError, "alpha must be a positive real"),
     (lambda c: c.entanglement_entropy(alpha="2"), ValueError, "alpha must be a positive real"),
     (lambda c: c.entanglement_entropy(alpha=0), ValueError, "alpha must be > 0"),
-    (lambda c: c.entanglement_entropy(max_cut_dim=-1), ValueError, "max_cut_dim must be >= 1"),
-    (lambda c: c.entanglement_entropy(max_cut_dim=2.5), TypeError, "max_cut_dim must be an int"),
+    (lambda c: c.entanglement_entropy(max_cut_dim=-1), ValueError, "max_cut_dim must be a positive int"),
+    (lambda c: c.entanglement_entropy(max_cut_dim=2.5), TypeError, "max_cut_dim must be a positive int"),
     (lambda c: c.entanglement_entropy(return_std=1), TypeError, "return_std must be a bool"),
-    (lambda c: c.entanglement_entropy(verbose=-1), ValueError, "verbose must be >= 0"),
-    (lambda c: c.entanglement_entropy(verbose="yes"), TypeError, "verbose must be an int"),
+    (lambda c: c.entanglement_entropy(verbose=-1), ValueError, "verbose must be a non-negative int"),
+    (lambda c: c.entanglement_entropy(verbose="yes"), TypeError, "verbose must be a non-negative int"),
     (lambda c: c.entanglement_entropy(alpha=2, method="monte_carlo", n_samples=0), ValueError,
-     "n_samples must be >= 100"),
+     "n_samples must be an int >= 100"),
     (lambda c: c.schmidt_rank_bound(return_cut="yes"), TypeError, "return_cut must be a bool"),
-    (lambda c: c.schmidt_spectrum(tol=1.5), ValueError, "tol must be >= 0 and < 1"),
+    (lambda c: c.schmidt_spectrum(tol=1.5), ValueError, "tol must be a real number >= 0 and < 1"),
     (lambda c: c.schmidt_spectrum(alpha=2), TypeError, "unexpected keyword argument 'alpha'"),
 ])
 def test_bad_arguments(fitted, call, error, message):

@@ -576,7 +576,10 @@ def test_format_1_file_still_loads(tmp_path):
     expected = np.load(os.path.join(DATA, "model_v1_expected.npz"), allow_pickle=False)
     X = expected["X"]
     old = skqcnn.load(os.path.join(DATA, "model_v1.safetensors"))
-    np.testing.assert_array_equal(old.decision_function(X), expected["decision"])
+    # The expected scores were computed in float32; scoring now runs in float64
+    # on the same float32 weights, which moves them by float32 rounding only.
+    decision = old.decision_function(X)
+    np.testing.assert_allclose(decision, expected["decision"], rtol=1e-4, atol=1e-6)
     np.testing.assert_array_equal(old.predict(X), expected["predict"])
     np.testing.assert_array_equal(old.entanglement_entropy(), expected["entropy"])
     np.testing.assert_array_equal(old.entanglement_history_.as_array()[1], expected["history"])
@@ -585,7 +588,7 @@ def test_format_1_file_still_loads(tmp_path):
     with open(path, "rb") as handle:
         size = int.from_bytes(handle.read(8), "little")
         assert json.loads(handle.read(size))["__metadata__"]["skqcnn.format_version"] == "2"
-    np.testing.assert_array_equal(again.decision_function(X), expected["decision"])
+    np.testing.assert_array_equal(again.decision_function(X), decision)
     assert_same(list(again.entanglement_history_), list(old.entanglement_history_))
 
 
