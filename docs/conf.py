@@ -4,12 +4,16 @@ import skqcnn
 
 project = "skqcnn"
 author = "the skqcnn developers"
+copyright = "2026, the skqcnn developers"
 release = version = skqcnn.__version__
 
 extensions = [
     "sphinx.ext.autodoc",
     "sphinx.ext.autosummary",
     "sphinx.ext.mathjax",
+    # A copy of MathJax 3 served from _static, so that formulas typeset on a
+    # machine without network access (the default loads MathJax from a CDN).
+    "sphinx-mathjax-offline",
     "sphinx.ext.intersphinx",
     "numpydoc",
     "sphinx_gallery.gen_gallery",
@@ -30,7 +34,29 @@ sphinx_gallery_conf = {
     "gallery_dirs": "auto_examples",
     "filename_pattern": r"/plot_",
     "download_all_examples": False,
+    # Only the figures and printed output of an example belong on its page:
+    # the repr of the last expression of a block (a Legend, a list of Line2D)
+    # is noise.
+    "capture_repr": (),
 }
 
 html_theme = "alabaster"
+html_static_path = ["_static"]
+html_css_files = ["skqcnn.css"]
+html_theme_options = {
+    # Wider text column than alabaster's 940 px, so that code, printed output
+    # and tables fit; narrower screens scroll them instead of clipping.
+    "page_width": "1100px",
+    "body_max_width": "none",
+    # alabaster links Google Fonts by default; the system fonts render offline.
+    "font_family": "-apple-system, 'Segoe UI', 'DejaVu Sans', Helvetica, Arial, sans-serif",
+    "head_font_family": "-apple-system, 'Segoe UI', 'DejaVu Sans', Helvetica, Arial, sans-serif",
+    "code_font_family": "'DejaVu Sans Mono', Menlo, Consolas, monospace",
+    "code_font_size": "0.85em",
+}
 exclude_patterns = ["_build"]
+
+# The index's toctree names the pages on entanglement, Monte Carlo, the
+# ConvAC and the architecture by glob patterns, so that the build passes
+# whether or not each page exists yet.
+suppress_warnings = ["toc.empty_glob"]
