@@ -60,3 +60,10 @@ exclude_patterns = ["_build"]
 # ConvAC and the architecture by glob patterns, so that the build passes
 # whether or not each page exists yet.
 suppress_warnings = ["toc.empty_glob"]
+
+
+def setup(app):
+    # sphinx-mathjax-offline selects MathJax's CHTML output, whose web fonts a
+    # browser refuses to load into a page opened from file://; the SVG output
+    # draws glyphs as paths and needs no font. This runs after the extensions.
+    app.config.mathjax_path = "mathjax/tex-svg.js"
