@@ -98,7 +98,8 @@ images, labels = tasks["local"]
 X_small = images[:40].reshape(40, -1)
 for label, channels in schedules.items():
     probe = QCNNClassifier(channels=channels, max_epochs=1, random_state=0)
-    print(f"{label:>9} {channels}: {n_parameters(probe.fit(X_small, labels[:40]))} parameters")
+    probe.fit(X_small, labels[:40])
+    print(f"{label:>9} {channels}: {n_parameters(probe)} parameters")
 
 # %%
 # Grid search on each task
@@ -145,7 +146,7 @@ for offset, label in zip((-width / 2, width / 2), schedules):
     means, stds = zip(*(results[task][label] for task in results))
     ax.bar(positions + offset, means, width, yerr=stds, capsize=4,
            label=f"{label} {schedules[label]}")
-ax.axhline(1 / N_CLASS, color="black", ls=":", label=f"chance (1/{N_CLASS})")
+ax.axhline(1 / N_CLASS, color="black", ls=":", zorder=3, label=f"chance (1/{N_CLASS})")
 ax.set_xticks(positions, [f"{task} task" for task in results])
 ax.set_ylabel(f"{CV}-fold CV accuracy")
 ax.set_ylim(0, 1)

@@ -56,7 +56,7 @@ for partition in history.partitions:
 # figure 2c/d). Before training every class state is a product state: the
 # entropies printed above are zero to rounding. The entropy grows within the
 # first epochs and then settles.
-fig, axes = plt.subplots(1, 2, figsize=(10, 4), sharey=True, layout="constrained")
+fig, axes = plt.subplots(1, 2, figsize=(8.5, 3.8), sharey=True, layout="constrained")
 for ax, partition in zip(axes, history.partitions):
     plot_entropy_history(history, partition=partition, ax=ax)
     ax.set_title(f"cut: {CUT_NAMES[partition]}")
@@ -71,7 +71,7 @@ axes[1].set_ylabel("")
 # epoch; the dashed line is the least-squares fit and its legend gives the
 # Pearson correlation ``r`` between the mean entropy and the loss. A negative
 # ``r`` is the trend the paper reports: entropy up, loss down.
-fig, axes = plt.subplots(1, 2, figsize=(10, 4), sharey=True, layout="constrained")
+fig, axes = plt.subplots(1, 2, figsize=(8.5, 3.8), sharey=True, layout="constrained")
 for ax, partition in zip(axes, history.partitions):
     plot_entropy_vs_loss(history, partition=partition, trend=True,
                          colorbar=ax is axes[-1], ax=ax)
@@ -90,8 +90,8 @@ for partition in history.partitions:
     late_loss = losses[epochs[-1] - 1] - losses[EARLY - 1]
     last = epochs[-1]
     print(f"{partition}:")
-    print(f"  mean entropy, epochs 0 -> {EARLY}: {early_gain:+.3f} nats "
-          f"(train loss {losses[0]:.4f} after epoch 1, {losses[EARLY - 1]:.4f} after {EARLY})")
+    print(f"  mean entropy, epochs 0 -> {EARLY}: {early_gain:+.3f} nats (train loss "
+          f"{losses[0]:.4f} after epoch 1, {losses[EARLY - 1]:.4f} after {EARLY})")
     print(f"  mean entropy, epochs {EARLY} -> {last}: {late_change:+.3f} nats "
           f"(train loss changes by {late_loss:+.4f})")
     print(f"  Pearson r(mean entropy, train loss) over epochs 1-{last}: {pearson:+.2f}")
@@ -102,7 +102,8 @@ for partition in history.partitions:
     else:
         verdict = "not anti-correlated with the loss over the whole run"
         if late_change < 0 < -late_loss:
-            verdict += f": after epoch {EARLY} it falls while the loss keeps falling"
+            verdict += (f":\n     after epoch {EARLY} it falls while the loss "
+                        "keeps falling")
     print(f"  -> the {partition} entropy is {verdict}")
 
 # %%

@@ -43,7 +43,8 @@ print(f"test accuracy: {clf.score(X_test, y_test):.3f}")
 left_right = clf.entanglement_entropy("left_right")
 up_down = clf.entanglement_entropy("up_down")
 for label, s_lr, s_ud in zip(clf.classes_, left_right, up_down):
-    print(f"class {label}: S(left | right) = {s_lr:.3f} nats, S(up | down) = {s_ud:.3f} nats")
+    print(f"class {label}: S(left | right) = {s_lr:.3f} nats, "
+          f"S(up | down) = {s_ud:.3f} nats")
 positions = np.arange(clf.classes_.size)
 fig, ax = plt.subplots(figsize=(8, 4), layout="constrained")
 ax.bar(positions - 0.2, left_right, width=0.4, label="left | right")
@@ -83,4 +84,5 @@ assert (loaded.predict(X_test) == clf.predict(X_test)).all()
 assert np.array_equal(loaded.entanglement_entropy("left_right"), left_right)
 
 joblib.dump(clf, path.with_suffix(".joblib"))
-assert (joblib.load(path.with_suffix(".joblib")).predict(X_test) == clf.predict(X_test)).all()
+reloaded = joblib.load(path.with_suffix(".joblib"))
+assert (reloaded.predict(X_test) == clf.predict(X_test)).all()

@@ -117,7 +117,8 @@ print(f"enumeration of {len(DEPTHS) * N_SEEDS} networks: "
 
 lower = np.log2([rac_rank_lower_bound(HIDDEN, LOCAL_DIM, n_a) for n_a in sizes])
 upper = np.log2([
-    [rac_rank_bound(N_STEPS, LOCAL_DIM, (HIDDEN,) * depth, np.arange(N_STEPS) >= N_STEPS - n_a)
+    [rac_rank_bound(N_STEPS, LOCAL_DIM, (HIDDEN,) * depth,
+                    np.arange(N_STEPS) >= N_STEPS - n_a)
      for n_a in sizes]
     for depth in DEPTHS
 ])
@@ -162,12 +163,12 @@ for d, depth in enumerate(DEPTHS):
     at_cap = np.isclose(log_rank[d].mean(0), cap)
     reach = sizes[at_cap.argmin()] - 1 if not at_cap.all() else sizes[-1]
     print(f"depth {depth}: log2 rank grows by "
-          f"{np.round(np.diff(log_rank[d].mean(0)), 2).tolist()} bits per added step; "
-          f"it equals log2 M**|A| up to |A| = {reach}")
+          f"{np.round(np.diff(log_rank[d].mean(0)), 2).tolist()} bits per added step,\n"
+          f"         equals log2 M**|A| up to |A| = {reach}")
 plateau = long_entropy.mean(0)
 print(f"depth 1, T = 200: mean entropy {plateau[0]:.2f} bits at |A| = 1, "
-      f"{plateau[9]:.2f} at |A| = 10, {plateau[99]:.2f} at |A| = 100; "
-      f"largest entropy over all |A| and seeds {long_entropy.max():.2f} bits, "
+      f"{plateau[9]:.2f} at |A| = 10, {plateau[99]:.2f} at |A| = 100;\n"
+      f"         largest over all |A| and seeds {long_entropy.max():.2f} bits, "
       f"log2(1 + R) = {math.log2(1 + HIDDEN):.2f}")
 assert long_entropy.max() <= math.log2(1 + HIDDEN) + 1e-9
 
@@ -176,13 +177,21 @@ assert long_entropy.max() <= math.log2(1 + HIDDEN) + 1e-9
 # ----
 # Left: log2 of the Schmidt rank (markers: mean over seeds; shading: range),
 # the min-cut upper bounds (wide pale bands, drawn behind: where a network
-# reaches its bound the markers sit on the band) and the Theorem-2 lower bound
+# reaches its bound the markers sit on the band; grey where several depths
+# share it) and the Theorem-2 lower bound
 # (black), which applies to depth 2 and 3 only. Right: von Neumann entropy.
-fig, (ax_rank, ax_ent) = plt.subplots(1, 2, figsize=(11, 5), layout="constrained")
+fig, (ax_rank, ax_ent) = plt.subplots(1, 2, figsize=(9, 5.2), layout="constrained")
+# Depths with the same bound share one band, which would otherwise hide the
+# first under the last.
+same_bound = {}
+for d, depth in enumerate(DEPTHS):
+    same_bound.setdefault(tuple(upper[d]), []).append(depth)
+for bound, depths in same_bound.items():
+    color = f"C{DEPTHS.index(depths[0])}" if len(depths) == 1 else "0.5"
+    ax_rank.plot(sizes, bound, "-", color=color, lw=7, alpha=0.3, zorder=1,
+                 label=f"depth {' and '.join(map(str, depths))}: min-cut upper bound")
 for d, depth in enumerate(DEPTHS):
     color = f"C{d}"
-    ax_rank.plot(sizes, upper[d], "-", color=color, lw=7, alpha=0.25, zorder=1,
-                 label=f"depth {depth}: min-cut upper bound")
     ax_rank.plot(sizes, log_rank[d].mean(0), "o-", color=color, ms=5, zorder=3,
                  label=f"depth {depth}: measured")
     ax_rank.fill_between(sizes, log_rank[d].min(0), log_rank[d].max(0), color=color,
@@ -194,21 +203,24 @@ ax_rank.plot(sizes, lower, "k:", lw=2.5, zorder=4,
              label="Theorem 2 lower bound (depth >= 2 only)")
 ax_rank.set_xlabel("|A| (last steps)")
 ax_rank.set_ylabel("log2 Schmidt rank (bits)")
-ax_rank.legend(loc="upper center", bbox_to_anchor=(0.5, -0.15), ncol=2, fontsize="small")
+ax_rank.legend(loc="upper center", bbox_to_anchor=(0.5, -0.15), ncol=1, fontsize="small")
 ax_ent.set_xlabel("|A| (last steps)")
 ax_ent.set_ylabel("von Neumann entropy (bits)")
-ax_ent.legend(loc="upper center", bbox_to_anchor=(0.5, -0.15), ncol=3, fontsize="small")
+ax_ent.legend(loc="upper center", bbox_to_anchor=(0.5, -0.15), ncol=1, fontsize="small")
 for ax in (ax_rank, ax_ent):
-    ax.set_title(f"T = {N_STEPS}, M = {LOCAL_DIM}, R = {HIDDEN}, {N_SEEDS} random draws")
+    ax.set_title(f"T = {N_STEPS}, M = {LOCAL_DIM}, R = {HIDDEN}, {N_SEEDS} draws")
     ax.grid(alpha=0.3)
 
 # %%
 # Depth 1 at ``T = 200``, out to ``|A| = 100``: the entropy of the matrix
 # product state against ``log2(1 + R)``, the most its bond dimension allows.
 fig, ax = plt.subplots(figsize=(8, 3.5), layout="constrained")
-ax.plot(long_sizes, long_entropy.mean(0), "-", color="C0", label="depth 1, mean over seeds")
-ax.fill_between(long_sizes, long_entropy.min(0), long_entropy.max(0), color="C0", alpha=0.2)
-ax.axhline(math.log2(1 + HIDDEN), color="C0", ls="--", label="log2(1 + R): bond dimension")
+ax.plot(long_sizes, long_entropy.mean(0), "-", color="C0",
+        label="depth 1, mean over seeds")
+ax.fill_between(long_sizes, long_entropy.min(0), long_entropy.max(0), color="C0",
+                alpha=0.2)
+ax.axhline(math.log2(1 + HIDDEN), color="C0", ls="--",
+           label="log2(1 + R): bond dimension")
 ax.set_xlabel("|A| (last steps)")
 ax.set_ylabel("von Neumann entropy (bits)")
 ax.set_ylim(0, math.log2(1 + HIDDEN) * 1.15)

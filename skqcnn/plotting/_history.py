@@ -230,8 +230,7 @@ def plot_entropy_history(history, *, partition=None, classes=None, unit="nats", 
     ax.set_title(f"partition {table.partition}")
     # Ten classes and a mean fill the Axes' height: inside, the legend would
     # cover the curves.
-    ax.legend(title="class", fontsize="small", loc="upper left", bbox_to_anchor=(1.02, 1.0),
-              borderaxespad=0.0)
+    ax.legend(title="class", loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0)
     return ax
 
 
