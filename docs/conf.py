@@ -40,6 +40,9 @@ sphinx_gallery_conf = {
     # the repr of the last expression of a block (a Legend, a list of Line2D)
     # is noise.
     "capture_repr": (),
+    # "# sphinx_gallery_thumbnail_number = 2" configures the page; it is not
+    # code for the reader.
+    "remove_config_comments": True,
     # The execution-times page loads jQuery and DataTables from CDNs, and its
     # timings change with every build; the pages must work offline.
     "write_computation_times": False,

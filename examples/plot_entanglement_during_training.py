@@ -17,8 +17,8 @@ statements, so the page cannot be built if the run contradicts them.
 # ``track_entanglement`` takes partitions (here both halvings of the image);
 # after every ``track_every`` epochs the tracker folds the network with the
 # BatchNorm statistics of that moment and computes each class's von Neumann
-# entropy exactly. Epoch 0 is the untrained network. The default 40 epochs
-# take under a minute on two CPU cores; ``FULL = True`` trains for 80.
+# entropy exactly. Epoch 0 is the untrained network. The run trains for the
+# default 40 epochs; ``FULL = True`` trains for 80.
 import matplotlib.pyplot as plt
 import numpy as np
 from sklearn.datasets import load_digits
