@@ -117,7 +117,8 @@ print(f"enumeration of {len(DEPTHS) * N_SEEDS} networks: "
 
 lower = np.log2([rac_rank_lower_bound(HIDDEN, LOCAL_DIM, n_a) for n_a in sizes])
 upper = np.log2([
-    [rac_rank_bound(N_STEPS, LOCAL_DIM, (HIDDEN,) * depth, np.arange(N_STEPS) >= N_STEPS - n_a)
+    [rac_rank_bound(N_STEPS, LOCAL_DIM, (HIDDEN,) * depth,
+                    np.arange(N_STEPS) >= N_STEPS - n_a)
      for n_a in sizes]
     for depth in DEPTHS
 ])
@@ -132,66 +133,114 @@ long_entropy = np.array([
 ]) / math.log(2)
 
 # %%
-# The table: means over seeds, in bits.
-header = " |A| | lower |" + "|".join(
-    f" depth {depth}: log2 rank   S  upper " for depth in DEPTHS
-)
-print(header)
-for j, n_a in enumerate(sizes):
-    row = f"{n_a:4d} | {lower[j]:5.2f} |"
-    row += "|".join(
-        f" {log_rank[d, :, j].mean():17.2f} {entropy[d, :, j].mean():5.2f} {upper[d, j]:5.2f} "
-        for d in range(len(DEPTHS))
-    )
-    print(row)
-print("depth 1, T = 200, mean entropy at |A| = 1, 10, 100:",
-      np.round(long_entropy.mean(0)[[0, 9, 99]], 2))
+# The tables: means over seeds, in bits, one quantity per table. The first
+# column of the rank table is the Theorem-2 lower bound, which concerns depth
+# 2 and more only.
+def print_table(title, columns):
+    print(title)
+    print(" |A| " + "".join(f"{name:>10}" for name in columns))
+    for j, n_a in enumerate(sizes):
+        print(f"{n_a:4d} " + "".join(f"{values[j]:10.2f}" for values in columns.values()))
+    print()
+
+
+depth_names = [f"depth {depth}" for depth in DEPTHS]
+print_table("log2 Schmidt rank", {"Thm 2": lower, **{
+    name: log_rank[d].mean(0) for d, name in enumerate(depth_names)}})
+print_table("min-cut upper bound, log2", dict(zip(depth_names, upper)))
+print_table("von Neumann entropy (bits)", {
+    name: entropy[d].mean(0) for d, name in enumerate(depth_names)})
+
+# %%
+# The claims the text below makes, checked on this run. Depth 1 is a matrix
+# product state of bond dimension ``1 + R``; deeper networks reach the
+# Theorem-2 lower bound; no rank exceeds its min-cut bound.
+assert (log_rank[0] <= math.log2(1 + HIDDEN) + 1e-9).all()
+assert (log_rank[1:] >= lower - 1e-9).all()
+assert (log_rank <= upper[:, None, :] + 1e-9).all()
+cap = sizes * math.log2(LOCAL_DIM)
+for d, depth in enumerate(DEPTHS):
+    at_cap = np.isclose(log_rank[d].mean(0), cap)
+    reach = sizes[at_cap.argmin()] - 1 if not at_cap.all() else sizes[-1]
+    print(f"depth {depth}: log2 rank grows by "
+          f"{np.round(np.diff(log_rank[d].mean(0)), 2).tolist()} bits per added step,\n"
+          f"         equals log2 M**|A| up to |A| = {reach}")
+plateau = long_entropy.mean(0)
+print(f"depth 1, T = 200: mean entropy {plateau[0]:.2f} bits at |A| = 1, "
+      f"{plateau[9]:.2f} at |A| = 10, {plateau[99]:.2f} at |A| = 100;\n"
+      f"         largest over all |A| and seeds {long_entropy.max():.2f} bits, "
+      f"log2(1 + R) = {math.log2(1 + HIDDEN):.2f}")
+assert long_entropy.max() <= math.log2(1 + HIDDEN) + 1e-9
 
 # %%
 # Plot
 # ----
-# Left: log2 of the Schmidt rank (lines: mean over seeds; shading: range),
-# with the Theorem-2 lower bound (black) and the min-cut upper bounds
-# (dashed). Right: von Neumann entropy, with depth 1 at ``T = 200`` as well.
-fig, (ax_rank, ax_ent) = plt.subplots(1, 2, figsize=(10, 4))
+# Left: log2 of the Schmidt rank (markers: mean over seeds; shading: range),
+# the min-cut upper bounds (wide pale bands, drawn behind: where a network
+# reaches its bound the markers sit on the band; grey where several depths
+# share it) and the Theorem-2 lower bound
+# (black), which applies to depth 2 and 3 only. Right: von Neumann entropy.
+fig, (ax_rank, ax_ent) = plt.subplots(1, 2, figsize=(9, 5.2), layout="constrained")
+# Depths with the same bound share one band, which would otherwise hide the
+# first under the last.
+same_bound = {}
+for d, depth in enumerate(DEPTHS):
+    same_bound.setdefault(tuple(upper[d]), []).append(depth)
+for bound, depths in same_bound.items():
+    color = f"C{DEPTHS.index(depths[0])}" if len(depths) == 1 else "0.5"
+    ax_rank.plot(sizes, bound, "-", color=color, lw=7, alpha=0.3, zorder=1,
+                 label=f"depth {' and '.join(map(str, depths))}: min-cut upper bound")
 for d, depth in enumerate(DEPTHS):
     color = f"C{d}"
-    ax_rank.plot(sizes, log_rank[d].mean(0), "o-", color=color, label=f"depth {depth}")
+    ax_rank.plot(sizes, log_rank[d].mean(0), "o-", color=color, ms=5, zorder=3,
+                 label=f"depth {depth}: measured")
     ax_rank.fill_between(sizes, log_rank[d].min(0), log_rank[d].max(0), color=color,
-                         alpha=0.2)
-    ax_rank.plot(sizes, upper[d], "--", color=color, label=f"upper bound, depth {depth}")
+                         alpha=0.2, zorder=2)
     ax_ent.plot(sizes, entropy[d].mean(0), "o-", color=color, label=f"depth {depth}")
     ax_ent.fill_between(sizes, entropy[d].min(0), entropy[d].max(0), color=color,
                         alpha=0.2)
-ax_rank.plot(sizes, lower, "k-", lw=2, label="lower bound log2 C(min(R,M)+|A|-1, |A|)")
+ax_rank.plot(sizes, lower, "k:", lw=2.5, zorder=4,
+             label="Theorem 2 lower bound (depth >= 2 only)")
 ax_rank.set_xlabel("|A| (last steps)")
 ax_rank.set_ylabel("log2 Schmidt rank (bits)")
-ax_rank.legend(fontsize="x-small")
-ax_ent.plot(long_sizes[:sizes[-1] * 2], long_entropy.mean(0)[:sizes[-1] * 2], ":",
-            color="C0", label="depth 1, T = 200")
+ax_rank.legend(loc="upper center", bbox_to_anchor=(0.5, -0.15), ncol=1, fontsize="small")
 ax_ent.set_xlabel("|A| (last steps)")
 ax_ent.set_ylabel("von Neumann entropy (bits)")
-ax_ent.legend(fontsize="small")
-fig.tight_layout()
+ax_ent.legend(loc="upper center", bbox_to_anchor=(0.5, -0.15), ncol=1, fontsize="small")
+for ax in (ax_rank, ax_ent):
+    ax.set_title(f"T = {N_STEPS}, M = {LOCAL_DIM}, R = {HIDDEN}, {N_SEEDS} draws")
+    ax.grid(alpha=0.3)
 
 # %%
-# Reading the figure
-# ------------------
-# Depth 1 shows the area law. Its rank stops at ``1 + R = 4`` as soon as
-# ``|A| = 2``. Its entropy levels off at about 1.58 bits (``log2 3``: the
-# constant channel barely contributes) and stays there out to ``|A| = 100``
-# at ``T = 200``. Depths 2 and 3 keep growing and stay above the Theorem-2
-# lower bound at every ``|A|``. At these sizes they even stay well above it,
-# which the theorem allows: it only says that some weights, and so almost all
-# weights, reach at least that rank.
-# The depth-2 log-rank rises by ``log2 3`` bits per step up to ``|A| = 3``,
-# then by less and less (0.8, 0.5 and 0.4 bits), a bend towards slower
-# growth. Depth 3 follows the cap ``M**|A|`` up to ``|A| = 5``, so at
-# ``T = 12`` it shows no logarithmic regime at all. For depth 2 and 3 the
-# min-cut upper bound is the cap ``M**|A|`` up to ``|A| = 5``, so it cannot
-# tell a logarithmic law from a volume law here.
-# The depth-2 entropy grows with the rank, up to about 4.6 bits. The depth-3
-# entropy is lower and varies from seed to seed. Its third layer multiplies
-# vectors of uneven magnitude, so the amplitudes span several orders of
-# magnitude and a few configurations dominate. A high rank with a small
-# entropy is what that looks like.
+# Depth 1 at ``T = 200``, out to ``|A| = 100``: the entropy of the matrix
+# product state against ``log2(1 + R)``, the most its bond dimension allows.
+fig, ax = plt.subplots(figsize=(8, 3.5), layout="constrained")
+ax.plot(long_sizes, long_entropy.mean(0), "-", color="C0",
+        label="depth 1, mean over seeds")
+ax.fill_between(long_sizes, long_entropy.min(0), long_entropy.max(0), color="C0",
+                alpha=0.2)
+ax.axhline(math.log2(1 + HIDDEN), color="C0", ls="--",
+           label="log2(1 + R): bond dimension")
+ax.set_xlabel("|A| (last steps)")
+ax.set_ylabel("von Neumann entropy (bits)")
+ax.set_ylim(0, math.log2(1 + HIDDEN) * 1.15)
+ax.set_title("depth-1 RAC, T = 200")
+ax.legend(loc="lower right", fontsize="small")
+
+# %%
+# Reading the figures
+# -------------------
+# Depth 1 shows the area law: its rank never exceeds ``1 + R`` (asserted
+# above), and at ``T = 200`` its entropy levels off after the first steps and
+# stays below ``log2(1 + R)`` out to ``|A| = 100`` (the printed values).
+# Depths 2 and 3 keep growing and stay at or above the Theorem-2 lower bound
+# at every ``|A|`` (asserted). At these sizes they stay well above it, which
+# the theorem allows: it says that some weights, and so almost all weights,
+# reach at least that rank. The printed increments show how the log-rank of
+# each depth grows step by step: following the cap ``M**|A|`` (the min-cut
+# bound, which at these sizes is the cap itself for depth 2 and 3, so it
+# cannot tell a logarithmic law from a volume law), then bending away from
+# it. The depth-3 entropy can be much lower than its rank allows: its third
+# layer multiplies vectors of uneven magnitude, so the amplitudes span
+# several orders of magnitude and a few configurations dominate. A high rank
+# with a small entropy is what that looks like.

@@ -20,6 +20,7 @@ if HAVE_MATPLOTLIB:
     import matplotlib
 
     matplotlib.use("Agg")
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
 needs_matplotlib = pytest.mark.skipif(not HAVE_MATPLOTLIB, reason="needs matplotlib")
@@ -81,7 +82,20 @@ def test_history_lines_are_class_entropies_and_their_mean(ax):
     np.testing.assert_allclose(lines[3].get_ydata(), expected.mean(axis=1))
     assert lines[3].get_linewidth() > lines[0].get_linewidth()
     assert ax.get_xlabel() == "epoch"
-    assert ax.get_ylabel() == "entanglement entropy"
+    assert ax.get_ylabel() == "entanglement entropy (nats)"
+
+
+@needs_matplotlib
+def test_history_legend_outside_the_axes_and_unit(ax):
+    # Eleven entries inside the Axes would hide the curves: the legend's left
+    # edge is right of the Axes' right edge.
+    plot_entropy_history(make_history(), unit="bits", ax=ax)
+    assert ax.get_ylabel() == "entanglement entropy (bits)"
+    canvas = FigureCanvasAgg(ax.figure)
+    renderer = canvas.get_renderer()
+    legend_box = ax.get_legend().get_window_extent(renderer)
+    assert legend_box.x0 > ax.get_window_extent(renderer).x1
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["0", "1", "2", "mean"]
 
 
 @needs_matplotlib
@@ -207,6 +221,23 @@ def test_vs_loss_validation_loss_per_class_and_no_colorbar(ax):
 
 
 @needs_matplotlib
+def test_vs_loss_trend_is_the_least_squares_line(ax):
+    plot_entropy_vs_loss(make_history(), trend=True, colorbar=False, ax=ax)
+    epochs = np.array([1, 2, 3, 4])
+    losses = 2.0 / epochs
+    mean = np.array([np.mean([entropy_of(e, c) for c in (0, 1, 2)]) for e in epochs])
+    slope, intercept = np.polyfit(losses, mean, 1)
+    trend = ax.get_lines()[-1]
+    np.testing.assert_allclose(trend.get_xdata(), [losses.min(), losses.max()])
+    np.testing.assert_allclose(trend.get_ydata(), slope * trend.get_xdata() + intercept)
+    pearson = np.corrcoef(losses, mean)[0, 1]
+    assert pearson < 0
+    assert trend.get_label() == f"least-squares line, r = {pearson:+.2f}"
+    assert trend.get_label() in [t.get_text() for t in ax.get_legend().get_texts()]
+    assert ax.get_ylabel() == "mean entanglement entropy (nats)"
+
+
+@needs_matplotlib
 def test_vs_loss_skips_epochs_without_a_loss(ax):
     history = make_history()
     for row in history:
@@ -245,7 +276,15 @@ def test_vs_loss_errors(ax):
                for row in make_history()]
     with pytest.raises(ValueError, match="lack the key 'train_loss'"):
         plot_entropy_vs_loss(history, ax=ax)
+    one_epoch = make_history(epochs=(1,))
+    with pytest.raises(ValueError, match="trend=True .* two distinct losses"):
+        plot_entropy_vs_loss(one_epoch, trend=True, ax=ax)
+    with pytest.raises(TypeError, match="unit must be a str"):
+        plot_entropy_vs_loss(make_history(), unit=2, ax=ax)
+    with pytest.raises(TypeError, match="unit must be a str"):
+        plot_entropy_history(make_history(), unit=None, ax=ax)
     assert len(ax.collections) == 0
+    assert len(ax.get_lines()) == 0
 
 
 # --- plot_schmidt_spectra ---------------------------------------------------

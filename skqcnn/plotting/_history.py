@@ -54,7 +54,12 @@ def _epoch_losses(history, partition, classes, key):
     return values[:, 0]
 
 
-def plot_entropy_history(history, *, partition=None, classes=None, ax=None):
+def _check_unit(unit):
+    if not isinstance(unit, str):
+        raise TypeError(f"unit must be a str such as 'nats' or 'bits', got {unit!r}.")
+
+
+def plot_entropy_history(history, *, partition=None, classes=None, unit="nats", ax=None):
     """Entanglement entropy of each class against the training epoch.
 
     One thin line per class and a thick black line for their mean at each
@@ -73,6 +78,10 @@ def plot_entropy_history(history, *, partition=None, classes=None, ax=None):
     classes : array-like or None, default=None
         Class labels to plot, in this order; the mean is over these. None means
         every class in the history, sorted when the labels can be.
+    unit : str, default="nats"
+        Unit of the entropies, shown on the y-axis: ``"nats"`` for the
+        default natural logarithm, ``"bits"`` for a history recorded with
+        ``base=2``.
     ax : matplotlib Axes or None, default=None
         Axes to draw on; None draws on a new figure.
 
@@ -80,7 +89,8 @@ def plot_entropy_history(history, *, partition=None, classes=None, ax=None):
     -------
     ax : matplotlib Axes
         The class lines in class order, then the mean line, labelled with the
-        class labels and ``"mean"``.
+        class labels and ``"mean"``. The legend sits outside the Axes, to their
+        right, so that it hides no line.
 
     Raises
     ------
@@ -110,6 +120,7 @@ def plot_entropy_history(history, *, partition=None, classes=None, ax=None):
     require_matplotlib()
     from matplotlib.ticker import MaxNLocator
 
+    _check_unit(unit)
     _, partition, epochs, labels, entropy = _entropy_table(history, partition, classes)
     ax = resolve_axes(ax)
     for j, label in enumerate(labels):
@@ -117,14 +128,16 @@ def plot_entropy_history(history, *, partition=None, classes=None, ax=None):
     ax.plot(epochs, entropy.mean(axis=1), color="black", lw=3, label="mean")
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("epoch")
-    ax.set_ylabel("entanglement entropy")
+    ax.set_ylabel(f"entanglement entropy ({unit})")
     ax.set_title(f"partition {partition}")
-    ax.legend(fontsize="small")
+    # Ten classes and a mean fill the Axes' height: inside, the legend would
+    # cover the curves.
+    ax.legend(title="class", loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0)
     return ax
 
 
 def plot_entropy_vs_loss(history, *, partition=None, loss="train_loss", classes=None,
-                         per_class=False, colorbar=True, ax=None):
+                         per_class=False, trend=False, colorbar=True, unit="nats", ax=None):
     """Entanglement entropy against the loss, one point per epoch.
 
     Each point is the mean entropy over the classes at one epoch, placed at
@@ -147,8 +160,14 @@ def plot_entropy_vs_loss(history, *, partition=None, loss="train_loss", classes=
         means every class in the history.
     per_class : bool, default=False
         Also draw each class's entropy against the loss as a thin line.
+    trend : bool, default=False
+        Also draw the least-squares line of the mean entropy against the loss,
+        labelled with their Pearson correlation ``r``; the trend the papers
+        describe is the sign of ``r``.
     colorbar : bool, default=True
         Add a colourbar for the epochs to the figure of ``ax``.
+    unit : str, default="nats"
+        Unit of the entropies, shown on the y-axis.
     ax : matplotlib Axes or None, default=None
         Axes to draw on; None draws on a new figure.
 
@@ -156,14 +175,15 @@ def plot_entropy_vs_loss(history, *, partition=None, loss="train_loss", classes=
     -------
     ax : matplotlib Axes
         The points are ``ax.collections[0]``; with ``per_class`` the class
-        lines are ``ax.get_lines()[1:]``, after the joining line.
+        lines are ``ax.get_lines()[1:]``, after the joining line; with
+        ``trend`` the trend line is the last line.
 
     Raises
     ------
     ValueError
         As :func:`plot_entropy_history`; also for an unknown ``loss``, a loss
-        that differs between the rows of one epoch, or a loss that is NaN at
-        every epoch.
+        that differs between the rows of one epoch, a loss that is NaN at
+        every epoch, or ``trend=True`` with fewer than two distinct losses.
     ImportError
         If matplotlib is not installed.
 
@@ -188,6 +208,7 @@ def plot_entropy_vs_loss(history, *, partition=None, loss="train_loss", classes=
 
     if loss not in _LOSS_KEYS:
         raise ValueError(f"loss must be one of {list(_LOSS_KEYS)}, got {loss!r}.")
+    _check_unit(unit)
     history, partition, epochs, labels, entropy = _entropy_table(history, partition, classes)
     losses = _epoch_losses(history, partition, classes, loss)
     known = ~np.isnan(losses)
@@ -198,6 +219,11 @@ def plot_entropy_vs_loss(history, *, partition=None, loss="train_loss", classes=
     epochs, losses = epochs[known], losses[known]
     entropy = entropy[known]
     mean = entropy.mean(axis=1)
+    if trend and (np.unique(losses).size < 2 or np.unique(mean).size < 2):
+        raise ValueError(
+            "trend=True fits a line through the points, which needs at least two "
+            "distinct losses and two distinct entropies."
+        )
 
     ax = resolve_axes(ax)
     ax.plot(losses, mean, color="0.6", lw=0.8, zorder=1)
@@ -206,13 +232,20 @@ def plot_entropy_vs_loss(history, *, partition=None, loss="train_loss", classes=
             ax.plot(losses, entropy[:, j], lw=0.8, alpha=0.7, label=str(label), zorder=1)
     points = ax.scatter(losses, mean, c=epochs.astype(float), cmap="viridis",
                         zorder=2, label="mean over classes")
+    if trend:
+        slope, intercept = np.polyfit(losses, mean, 1)
+        pearson = np.corrcoef(losses, mean)[0, 1]
+        ends = np.array([losses.min(), losses.max()])
+        ax.plot(ends, slope * ends + intercept, color="black", lw=1.5, ls="--", zorder=3,
+                label=f"least-squares line, r = {pearson:+.2f}")
     if colorbar:
         bar = ax.figure.colorbar(points, ax=ax, label="epoch")
         bar.locator = MaxNLocator(integer=True)
         bar.update_ticks()
     ax.set_xlabel(loss.replace("_", " "))
-    ax.set_ylabel("mean entanglement entropy" if not per_class else "entanglement entropy")
+    ax.set_ylabel(("mean entanglement entropy" if not per_class else "entanglement entropy")
+                  + f" ({unit})")
     ax.set_title(f"partition {partition}")
-    if per_class:
+    if per_class or trend:
         ax.legend(fontsize="small")
     return ax
