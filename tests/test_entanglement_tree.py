@@ -158,7 +158,10 @@ def assert_exact_methods_match(network, amplitudes, in_a):
         )
         assert np.isclose(spectra[y].sum(), 1.0, rtol=0, atol=1e-12)
         assert np.all(np.diff(spectra[y]) <= 0)
-        assert len(reference) <= bound
+        # The whole computed spectrum: no longer than the cut allows, and the
+        # dense reference's values beyond the bound are round-off.
+        assert len(spectra[y]) <= bound
+        assert np.all(reference[bound:] < 1e-12)
         for alpha, values in entropies.items():
             expected = entropy_from_spectrum(reference, alpha)
             assert values[y] == pytest.approx(expected, abs=TOL)
@@ -680,10 +683,24 @@ def test_invalid_bipartitions(small_network, in_a, message):
         tree_renyi_entropies(small_network, in_a, 2)
 
 
-@pytest.mark.parametrize("alpha", [0, -1, np.nan])
-def test_non_positive_orders(small_network, alpha):
-    with pytest.raises(ValueError, match="alpha must be"):
+@pytest.mark.parametrize("alpha", [-1, -np.inf, np.nan])
+def test_negative_orders(small_network, alpha):
+    with pytest.raises(ValueError, match="alpha must be >= 0"):
         tree_entropies(small_network, np.arange(8) < 4, alpha=alpha)
+    with pytest.raises(ValueError, match="alpha must be >= 0"):
+        entropy_from_spectrum([0.5, 0.5], alpha=alpha)
+
+
+@pytest.mark.parametrize("alpha", [True, "2", None, [2]])
+def test_orders_of_the_wrong_type(small_network, alpha):
+    in_a = np.arange(8) < 4
+    for call in (
+        lambda: tree_entropies(small_network, in_a, alpha=alpha),
+        lambda: tree_renyi_entropies(small_network, in_a, alpha),
+        lambda: entropy_from_spectrum([0.5, 0.5], alpha=alpha),
+    ):
+        with pytest.raises(TypeError, match="alpha must be a real number"):
+            call()
 
 
 @pytest.mark.parametrize("alpha", [1, 1.5, 0, np.inf])
@@ -722,10 +739,38 @@ def test_replica_memory_limit():
         tree_renyi_entropies(network, np.array([1, 0, 1, 0], dtype=bool), 3)
 
 
-@pytest.mark.parametrize("classes", [[2], [-1], [0.5]])
-def test_invalid_classes(small_network, classes):
-    with pytest.raises(ValueError, match="classes must be"):
-        tree_entropies(small_network, np.arange(8) < 4, classes=classes)
+@pytest.mark.parametrize(
+    "classes, error, message",
+    [
+        ([2], ValueError, r"in \[0, 2\), got \[2\]"),
+        ([-1], ValueError, r"got \[-1\] outside"),
+        ([], ValueError, "non-empty"),
+        ([0.5], TypeError, "integer readout-row indices"),
+        ([True], TypeError, "integer readout-row indices"),
+        (["a"], TypeError, "integer readout-row indices"),
+        ([[0, 1]], ValueError, "1-D"),
+    ],
+)
+def test_invalid_classes(small_network, classes, error, message):
+    in_a = np.arange(8) < 4
+    for call in (
+        lambda: tree_entropies(small_network, in_a, classes=classes),
+        lambda: tree_schmidt_spectra(small_network, in_a, classes=classes),
+        lambda: tree_renyi_entropies(small_network, in_a, 2, classes=classes),
+    ):
+        with pytest.raises(error, match=message):
+            call()
+
+
+@pytest.mark.parametrize(
+    "value, error", [(-1, ValueError), (0, ValueError), (2.5, TypeError),
+                     (True, TypeError), ("4096", TypeError), (None, TypeError)]
+)
+def test_invalid_max_cut_dim(small_network, value, error):
+    in_a = np.arange(8) < 4
+    for function in (tree_entropies, tree_schmidt_spectra):
+        with pytest.raises(error, match="max_cut_dim must be a positive int"):
+            function(small_network, in_a, max_cut_dim=value)
 
 
 def test_selected_classes(small_network):
