@@ -734,9 +734,11 @@ def test_max_cut_dim_is_the_switch(small_network):
 
 
 def test_replica_memory_limit():
-    network = random_network(np.random.default_rng(52), 2, (60, 60))
-    with pytest.raises(ValueError, match="MAX_REPLICA_ELEMENTS"):
-        tree_renyi_entropies(network, np.array([1, 0, 1, 0], dtype=bool), 3)
+    # One level of 300 channels: every order of the two Gram pairs and the
+    # readout needs a 300**4 intermediate, even sliced; refused while planning.
+    network = random_network(np.random.default_rng(52), 2, (300,))
+    with pytest.raises(ValueError, match="300 float64|MAX_REPLICA_ELEMENTS"):
+        tree_renyi_entropies(network, np.array([1, 0], dtype=bool), 2)
 
 
 @pytest.mark.parametrize(

@@ -25,6 +25,7 @@ parent they are (see :class:`~skqcnn.entanglement._tree.SubtreePatterns`), so
 that this matrix is well defined; there are then at most twice as many.
 """
 
+import itertools
 import math
 import numbers
 
@@ -54,8 +55,8 @@ MAX_CORE_ELEMENTS = 2**25
 MAX_REPLICA_ELEMENTS = 2**26
 """Largest number of float64 values one replica tensor may hold: 512 MiB."""
 
-MAX_REPLICA_FLOPS = 2**40
-"""Largest planned operation count of a replica contraction (about 1.1e12)."""
+MAX_REPLICA_FLOPS = 2**41
+"""Largest planned operation count of a replica contraction (about 2.2e12)."""
 
 DEFAULT_MAX_CUT_DIM = 4096
 
@@ -65,10 +66,12 @@ _SIDE_A, _SIDE_B, _SIDE_NONE = 0, 1, 2
 # A replica tensor this small is always formed densely (2**20 values, 8 MiB).
 _SMALL_REPLICA_ELEMENTS = 2**20
 # Networks with more operands are formed densely when they fit.
-_MAX_LAZY_OPERANDS = 40
+_MAX_LAZY_OPERANDS = 24
+# Closed indices a replica contraction may be sliced over to save memory.
+_MAX_SLICED = 2
 # Exact dynamic-programming paths up to this many operands, greedy beyond
 # (opt_einsum's randomised optimisers reseed the global ``random`` module).
-_MAX_DP_OPERANDS = 16
+_MAX_DP_OPERANDS = 20
 # Below this many operations the spectrum method is never refused.
 _MIN_SPECTRUM_BUDGET = 2**30
 
@@ -195,7 +198,7 @@ def tree_renyi_entropies(network, in_a, alpha, *, classes=None, base=None):
         For an invalid bipartition, order or class index, or when the planned
         contraction would hold more than ``MAX_REPLICA_ELEMENTS`` float64
         values at once or take more than ``MAX_REPLICA_FLOPS`` operations
-        (``2**40``).
+        (``2**41``).
 
     Examples
     --------
@@ -548,8 +551,9 @@ class _ReplicaPlan:
             closed, current = {}, {}
             for k in np.flatnonzero(bipartition.mixed[level]).tolist():
                 node = self._labels(bipartition.network.bond_dims[level])
-                operands, indices = [], []
+                operands, indices, groups = [], [], []
                 for child in (patterns.left[level][k], patterns.right[level][k]):
+                    groups.append(len(operands))
                     if bipartition.mixed[level - 1][child]:
                         self._attach(networks[child], node, operands, indices)
                         continue
@@ -565,6 +569,7 @@ class _ReplicaPlan:
                     for copy in range(alpha):
                         operands.append(closed[child])
                         indices.append((node[copy], node[alpha + (copy + shift) % alpha]))
+                groups = [groups[1], len(operands) - groups[1]]
                 # Rounding noise outside the span of the channel states would
                 # be amplified by a matrix that cancels the states themselves.
                 span = grams.span[level][bipartition.gram_id[level][k]]
@@ -576,10 +581,19 @@ class _ReplicaPlan:
                     top = self._apply(_through(span, parent), top, operands, indices)
                 network = _Network(operands, indices, top)
                 size = math.prod(self.dims[label] for label in top)
+                # Children that are single tensors have an optimal order: each
+                # child, their product, then one matrix at a time.
+                dense = all(
+                    not bipartition.mixed[level - 1][child]
+                    or len(networks[child].operands) == 1
+                    for child in (patterns.left[level][k], patterns.right[level][k])
+                )
                 if size <= _SMALL_REPLICA_ELEMENTS or (
                     len(operands) > _MAX_LAZY_OPERANDS and size <= MAX_REPLICA_ELEMENTS
                 ):
-                    network = self._densify(network)
+                    network = self._densify(
+                        network, _fixed_path(groups, len(operands)) if dense else None
+                    )
                 current[k] = network
             networks = current
         root = networks[0]
@@ -587,9 +601,11 @@ class _ReplicaPlan:
         self.arrays.append(None)
         self.log_scales.append(0.0)
         self.shapes.append((self.dims[root.open[0]],))
-        operands = root.operands + [self.row] * len(root.open)
-        indices = root.indices + [(label,) for label in root.open]
-        self.root = self._step(_Network(operands, indices, ()), n_classes)
+        # The rows come first so that a dense root is swept into by each.
+        operands = [self.row] * len(root.open) + root.operands
+        indices = [(label,) for label in root.open] + root.indices
+        fixed = _fixed_path([], len(operands)) if len(root.operands) == 1 else None
+        self.root = self._step(_Network(operands, indices, ()), fixed, n_classes)
 
     def _labels(self, dim, count=None):
         first = len(self.dims)
@@ -626,22 +642,58 @@ class _ReplicaPlan:
         operands.extend(child.operands)
         indices.extend(tuple(rename[label] for label in labels) for labels in child.indices)
 
-    def _step(self, network, repeats=1):
-        """Plan one contraction; count its cost ``repeats`` times."""
-        used = sorted({label for labels in network.indices for label in labels})
+    def _step(self, network, fixed=None, repeats=1):
+        """Plan one contraction; count its cost ``repeats`` times.
+
+        ``fixed`` is a contraction order to use as it is; None asks
+        opt_einsum for one. Pairwise orders must keep every index that is
+        still shared, so where a pooling delta (an index of three or more
+        tensors) meets wide bonds the best pairwise order can need an
+        intermediate above ``MAX_REPLICA_ELEMENTS``. The contraction is then
+        sliced: summed over the values of one closed index at a time (up to
+        ``_MAX_SLICED`` indices, each chosen among those of the largest
+        intermediate, for the smallest peak memory, then the fewest
+        operations). Steps that involve no sliced index run once.
+        """
+        plan = self._path(network, [], fixed)
+        while (
+            fixed is None
+            and plan.largest > MAX_REPLICA_ELEMENTS
+            and len(plan.sliced) < _MAX_SLICED
+        ):
+            candidates = [
+                label
+                for label in plan.widest
+                if label not in network.open and label not in plan.sliced
+            ]
+            if not candidates:
+                break
+            plan = min(
+                (self._path(network, plan.sliced + [label]) for label in candidates),
+                key=lambda trial: (trial.largest, trial.flops),
+            )
+        self.flops += repeats * plan.flops
+        self.largest = max(self.largest, plan.largest)
+        return plan
+
+    def _path(self, network, sliced, fixed=None):
+        """Contraction order of ``network`` with the ``sliced`` labels fixed."""
+        indices = [
+            tuple(label for label in labels if label not in sliced)
+            for labels in network.indices
+        ]
+        used = sorted({label for labels in indices for label in labels})
         symbol = {label: oe.get_symbol(n) for n, label in enumerate(used)}
         equation = ",".join(
-            "".join(symbol[label] for label in labels) for labels in network.indices
+            "".join(symbol[label] for label in labels) for labels in indices
         ) + "->" + "".join(symbol[label] for label in network.open)
-        shapes = [self.shapes[operand] for operand in network.operands]
-        optimize = "dp" if len(shapes) <= _MAX_DP_OPERANDS else "greedy"
-        path, info = oe.contract_path(equation, *shapes, shapes=True, optimize=optimize)
-        self.flops += repeats * int(info.opt_cost)
-        self.largest = max(self.largest, int(info.largest_intermediate))
-        return equation, network.operands, path
+        shapes = [tuple(self.dims[label] for label in labels) for labels in indices]
+        optimize = fixed or ("dp" if len(shapes) <= _MAX_DP_OPERANDS else "greedy")
+        _, info = oe.contract_path(equation, *shapes, shapes=True, optimize=optimize)
+        return _Contraction(network, sliced, info, self.dims, symbol)
 
-    def _densify(self, network):
-        step = self._step(network)
+    def _densify(self, network, fixed=None):
+        step = self._step(network, fixed)
         self.arrays.append(None)
         self.log_scales.append(0.0)
         self.shapes.append(tuple(self.dims[label] for label in network.open))
@@ -649,11 +701,9 @@ class _ReplicaPlan:
         return _Network([len(self.arrays) - 1], [network.open], network.open)
 
     def _contract(self, step):
-        equation, operands, path = step
-        value = oe.contract(
-            equation, *(self.arrays[i] for i in operands), optimize=path
-        )
-        return value, sum(self.log_scales[i] for i in operands)
+        arrays = [self.arrays[i] for i in step.operands]
+        log_scale = sum(self.log_scales[i] for i in step.operands)
+        return step.run(arrays), log_scale
 
     def run(self, rows):
         """``log Tr rho_A**alpha`` (unnormalised states) for each readout row."""
@@ -677,6 +727,89 @@ class _ReplicaPlan:
                 )
             log_powers.append(np.log(power) + log_scale)
         return log_powers
+
+
+def _fixed_path(groups, n_operands):
+    """An opt_einsum path: each leading group alone, the two results' product,
+    then every remaining operand swept into the last one."""
+    path, remaining = [], n_operands
+    for size in groups:
+        path.append(tuple(range(size)))
+        remaining -= size - 1
+    if len(groups) == 2:
+        path.append((remaining - 2, remaining - 1))
+        remaining -= 1
+    while remaining > 1:
+        path.append((0, remaining - 1))
+        remaining -= 1
+    return path
+
+
+class _Contraction:
+    """A network's pairwise contraction order, optionally sliced.
+
+    ``steps`` holds, per pairwise step of the opt_einsum order, the positions
+    it takes from the list of operands, its einsum equation and whether it
+    depends on the sliced indices. ``flops`` counts the steps that do once
+    per slice and the others once; ``largest`` is the largest intermediate
+    and ``widest`` its labels.
+    """
+
+    def __init__(self, network, sliced, info, dims, symbol):
+        self.operands = network.operands
+        self.sliced = list(sliced)
+        self.axes = [
+            [labels.index(label) if label in labels else None for labels in network.indices]
+            for label in sliced
+        ]
+        self.slice_dims = [dims[label] for label in sliced]
+        n_slices = math.prod(self.slice_dims)
+        depends = [any(label in labels for label in sliced) for labels in network.indices]
+        label_of = {s: label for label, s in symbol.items()}
+        self.steps, self.flops, self.largest, self.widest = [], 0, 0, ()
+        for positions, removed, equation, _, _ in info.contraction_list:
+            dependent = any([depends.pop(position) for position in positions])
+            depends.append(dependent)
+            inputs, output = equation.split("->")
+            flops = oe.helpers.flop_count(
+                set(inputs.replace(",", "")), bool(removed), len(positions),
+                info.size_dict,
+            )
+            self.flops += flops * (n_slices if dependent else 1)
+            size = math.prod(info.size_dict[s] for s in output)
+            if size >= self.largest:
+                self.largest = size
+                self.widest = tuple(label_of[s] for s in output)
+            self.steps.append((positions, equation, dependent))
+
+    def run(self, arrays):
+        """The contracted tensor, summed over every slice."""
+        if not self.sliced:
+            return self._run(arrays, {})
+        cached, total = {}, 0.0
+        for values in itertools.product(*(range(dim) for dim in self.slice_dims)):
+            parts = []
+            for position, array in enumerate(arrays):
+                index = [slice(None)] * array.ndim
+                for value, where in zip(values, self.axes):
+                    if where[position] is not None:
+                        index[where[position]] = value
+                parts.append(array[tuple(index)])
+            total = total + self._run(parts, cached)
+        return total
+
+    def _run(self, operands, cached):
+        operands = list(operands)
+        for number, (positions, equation, dependent) in enumerate(self.steps):
+            parts = [operands.pop(position) for position in positions]
+            if not dependent and number in cached:
+                result = cached[number]
+            else:
+                result = oe.contract(equation, *parts)
+                if not dependent:
+                    cached[number] = result
+            operands.append(result)
+        return operands[0]
 
 
 def _pool_cores(left, right):
