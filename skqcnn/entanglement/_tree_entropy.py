@@ -89,13 +89,14 @@ def tree_schmidt_spectra(
       exceeds ``max_cut_dim``;
     - the estimated work exceeds that of one Schmidt decomposition of rank
       ``max_cut_dim``, ``4 * max_cut_dim**3`` floating-point operations
-      (``2.7e11`` for the default 4096; never less than ``2**30``). The work is dominated by one SVD per
-      class of a matrix whose sides are each at most the product of two
-      subtree ranks and whose rank is at most the cut weight: about
-      ``4 m n**2`` operations for an ``m x n`` matrix, ``m >= n``. Ten
-      classes at a cut of weight ``3**7 = 2187`` (a 4x4 q-CNN with local
-      dimension 3) need about ``6e11``: refused at the default, accepted for
-      one class;
+      (``2.7e11`` for the default 4096; never less than ``2**30``). The
+      work is dominated by one SVD per class of a matrix whose sides are
+      each at most the product of two subtree ranks and whose rank is at
+      most the cut weight: about ``4 m n**2`` operations for an ``m x n``
+      matrix, ``m >= n``. Ten classes at a cut of weight ``3**7 = 2187`` (a
+      4x4 q-CNN with local dimension 3 and ``channels=("linear", 4)``, root
+      matrix ``2187 x 3159``) need about ``6e11``: refused at the default,
+      accepted for one class;
     - an intermediate core would exceed ``MAX_CORE_ELEMENTS`` float64 values
       (``2**25``).
 
@@ -163,16 +164,24 @@ def tree_renyi_entropies(network, in_a, alpha, *, classes=None, base=None):
     carried up the tree with ``2 alpha`` channel indices per distinct subtree
     (``DESIGN.md`` section 2), and divided by ``(Tr rho)**alpha`` from the
     Gram recursion. Log scales are tracked, so thousands of leaves neither
-    overflow nor underflow. The cost does not depend on the cut weight: a
-    subtree's tensor has ``D**(2 alpha)`` values (``D`` the bond dimension
-    above it) and is formed when that fits; above ``MAX_REPLICA_ELEMENTS`` it
-    stays a network of the matrices and Gram matrices it is made of, which
-    opt_einsum contracts in a cheap order. A cut through few mixed subtrees
-    (a q-CNN's ``"up_down"`` split) then costs about ``D**4`` per class for
-    ``alpha=2``, so ``D`` in the hundreds is fine; a cut through many mixed
-    subtrees needs their tensors, ``D**(2 alpha)`` values each, and is
-    refused once they exceed ``MAX_REPLICA_ELEMENTS`` (``2**26``: ``D`` up
-    to 90 for ``alpha=2``, 20 for ``alpha=3``).
+    overflow nor underflow. The cost does not depend on the cut weight.
+
+    A subtree's tensor has ``D**(2 alpha)`` values (``D`` the bond dimension
+    above it). It is formed when it has at most ``2**20`` values (from its
+    children in a fixed order, optimal for dense children), or once its
+    network exceeds 24 tensors and it fits in ``MAX_REPLICA_ELEMENTS``
+    (``2**26``); otherwise it stays a network of the matrices and Gram
+    matrices it is made of. Networks are contracted in an order from
+    opt_einsum (exact dynamic programming up to 20 tensors, greedy beyond),
+    sliced over up to two indices where an intermediate would exceed
+    ``MAX_REPLICA_ELEMENTS``; steps that do not involve a sliced index run
+    once. Orders, peak memory and operation counts are known before anything
+    is contracted. For the ``"up_down"`` cut of a 16x16 q-CNN (two mixed
+    subtree levels, ``alpha=2``, 10 classes) this plans ``2e9`` operations
+    with ``D = 65`` (``channels=("linear", 8)``) and ``1.3e12`` operations,
+    sliced, with ``D = 145`` (``("linear", 18)``). Refused: intermediates
+    above ``MAX_REPLICA_ELEMENTS`` even after slicing (e.g. a single level of
+    300 channels), or more than ``MAX_REPLICA_FLOPS`` operations (``2**41``).
 
     Parameters
     ----------
@@ -528,10 +537,13 @@ class _ReplicaPlan:
     that tensor is small, or when the network grows past
     ``_MAX_LAZY_OPERANDS`` operands and the tensor fits in
     ``MAX_REPLICA_ELEMENTS``; otherwise it stays a network, so that a cut
-    through wide bonds is never formed as ``D**(2 alpha)`` values. Each
-    contraction order comes from opt_einsum, before anything is contracted,
-    so ``flops`` and ``largest`` (float64 values held at once) are known
-    in advance.
+    through wide bonds is never formed as ``D**(2 alpha)`` values. Dense
+    children are combined in a fixed order (each child, their product, then
+    one matrix per index); networks get an order from opt_einsum. Everything
+    is planned before anything is contracted, so ``flops`` (operations) and
+    ``largest`` (float64 values of the largest intermediate) are known in
+    advance; ``steps`` are the dense tensors to form, in order, and ``root``
+    the final contraction, run once per class.
 
     Every operand is divided by its largest magnitude and the log of that
     scale is carried, as is that of every dense result.
@@ -568,7 +580,8 @@ class _ReplicaPlan:
                     shift = 1 if bipartition.side[level - 1][child] == _SIDE_A else 0
                     for copy in range(alpha):
                         operands.append(closed[child])
-                        indices.append((node[copy], node[alpha + (copy + shift) % alpha]))
+                        bra = node[alpha + (copy + shift) % alpha]
+                        indices.append((node[copy], bra))
                 groups = [groups[1], len(operands) - groups[1]]
                 # Rounding noise outside the span of the channel states would
                 # be amplified by a matrix that cancels the states themselves.
@@ -609,7 +622,8 @@ class _ReplicaPlan:
 
     def _labels(self, dim, count=None):
         first = len(self.dims)
-        labels = tuple(range(first, first + (2 * self.alpha if count is None else count)))
+        count = 2 * self.alpha if count is None else count
+        labels = tuple(range(first, first + count))
         self.dims.update(dict.fromkeys(labels, int(dim)))
         return labels
 
@@ -640,7 +654,9 @@ class _ReplicaPlan:
                 if label not in rename:
                     rename[label] = self._labels(self.dims[label], 1)[0]
         operands.extend(child.operands)
-        indices.extend(tuple(rename[label] for label in labels) for labels in child.indices)
+        indices.extend(
+            tuple(rename[label] for label in labels) for labels in child.indices
+        )
 
     def _step(self, network, fixed=None, repeats=1):
         """Plan one contraction; count its cost ``repeats`` times.
@@ -759,12 +775,17 @@ class _Contraction:
         self.operands = network.operands
         self.sliced = list(sliced)
         self.axes = [
-            [labels.index(label) if label in labels else None for labels in network.indices]
+            [
+                labels.index(label) if label in labels else None
+                for labels in network.indices
+            ]
             for label in sliced
         ]
         self.slice_dims = [dims[label] for label in sliced]
         n_slices = math.prod(self.slice_dims)
-        depends = [any(label in labels for label in sliced) for labels in network.indices]
+        depends = [
+            any(label in labels for label in sliced) for labels in network.indices
+        ]
         label_of = {s: label for label, s in symbol.items()}
         self.steps, self.flops, self.largest, self.widest = [], 0, 0, ()
         for positions, removed, equation, _, _ in info.contraction_list:
