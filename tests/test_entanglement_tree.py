@@ -18,6 +18,7 @@ from skqcnn.entanglement import (
     CutBond,
     TreeNetwork,
     entropy_from_spectrum,
+    normalised_spectrum,
     min_cut_from_bond_dims,
     spectrum_from_amplitudes,
     tree_dense_amplitudes,
@@ -158,7 +159,10 @@ def assert_exact_methods_match(network, amplitudes, in_a):
         )
         assert np.isclose(spectra[y].sum(), 1.0, rtol=0, atol=1e-12)
         assert np.all(np.diff(spectra[y]) <= 0)
-        assert len(reference) <= bound
+        # The whole computed spectrum: no longer than the cut allows, and the
+        # dense reference's values beyond the bound are round-off.
+        assert len(spectra[y]) <= bound
+        assert np.all(reference[bound:] < 1e-12)
         for alpha, values in entropies.items():
             expected = entropy_from_spectrum(reference, alpha)
             assert values[y] == pytest.approx(expected, abs=TOL)
@@ -680,10 +684,24 @@ def test_invalid_bipartitions(small_network, in_a, message):
         tree_renyi_entropies(small_network, in_a, 2)
 
 
-@pytest.mark.parametrize("alpha", [0, -1, np.nan])
-def test_non_positive_orders(small_network, alpha):
-    with pytest.raises(ValueError, match="alpha must be"):
+@pytest.mark.parametrize("alpha", [-1, -np.inf, np.nan])
+def test_negative_orders(small_network, alpha):
+    with pytest.raises(ValueError, match="alpha must be >= 0"):
         tree_entropies(small_network, np.arange(8) < 4, alpha=alpha)
+    with pytest.raises(ValueError, match="alpha must be >= 0"):
+        entropy_from_spectrum([0.5, 0.5], alpha=alpha)
+
+
+@pytest.mark.parametrize("alpha", [True, "2", None, [2]])
+def test_orders_of_the_wrong_type(small_network, alpha):
+    in_a = np.arange(8) < 4
+    for call in (
+        lambda: tree_entropies(small_network, in_a, alpha=alpha),
+        lambda: tree_renyi_entropies(small_network, in_a, alpha),
+        lambda: entropy_from_spectrum([0.5, 0.5], alpha=alpha),
+    ):
+        with pytest.raises(TypeError, match="alpha must be a real number"):
+            call()
 
 
 @pytest.mark.parametrize("alpha", [1, 1.5, 0, np.inf])
@@ -717,15 +735,45 @@ def test_max_cut_dim_is_the_switch(small_network):
 
 
 def test_replica_memory_limit():
-    network = random_network(np.random.default_rng(52), 2, (60, 60))
-    with pytest.raises(ValueError, match="MAX_REPLICA_ELEMENTS"):
-        tree_renyi_entropies(network, np.array([1, 0, 1, 0], dtype=bool), 3)
+    # One level of 300 channels: every order of the two Gram pairs and the
+    # readout needs a 300**4 intermediate, even sliced; refused while planning.
+    network = random_network(np.random.default_rng(52), 2, (300,))
+    with pytest.raises(ValueError, match="300 float64|MAX_REPLICA_ELEMENTS"):
+        tree_renyi_entropies(network, np.array([1, 0], dtype=bool), 2)
 
 
-@pytest.mark.parametrize("classes", [[2], [-1], [0.5]])
-def test_invalid_classes(small_network, classes):
-    with pytest.raises(ValueError, match="classes must be"):
-        tree_entropies(small_network, np.arange(8) < 4, classes=classes)
+@pytest.mark.parametrize(
+    "classes, error, message",
+    [
+        ([2], ValueError, r"in \[0, 2\), got \[2\]"),
+        ([-1], ValueError, r"got \[-1\] outside"),
+        ([], ValueError, "non-empty"),
+        ([0.5], TypeError, "integer readout-row indices"),
+        ([True], TypeError, "integer readout-row indices"),
+        (["a"], TypeError, "integer readout-row indices"),
+        ([[0, 1]], ValueError, "1-D"),
+    ],
+)
+def test_invalid_classes(small_network, classes, error, message):
+    in_a = np.arange(8) < 4
+    for call in (
+        lambda: tree_entropies(small_network, in_a, classes=classes),
+        lambda: tree_schmidt_spectra(small_network, in_a, classes=classes),
+        lambda: tree_renyi_entropies(small_network, in_a, 2, classes=classes),
+    ):
+        with pytest.raises(error, match=message):
+            call()
+
+
+@pytest.mark.parametrize(
+    "value, error", [(-1, ValueError), (0, ValueError), (2.5, TypeError),
+                     (True, TypeError), ("4096", TypeError), (None, TypeError)]
+)
+def test_invalid_max_cut_dim(small_network, value, error):
+    in_a = np.arange(8) < 4
+    for function in (tree_entropies, tree_schmidt_spectra):
+        with pytest.raises(error, match="max_cut_dim must be a positive int"):
+            function(small_network, in_a, max_cut_dim=value)
 
 
 def test_selected_classes(small_network):
@@ -806,3 +854,148 @@ def test_pair_matrices_are_stored_as_given():
     assert repr(network) == (
         "TreeNetwork(local_dim=3, bond_dims=(3, 4, 5), n_classes=2, n_fixed=0)"
     )
+
+
+# -- orders, whole spectra and cost limits --------------------------------------
+
+
+def test_large_finite_orders_tend_to_the_min_entropy():
+    p = np.array([0.6, 0.4])
+    assert entropy_from_spectrum(p, alpha=2000) == pytest.approx(
+        -np.log(0.6) * 2000 / 1999, rel=1e-12
+    )
+    rng = np.random.default_rng(70)
+    spectrum = rng.random(50) ** 4
+    orders = [2.0, 10.0, 1e2, 1e3, 1e5, 1e8, 1e12, np.inf]
+    values = np.array([entropy_from_spectrum(spectrum, alpha) for alpha in orders])
+    assert np.all(np.isfinite(values))
+    assert np.all(np.diff(values) <= 1e-14)
+    minimum = -np.log(spectrum.max() / spectrum.sum())
+    # S_alpha - S_inf <= log(rank) / (alpha - 1): continuous at infinity.
+    for alpha, value in zip(orders[:-1], values[:-1]):
+        assert 0 <= value - minimum <= np.log(50) / (alpha - 1) + 1e-12
+    assert values[-1] == minimum
+
+
+def test_hartley_and_small_orders():
+    spectrum = np.array([0.5, 0.25, 0.25, 0.0])
+    assert entropy_from_spectrum(spectrum, alpha=0) == pytest.approx(np.log(3))
+    for alpha in (0.1, 0.5, 0.9):
+        expected = np.log(np.sum(spectrum[:3] ** alpha)) / (1 - alpha)
+        assert entropy_from_spectrum(spectrum, alpha) == pytest.approx(expected, rel=1e-14)
+    # alpha -> 0 and alpha -> 1 approach Hartley and von Neumann.
+    assert entropy_from_spectrum(spectrum, 1e-9) == pytest.approx(np.log(3), rel=1e-8)
+    assert entropy_from_spectrum(spectrum, 1 + 1e-9) == pytest.approx(
+        entropy_from_spectrum(spectrum, 1), rel=1e-7
+    )
+
+
+def test_dense_spectrum_is_whole_by_default():
+    rng = np.random.default_rng(71)
+    # Rank 2 across a 3-site | 2-site cut of qubits (8 x 4 matrix).
+    matrix = rng.normal(size=(8, 2)) @ rng.normal(size=(2, 4))
+    amplitudes = matrix.ravel()
+    in_a = np.array([True, True, True, False, False])
+    whole = spectrum_from_amplitudes(amplitudes, in_a, 2)
+    assert whole.shape == (4,) and np.all(whole >= 0)
+    assert np.all(whole[2:] < 1e-28)
+    cut = spectrum_from_amplitudes(amplitudes, in_a, 2, tol=1e-12)
+    np.testing.assert_allclose(cut, whole[:2] / whole[:2].sum(), rtol=1e-14)
+    assert normalised_spectrum([1.0, 3.0, -1e-20, 0.0]).tolist() == [0.75, 0.25, 0, 0]
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_tree_spectra_are_whole_and_match_the_dense_svd(kind):
+    network, amplitudes = schedule_case("M2-N16-increasing-padded", kind)
+    for in_a in partitions(network.n_leaves, network.fixed_leaves, seed=3).values():
+        bound, _ = tree_min_cut(network, in_a)
+        on_physical = in_a[~network.fixed_leaves]
+        rank = np.linalg.matrix_rank(
+            np.transpose(
+                amplitudes[0].reshape((2,) * network.n_physical),
+                np.r_[np.flatnonzero(on_physical), np.flatnonzero(~on_physical)],
+            ).reshape(2 ** on_physical.sum(), -1)
+        )
+        for tol in (None, 1e-12):
+            spectrum = tree_schmidt_spectra(network, in_a, classes=[0], tol=tol)[0]
+            reference = spectrum_from_amplitudes(amplitudes[0], on_physical, 2, tol=tol)
+            if tol is None:
+                assert rank <= len(spectrum) <= bound
+            else:
+                assert len(spectrum) == len(reference) <= rank
+            size = max(len(spectrum), len(reference))
+            np.testing.assert_allclose(
+                padded(spectrum, size), padded(reference, size), rtol=0, atol=TOL
+            )
+            assert tree_entropies(network, in_a, alpha=0.5, classes=[0], tol=tol)[
+                0
+            ] == pytest.approx(entropy_from_spectrum(reference, 0.5), abs=1e-7)
+
+
+@pytest.mark.parametrize("tol, error", [(-0.1, ValueError), (1.0, ValueError),
+                                        (True, TypeError), ("1e-12", TypeError)])
+def test_invalid_tol(small_network, tol, error):
+    in_a = np.arange(8) < 4
+    with pytest.raises(error, match="tol must be"):
+        tree_schmidt_spectra(small_network, in_a, tol=tol)
+    with pytest.raises(error, match="tol must be"):
+        normalised_spectrum([1.0, 2.0], tol=tol)
+
+
+def test_costly_spectrum_is_refused_before_it_starts():
+    # A 4x4 q-CNN with local dimension 3 and channels ("linear", 4) has bond
+    # dimensions (3, 9, 13, 17, 21); this cut weighs 3**7 = 2187, within the
+    # default max_cut_dim, but the spectra of 10 classes need about 6e11
+    # operations (minutes), against a budget of 4 * 4096**3.
+    rng = np.random.default_rng(72)
+    network = random_network(rng, 3, (9, 13, 17, 21), n_classes=10, kind="pair")
+    in_a = np.array([1, 1, 1, 0, 1, 1, 0, 0, 1, 1, 0, 0, 0, 0, 0, 0], dtype=bool)
+    assert tree_min_cut(network, in_a)[0] == 2187
+    for call in (
+        lambda: tree_entropies(network, in_a),
+        lambda: tree_schmidt_spectra(network, in_a),
+    ):
+        with pytest.raises(ValueError, match=r"weight 2187.*operations.*alpha=2"):
+            call()
+    # Integer orders switch to the replica trick instead.
+    np.testing.assert_allclose(
+        tree_entropies(network, in_a, alpha=2),
+        tree_renyi_entropies(network, in_a, 2),
+        rtol=1e-12,
+    )
+
+
+@pytest.mark.parametrize("alpha", [2, 3])
+def test_replica_of_wide_bonds_matches_dense_svd(alpha):
+    """Bond dimensions whose replica tensors are kept as networks."""
+    rng = np.random.default_rng(73)
+    network = random_network(rng, 2, (4, 40, 40), n_classes=2, kind="pair")
+    amplitudes = tree_dense_amplitudes(network)
+    for in_a in (np.arange(8) % 4 < 2, np.arange(8) % 2 == 1):
+        values = tree_renyi_entropies(network, in_a, alpha)
+        for y in range(2):
+            reference = spectrum_from_amplitudes(amplitudes[y], in_a, 2)
+            assert values[y] == pytest.approx(
+                entropy_from_spectrum(reference, alpha), rel=1e-10
+            )
+
+
+def test_sliced_replica_matches_dense_svd(monkeypatch):
+    """With a tiny memory limit the contraction is sliced; results stay exact."""
+    from skqcnn.entanglement import _tree_entropy
+
+    rng = np.random.default_rng(74)
+    network = random_network(rng, 2, (4, 40, 40), n_classes=2, kind="pair")
+    in_a = np.arange(8) % 4 < 2
+    expected = tree_renyi_entropies(network, in_a, 2)
+    monkeypatch.setattr(_tree_entropy, "MAX_REPLICA_ELEMENTS", 40**3)
+    plan = _tree_entropy._Bipartition(network, in_a).replica_plan(2, np.arange(2))
+    assert plan.largest <= 40**3
+    assert plan.root.sliced
+    np.testing.assert_allclose(
+        tree_renyi_entropies(network, in_a, 2), expected, rtol=1e-12
+    )
+    amplitudes = tree_dense_amplitudes(network)
+    for y in range(2):
+        reference = spectrum_from_amplitudes(amplitudes[y], in_a, 2)
+        assert expected[y] == pytest.approx(entropy_from_spectrum(reference, 2), rel=1e-10)

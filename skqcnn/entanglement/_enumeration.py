@@ -5,7 +5,7 @@ import copy
 import numpy as np
 import torch
 
-MAX_AMPLITUDES = 2**22
+from ._spectra import MAX_AMPLITUDES
 
 
 def float64_eval_copy(network, device=None):

@@ -11,14 +11,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ._spectra import MAX_AMPLITUDES
+
 # Leaf labels of a bipartition; LABEL_FIXED marks a padded site holding e_0.
 LABEL_B, LABEL_A, LABEL_FIXED = 0, 1, 2
 
 _EPS = np.finfo(np.float64).eps
-
-MAX_DENSE_AMPLITUDES = 2**22
-"""Largest ``local_dim ** n_physical`` that :func:`tree_dense_amplitudes` builds."""
-
 
 @dataclass(frozen=True, eq=False, repr=False)
 class TreeNetwork:
@@ -407,8 +405,8 @@ def tree_dense_amplitudes(network):
     Raises
     ------
     ValueError
-        If ``local_dim ** n_physical`` exceeds ``MAX_DENSE_AMPLITUDES``
-        (``2**22``).
+        If ``local_dim ** n_physical`` exceeds ``MAX_AMPLITUDES``
+        (``2**22``, 32 MiB per class).
 
     Examples
     --------
@@ -419,11 +417,12 @@ def tree_dense_amplitudes(network):
     array([[1., 0., 0., 1.]])
     """
     n_amplitudes = network.local_dim**network.n_physical
-    if n_amplitudes > MAX_DENSE_AMPLITUDES:
+    if n_amplitudes > MAX_AMPLITUDES:
         raise ValueError(
             f"The dense state has {network.local_dim}**{network.n_physical} = "
             f"{n_amplitudes} amplitudes per class, above the limit of "
-            f"{MAX_DENSE_AMPLITUDES}."
+            f"MAX_AMPLITUDES={MAX_AMPLITUDES}; use tree_schmidt_spectra or "
+            "tree_entropies, which never form the dense state."
         )
     eye = np.eye(network.local_dim)
     # Row s of a table is the node's vector on sub-configuration s.

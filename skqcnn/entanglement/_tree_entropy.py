@@ -7,13 +7,17 @@ Two exact methods, both run once per distinct subtree pattern:
   isometries ``U_A``, ``U_B`` that are never formed, only the core ``T``.
   Subtrees with physical leaves on one side only are Gram matrices
   (``G <- (A^L G A^L^T) * (A^R G A^R^T)``, ``O(D^3)``) and get a square-root
-  factor when they meet the other side. Pooling multiplies cores channel by channel
-  and re-compresses the ``a`` and ``b`` dimensions by SVD, which keeps them at
-  the ranks of the subtree's matricisations. Its cost is polynomial in the
-  minimum-cut weight, which is checked first.
-* **Replica trick** for integer Renyi orders (``DESIGN.md`` section 2): a
-  tensor with ``2 alpha`` channel indices per subtree. Its cost is
-  ``D**(2 alpha + 1)`` per subtree pattern whatever the cut.
+  factor when they meet the other side. Pooling multiplies cores channel by
+  channel and re-compresses the ``a`` and ``b`` dimensions by SVD, which keeps
+  them at the ranks of the subtree's matricisations. Its cost is dominated by
+  SVDs whose sides are bounded by the minimum-cut weight; it is estimated
+  (floating-point operations and memory) before anything is computed.
+* **Replica trick** for integer Renyi orders (``DESIGN.md`` section 2):
+  ``Tr rho_A**alpha`` as a network of ``2 alpha`` copies of the tree, each
+  distinct mixed subtree a tensor (or, when that tensor would be too large, a
+  small network) with ``2 alpha`` channel indices. Contraction orders come
+  from opt_einsum's path optimisers, with their cost known before the
+  contraction runs. The cost does not depend on the cut weight.
 
 Every pattern is stored after its parent's matrix. Where a level has distinct
 left and right matrices, patterns are also told apart by which child of their
@@ -21,12 +25,21 @@ parent they are (see :class:`~skqcnn.entanglement._tree.SubtreePatterns`), so
 that this matrix is well defined; there are then at most twice as many.
 """
 
+import itertools
 import math
+import numbers
 
 import numpy as np
+import opt_einsum as oe
 
 from ._mincut import CutCosts
-from ._spectra import entropy_from_spectrum, log_base, normalised_spectrum, positive_order
+from ._spectra import (
+    entropy_from_spectrum,
+    log_base,
+    normalised_spectrum,
+    positive_order,
+    relative_tolerance,
+)
 from ._tree import (
     LABEL_A,
     LABEL_B,
@@ -40,25 +53,52 @@ MAX_CORE_ELEMENTS = 2**25
 """Largest core (float64 values) the spectrum method forms: 256 MiB."""
 
 MAX_REPLICA_ELEMENTS = 2**26
-"""Largest number of float64 values the replica method holds at once: 512 MiB."""
+"""Largest number of float64 values one replica tensor may hold: 512 MiB."""
+
+MAX_REPLICA_FLOPS = 2**41
+"""Largest planned operation count of a replica contraction (about 2.2e12)."""
 
 DEFAULT_MAX_CUT_DIM = 4096
 
 _EPS = np.finfo(np.float64).eps
 _SIDE_A, _SIDE_B, _SIDE_NONE = 0, 1, 2
 
+# A replica tensor this small is always formed densely (2**20 values, 8 MiB).
+_SMALL_REPLICA_ELEMENTS = 2**20
+# Networks with more operands are formed densely when they fit.
+_MAX_LAZY_OPERANDS = 24
+# Closed indices a replica contraction may be sliced over to save memory.
+_MAX_SLICED = 2
+# Exact dynamic-programming paths up to this many operands, greedy beyond
+# (opt_einsum's randomised optimisers reseed the global ``random`` module).
+_MAX_DP_OPERANDS = 20
+# Below this many operations the spectrum method is never refused.
+_MIN_SPECTRUM_BUDGET = 2**30
+
 
 def tree_schmidt_spectra(
-    network, in_a, *, classes=None, max_cut_dim=DEFAULT_MAX_CUT_DIM
+    network, in_a, *, classes=None, max_cut_dim=DEFAULT_MAX_CUT_DIM, tol=None
 ):
     """Exact Schmidt spectra of tree-network states across a bipartition.
 
-    Works for any bipartition of the physical leaves. The method's cost is
-    polynomial in the minimum-cut weight (the Schmidt-rank bound of
-    :func:`tree_min_cut`), so the bound is checked first: above
-    ``max_cut_dim``, or when an intermediate core would exceed
-    ``MAX_CORE_ELEMENTS`` float64 values (``2**25``), a ValueError points to
-    Renyi entropies of integer order, which stay exact at any cut.
+    Works for any bipartition of the physical leaves. The work is estimated
+    before anything is computed, and refused with a ValueError that points to
+    Renyi entropies of integer order (exact at any cut) when
+
+    - the minimum-cut weight (the Schmidt-rank bound of :func:`tree_min_cut`)
+      exceeds ``max_cut_dim``;
+    - the estimated work exceeds that of one Schmidt decomposition of rank
+      ``max_cut_dim``, ``4 * max_cut_dim**3`` floating-point operations
+      (``2.7e11`` for the default 4096; never less than ``2**30``). The
+      work is dominated by one SVD per class of a matrix whose sides are
+      each at most the product of two subtree ranks and whose rank is at
+      most the cut weight: about ``4 m n**2`` operations for an ``m x n``
+      matrix, ``m >= n``. Ten classes at a cut of weight ``3**7 = 2187`` (a
+      4x4 q-CNN with local dimension 3 and ``channels=("linear", 4)``, root
+      matrix ``2187 x 3159``) need about ``6e11``: refused at the default,
+      accepted for one class;
+    - an intermediate core would exceed ``MAX_CORE_ELEMENTS`` float64 values
+      (``2**25``).
 
     Parameters
     ----------
@@ -67,22 +107,35 @@ def tree_schmidt_spectra(
     in_a : array-like of bool, shape (n_leaves,)
         True for the leaves of subsystem A. Fixed leaves must be False; both
         sides must hold a physical leaf.
-    classes : sequence of int or None, default=None
-        Readout rows to analyse; None means all.
+    classes : array-like of int or None, default=None
+        Readout rows (integer indices in ``[0, n_classes)``) to analyse; None
+        means all.
     max_cut_dim : int, default=4096
-        Largest minimum-cut weight accepted.
+        Largest minimum-cut weight accepted; it also sets the work budget
+        above.
+    tol : float or None, default=None
+        None returns the whole computed spectrum: its length is the smaller
+        side of the final SVD or the minimum-cut weight, whichever is less
+        (beyond the weight the rank bound makes every value zero), with
+        exact zeros kept and nothing else dropped. Intermediate compressions drop
+        only directions below ``max(shape) * eps`` of their largest singular
+        value (the ``numpy.linalg.matrix_rank`` convention), so values below
+        about ``1e-15`` of the largest are round-off. A float in ``[0, 1)``
+        drops the values at or below ``tol`` times the largest.
 
     Returns
     -------
     spectra : list of ndarray
         One per selected class: the squared Schmidt coefficients of the
-        normalised state, descending, summing to 1, numerical zeros (below
-        ``1e-14`` of the largest) dropped.
+        normalised state, descending, summing to 1.
 
     Raises
     ------
     ValueError
-        For an invalid bipartition, or a cut too large for the method.
+        For an invalid bipartition, class index, ``max_cut_dim`` or ``tol``,
+        or a cut too costly for the method.
+    TypeError
+        For a ``max_cut_dim``, ``tol`` or ``classes`` of the wrong type.
 
     Examples
     --------
@@ -94,23 +147,41 @@ def tree_schmidt_spectra(
     >>> tree_schmidt_spectra(bell, [True, False])
     [array([0.5, 0.5])]
     """
+    max_cut_dim = _checked_max_cut_dim(max_cut_dim)
+    tol = relative_tolerance(tol)
     bipartition = _Bipartition(network, in_a)
-    selected = _class_indices(classes, network.n_classes)
-    obstacle = bipartition.spectrum_obstacle(max_cut_dim)
+    selected = class_indices(classes, network.n_classes)
+    obstacle = bipartition.spectrum_obstacle(max_cut_dim, selected.size)
     if obstacle is not None:
         raise ValueError(obstacle + " " + _REPLICA_HINT)
-    return bipartition.spectra(selected)
+    return bipartition.spectra(selected, tol)
 
 
 def tree_renyi_entropies(network, in_a, alpha, *, classes=None, base=None):
     """Exact Renyi entropies of integer order by the replica trick.
 
     ``Tr rho_A**alpha`` is a contraction of ``2 alpha`` copies of the network,
-    carried up the tree as one tensor with ``2 alpha`` channel indices per
-    distinct subtree (``DESIGN.md`` section 2), and divided by
-    ``(Tr rho)**alpha`` from the Gram recursion. Log scales are tracked, so
-    thousands of leaves neither overflow nor underflow. The cost does not
-    depend on the cut: about ``D**(2 alpha + 1)`` per distinct subtree.
+    carried up the tree with ``2 alpha`` channel indices per distinct subtree
+    (``DESIGN.md`` section 2), and divided by ``(Tr rho)**alpha`` from the
+    Gram recursion. Log scales are tracked, so thousands of leaves neither
+    overflow nor underflow. The cost does not depend on the cut weight.
+
+    A subtree's tensor has ``D**(2 alpha)`` values (``D`` the bond dimension
+    above it). It is formed when it has at most ``2**20`` values (from its
+    children in a fixed order, optimal for dense children), or once its
+    network exceeds 24 tensors and it fits in ``MAX_REPLICA_ELEMENTS``
+    (``2**26``); otherwise it stays a network of the matrices and Gram
+    matrices it is made of. Networks are contracted in an order from
+    opt_einsum (exact dynamic programming up to 20 tensors, greedy beyond),
+    sliced over up to two indices where an intermediate would exceed
+    ``MAX_REPLICA_ELEMENTS``; steps that do not involve a sliced index run
+    once. Orders, peak memory and operation counts are known before anything
+    is contracted. For the ``"up_down"`` cut of a 16x16 q-CNN (two mixed
+    subtree levels, ``alpha=2``, 10 classes) this plans ``2e9`` operations
+    with ``D = 65`` (``channels=("linear", 8)``) and ``1.3e12`` operations,
+    sliced, with ``D = 145`` (``("linear", 18)``). Refused: intermediates
+    above ``MAX_REPLICA_ELEMENTS`` even after slicing (e.g. a single level of
+    300 channels), or more than ``MAX_REPLICA_FLOPS`` operations (``2**41``).
 
     Parameters
     ----------
@@ -120,8 +191,8 @@ def tree_renyi_entropies(network, in_a, alpha, *, classes=None, base=None):
         True for the leaves of subsystem A.
     alpha : int
         Renyi order, an integer >= 2.
-    classes : sequence of int or None, default=None
-        Readout rows to analyse; None means all.
+    classes : array-like of int or None, default=None
+        Readout rows (integer indices) to analyse; None means all.
     base : float or None, default=None
         Logarithm base; None means nats.
 
@@ -133,9 +204,10 @@ def tree_renyi_entropies(network, in_a, alpha, *, classes=None, base=None):
     Raises
     ------
     ValueError
-        For an invalid bipartition or order, or when the replica tensors
-        would hold more than ``MAX_REPLICA_ELEMENTS`` float64 values
-        (``2**26``, 512 MiB) at once.
+        For an invalid bipartition, order or class index, or when the planned
+        contraction would hold more than ``MAX_REPLICA_ELEMENTS`` float64
+        values at once or take more than ``MAX_REPLICA_FLOPS`` operations
+        (``2**41``).
 
     Examples
     --------
@@ -145,29 +217,41 @@ def tree_renyi_entropies(network, in_a, alpha, *, classes=None, base=None):
     >>> tree_renyi_entropies(bell, [True, False], alpha=2, base=2)
     array([1.])
     """
-    order = _integer_order(alpha)
+    order = _integer_order(positive_order(alpha))
     if order is None:
         raise ValueError(
             f"The replica method needs an integer alpha >= 2, got {alpha!r}; use "
             "tree_entropies or tree_schmidt_spectra for other orders."
         )
+    scale = log_base(base)
     bipartition = _Bipartition(network, in_a)
-    selected = _class_indices(classes, network.n_classes)
-    obstacle = bipartition.replica_obstacle(order)
+    selected = class_indices(classes, network.n_classes)
+    plan = bipartition.replica_plan(order, selected)
+    obstacle = _replica_obstacle(plan)
     if obstacle is not None:
         raise ValueError(obstacle)
-    return bipartition.renyi(order, selected) / log_base(base)
+    return bipartition.renyi(plan, selected) / scale
 
 
 def tree_entropies(
-    network, in_a, *, alpha=1, classes=None, base=None, max_cut_dim=DEFAULT_MAX_CUT_DIM
+    network,
+    in_a,
+    *,
+    alpha=1,
+    classes=None,
+    base=None,
+    max_cut_dim=DEFAULT_MAX_CUT_DIM,
+    tol=None,
 ):
     """Exact von Neumann or Renyi entanglement entropies across a bipartition.
 
-    Strategy: when the minimum-cut weight is at most ``max_cut_dim`` (and the
-    cores fit in ``MAX_CORE_ELEMENTS``) the exact Schmidt spectrum is computed
-    and any order is available. Otherwise an integer order ``alpha >= 2`` uses
-    the replica trick, which is exact at any cut; other orders raise.
+    Strategy: when the Schmidt spectrum is within the limits of
+    :func:`tree_schmidt_spectra` (cut weight and work bounded through
+    ``max_cut_dim``) it is computed and any order is available. Otherwise an
+    integer order ``alpha >= 2`` uses the replica trick
+    (:func:`tree_renyi_entropies`), which is exact at any cut; other orders
+    raise a ValueError that names the weight or the work. Both decisions are
+    taken from estimates, before the work starts.
 
     Parameters
     ----------
@@ -176,13 +260,21 @@ def tree_entropies(
     in_a : array-like of bool, shape (n_leaves,)
         True for the leaves of subsystem A.
     alpha : float, default=1
-        Renyi order; 1 is von Neumann, ``np.inf`` the min-entropy.
-    classes : sequence of int or None, default=None
-        Readout rows to analyse; None means all.
+        Renyi order, ``0 <= alpha <= inf``; 1 is von Neumann, ``np.inf`` the
+        min-entropy, 0 the Hartley entropy (the log of the number of positive
+        spectrum values: pass ``tol`` for a numerical rank).
+    classes : array-like of int or None, default=None
+        Readout rows (integer indices) to analyse; None means all.
     base : float or None, default=None
         Logarithm base; None means nats.
     max_cut_dim : int, default=4096
-        Largest minimum-cut weight for the spectrum method.
+        Largest minimum-cut weight for the spectrum method, which also sets
+        its work budget (see :func:`tree_schmidt_spectra`).
+    tol : float or None, default=None
+        Spectrum values at or below ``tol`` times the largest are dropped
+        before the entropy (see :func:`tree_schmidt_spectra`); it matters for
+        ``alpha < 1`` only at the level of round-off, and for ``alpha=0``
+        it decides the rank. Not used by the replica trick.
 
     Returns
     -------
@@ -192,9 +284,12 @@ def tree_entropies(
     Raises
     ------
     ValueError
-        For ``alpha <= 0``, an invalid bipartition, a non-integer order at a
-        cut beyond ``max_cut_dim``, or replica tensors beyond
-        ``MAX_REPLICA_ELEMENTS``.
+        For a negative or NaN ``alpha``, an invalid bipartition or class
+        index, a non-integer order beyond the spectrum's limits, or a replica
+        contraction beyond its limits.
+    TypeError
+        For an ``alpha``, ``max_cut_dim``, ``tol`` or ``classes`` of the wrong
+        type.
 
     Examples
     --------
@@ -207,11 +302,14 @@ def tree_entropies(
     array([1.])
     """
     alpha = positive_order(alpha)
+    max_cut_dim = _checked_max_cut_dim(max_cut_dim)
+    tol = relative_tolerance(tol)
+    scale = log_base(base)
     bipartition = _Bipartition(network, in_a)
-    selected = _class_indices(classes, network.n_classes)
-    obstacle = bipartition.spectrum_obstacle(max_cut_dim)
+    selected = class_indices(classes, network.n_classes)
+    obstacle = bipartition.spectrum_obstacle(max_cut_dim, selected.size)
     if obstacle is None:
-        spectra = bipartition.spectra(selected)
+        spectra = bipartition.spectra(selected, tol)
         return np.array([entropy_from_spectrum(p, alpha, base) for p in spectra])
     order = _integer_order(alpha)
     if order is None:
@@ -219,16 +317,41 @@ def tree_entropies(
             f"{obstacle} Renyi entropies of order alpha={alpha!r} need the spectrum. "
             + _REPLICA_HINT
         )
-    replica_obstacle = bipartition.replica_obstacle(order)
+    plan = bipartition.replica_plan(order, selected)
+    replica_obstacle = _replica_obstacle(plan)
     if replica_obstacle is not None:
         raise ValueError(f"{obstacle} {replica_obstacle}")
-    return bipartition.renyi(order, selected) / log_base(base)
+    return bipartition.renyi(plan, selected) / scale
 
 
 _REPLICA_HINT = (
     "Integer Renyi orders stay exact at any cut: use alpha=2 (the replica trick, "
-    "tree_renyi_entropies), or raise max_cut_dim."
+    "tree_renyi_entropies), fewer classes, or raise max_cut_dim."
 )
+
+
+def _replica_obstacle(plan):
+    """Why a planned replica contraction is out of reach, or None."""
+    if plan.largest > MAX_REPLICA_ELEMENTS:
+        return (
+            f"The replica contraction for alpha={plan.alpha} would hold a tensor of "
+            f"{_format_int(plan.largest)} float64 values, above "
+            f"MAX_REPLICA_ELEMENTS={MAX_REPLICA_ELEMENTS}; lower alpha or the bond "
+            "dimensions."
+        )
+    if plan.flops > MAX_REPLICA_FLOPS:
+        return (
+            f"The replica contraction for alpha={plan.alpha} would take about "
+            f"{plan.flops:.2g} operations, above MAX_REPLICA_FLOPS={MAX_REPLICA_FLOPS}"
+            "; lower alpha, the number of classes or the bond dimensions."
+        )
+    return None
+
+
+def _svd_flops(rows, cols, vectors=False):
+    """Operation count of an SVD (Golub-Kahan bidiagonalisation and its vectors)."""
+    large, small = max(rows, cols), min(rows, cols)
+    return 4 * large * small**2 + (8 * small**3 if vectors else 0)
 
 
 class _Bipartition:
@@ -254,7 +377,7 @@ class _Bipartition:
 
     # -- feasibility ------------------------------------------------------
 
-    def spectrum_obstacle(self, max_cut_dim):
+    def spectrum_obstacle(self, max_cut_dim, n_classes):
         """Why the spectrum method is out of reach, or None."""
         bound = self.costs.bound
         if bound > max_cut_dim:
@@ -262,35 +385,57 @@ class _Bipartition:
                 f"The minimum cut of this bipartition has weight {_format_int(bound)} "
                 f"(the Schmidt-rank bound), above max_cut_dim={max_cut_dim}."
             )
-        largest = self._largest_core()
+        flops, largest, root = self.spectrum_cost(n_classes)
         if largest > MAX_CORE_ELEMENTS:
             return (
                 f"The minimum cut has weight {bound}, but the spectrum method would "
                 f"form a core of {_format_int(largest)} float64 values, above "
                 f"MAX_CORE_ELEMENTS={MAX_CORE_ELEMENTS}."
             )
+        budget = max(_svd_flops(max_cut_dim, max_cut_dim), _MIN_SPECTRUM_BUDGET)
+        if flops > budget:
+            return (
+                f"The minimum cut has weight {bound}, but the spectrum of "
+                f"{n_classes} class(es) would take about {flops:.2g} operations "
+                f"(an SVD of a {root[0]} x {root[1]} matrix per class), above the "
+                f"budget of max(4 * max_cut_dim**3, 2**30) = {budget:.2g} for "
+                f"max_cut_dim={max_cut_dim} (one decomposition of that rank)."
+            )
         return None
 
-    def _largest_core(self):
-        """Upper bound on the largest core the spectrum method forms.
+    def spectrum_cost(self, n_classes):
+        """Estimated operations, largest core and root matrix shape of the spectra.
 
-        The ``a`` rank of a subtree is at most its cut with the leg above it on
+        Ranks are bounded by the shapes they come from and by the cut: the
+        ``a`` rank of a subtree is at most its cut with the leg above it on
         side B, the ``b`` rank at most its cut with that leg on side A.
         """
         dims, patterns, costs = self.network.bond_dims, self.patterns, self.costs
         n_levels = patterns.n_levels
-        shapes, largest = {}, 0
-        for level in range(1, n_levels + 1):
+        shapes, largest, flops = {}, 0, 0
+        for level in range(1, n_levels):
             current = {}
             for k in np.flatnonzero(self.mixed[level]).tolist():
                 a1, b1 = self._core_shape(level - 1, patterns.left[level][k], shapes)
                 a2, b2 = self._core_shape(level - 1, patterns.right[level][k], shapes)
-                width = dims[level] if level < n_levels else 1
+                width = dims[level]
                 largest = max(largest, a1 * a2 * b1 * b2 * width)
                 cost_a, cost_b = costs.pooled[level][k]
-                current[k] = (min(a1 * a2, cost_b), min(b1 * b2, cost_a))
+                rank_a = min(a1 * a2, cost_b, b1 * b2 * width)
+                rank_b = min(b1 * b2, cost_a, rank_a * width)
+                flops += _svd_flops(a1 * a2, b1 * b2 * width, vectors=True)
+                flops += _svd_flops(b1 * b2, rank_a * width, vectors=True)
+                flops += 2 * rank_a * rank_b * width * dims[level + 1]
+                current[k] = (rank_a, rank_b)
             shapes = current
-        return largest
+        a1, b1 = self._core_shape(n_levels - 1, patterns.left[-1][0], shapes)
+        a2, b2 = self._core_shape(n_levels - 1, patterns.right[-1][0], shapes)
+        rows, cols = a1 * a2, b1 * b2
+        largest = max(largest, rows * cols)
+        flops += n_classes * (
+            2 * rows * cols * dims[n_levels] + _svd_flops(rows, cols)
+        )
+        return flops, largest, (rows, cols)
 
     def _core_shape(self, level, pattern, mixed_shapes):
         if self.mixed[level][pattern]:
@@ -299,35 +444,9 @@ class _Bipartition:
         side = self.side[level][pattern]
         return {_SIDE_A: (cost_b, 1), _SIDE_B: (1, cost_a)}.get(side, (1, 1))
 
-    def replica_obstacle(self, alpha):
-        """Why the replica method for this order is out of reach, or None."""
-        dims = self.network.bond_dims
-        n_levels = self.patterns.n_levels
-        n_mixed = [int(m.sum()) for m in self.mixed]
-        held = 0
-        for level in range(1, n_levels + 1):
-            if not n_mixed[level]:
-                continue
-            width = max(dims[level : level + 2]) if level < n_levels else dims[level]
-            held = max(
-                held,
-                n_mixed[level - 1] * dims[level] ** (2 * alpha)
-                + (n_mixed[level] + 3) * width ** (2 * alpha),
-            )
-        if held > MAX_REPLICA_ELEMENTS:
-            widest = max(dims[1:])
-            return (
-                f"The replica method for alpha={alpha} carries tensors of up to "
-                f"{widest}**{2 * alpha} values and would hold about "
-                f"{_format_int(held)} float64 values at once, above "
-                f"MAX_REPLICA_ELEMENTS={MAX_REPLICA_ELEMENTS}; lower alpha or the "
-                "bond dimensions."
-            )
-        return None
-
     # -- Schmidt spectra --------------------------------------------------
 
-    def spectra(self, classes):
+    def spectra(self, classes, tol):
         """Schmidt spectra of the selected classes (the cut is assumed feasible)."""
         patterns, pairs = self.patterns, self.network.matrix_pairs
         n_levels = patterns.n_levels
@@ -346,7 +465,7 @@ class _Bipartition:
             cores = current
         left = self._child_core(n_levels - 1, patterns.left[-1][0], cores, {})
         right = self._child_core(n_levels - 1, patterns.right[-1][0], cores, {})
-        return [self._root_spectrum(left, right, y) for y in classes]
+        return [self._root_spectrum(left, right, y, tol) for y in classes]
 
     def _child_core(self, level, pattern, mixed_cores, factors):
         """Core of a child after its parent's matrix, memoised in ``factors``."""
@@ -364,7 +483,7 @@ class _Bipartition:
             return core[:, None, :]
         return core[None, :, :]
 
-    def _root_spectrum(self, left, right, cls):
+    def _root_spectrum(self, left, right, cls, tol):
         a1, b1, width = left.shape
         a2, b2, _ = right.shape
         product = (left * self.network.readout[cls]).reshape(-1, width) @ right.reshape(
@@ -373,70 +492,345 @@ class _Bipartition:
         matrix = (
             product.reshape(a1, b1, a2, b2).transpose(0, 2, 1, 3).reshape(a1 * a2, -1)
         )
-        return normalised_spectrum(np.linalg.svd(matrix, compute_uv=False) ** 2)
+        # The rank is at most the cut weight: values beyond it are round-off.
+        singular = np.linalg.svd(matrix, compute_uv=False)[: self.costs.bound]
+        return normalised_spectrum(singular**2, tol=tol)
 
     # -- replica trick ----------------------------------------------------
 
-    def renyi(self, alpha, classes):
-        """Renyi-alpha entropies in nats (the replica cost is assumed feasible)."""
-        patterns, pairs, grams = self.patterns, self.network.matrix_pairs, self.grams
-        n_levels = patterns.n_levels
-        tensors = {}
-        for level in range(1, n_levels + 1):
-            closed, current = {}, {}
-            for k in np.flatnonzero(self.mixed[level]).tolist():
-                left, log_left = self._child_replica(
-                    level - 1, patterns.left[level][k], alpha, tensors, closed
-                )
-                right, log_right = self._child_replica(
-                    level - 1, patterns.right[level][k], alpha, tensors, closed
-                )
-                pooled = left * right
-                scale = np.abs(pooled).max()
-                if scale > 0:
-                    pooled /= scale
-                # Rounding noise outside the span of the channel states would
-                # be amplified by a matrix that cancels the states themselves.
-                span = grams.span[level][self.gram_id[level][k]]
-                if span.shape[1] < span.shape[0]:
-                    pooled = _apply_to_every_axis(pooled, span.T)
-                if level < n_levels:
-                    parent = pairs[level][patterns.parity[level][k]]
-                    pooled = _apply_to_every_axis(pooled, _through(span, parent))
-                current[k] = (pooled, log_left + log_right + np.log(scale))
-            tensors = current
-        root, log_root = tensors[0]
+    def replica_plan(self, alpha, classes):
+        """The replica contraction for this order, planned but not yet run."""
+        return _ReplicaPlan(self, alpha, classes.size)
+
+    def renyi(self, plan, classes):
+        """Renyi entropies in nats of the selected classes, by a planned replica."""
+        alpha, grams = plan.alpha, self.grams
         readout = self.network.readout[classes]
         log_traces = grams.log_squared_norms(readout)
         if not np.all(np.isfinite(log_traces)):
             raise ValueError("The state has zero or non-finite norm.")
         rows = _through(grams.span[-1][0], readout)
         entropies = []
-        for row, log_trace in zip(rows, log_traces):
-            power = _contract_every_axis(root, row)
-            if not power > 0:
-                raise ValueError(
-                    f"Tr rho_A**{alpha} came out as {power:.3g}: the contraction lost "
-                    "all precision."
-                )
-            log_power = np.log(power) + log_root
+        for log_power, log_trace in zip(plan.run(rows), log_traces):
             # Round-off of a product state must not read as a negative entropy.
             entropy = (log_power - alpha * log_trace) / (1 - alpha)
             entropies.append(entropy if entropy > 0 else 0.0)
         return np.array(entropies)
 
-    def _child_replica(self, level, pattern, alpha, mixed_tensors, closed):
-        """Replica tensor and log scale of a child after its parent's matrix."""
-        if self.mixed[level][pattern]:
-            return mixed_tensors[pattern]
-        if pattern not in closed:
-            gram_id = self.gram_id[level][pattern]
-            factor = self.grams.factor[level][gram_id]
-            closed[pattern] = (
-                _closed_replica(factor @ factor.T, self.side[level][pattern], alpha),
-                alpha * self.grams.log_scale[level][gram_id],
+
+class _Network:
+    """A replica tensor kept as a network: operand ids, their labels, open labels."""
+
+    def __init__(self, operands, indices, open_labels):
+        self.operands = operands
+        self.indices = indices
+        self.open = open_labels
+
+
+class _ReplicaPlan:
+    """Planned contraction of ``Tr rho_A**alpha`` for one bipartition.
+
+    Every distinct mixed subtree becomes a network with ``2 alpha`` open
+    indices: its children's networks (a one-sided child is ``alpha`` copies
+    of its Gram matrix) joined at the pooling delta, then the span and the
+    parent matrix on every open index. A network becomes one dense tensor when
+    that tensor is small, or when the network grows past
+    ``_MAX_LAZY_OPERANDS`` operands and the tensor fits in
+    ``MAX_REPLICA_ELEMENTS``; otherwise it stays a network, so that a cut
+    through wide bonds is never formed as ``D**(2 alpha)`` values. Dense
+    children are combined in a fixed order (each child, their product, then
+    one matrix per index); networks get an order from opt_einsum. Everything
+    is planned before anything is contracted, so ``flops`` (operations) and
+    ``largest`` (float64 values of the largest intermediate) are known in
+    advance; ``steps`` are the dense tensors to form, in order, and ``root``
+    the final contraction, run once per class.
+
+    Every operand is divided by its largest magnitude and the log of that
+    scale is carried, as is that of every dense result.
+    """
+
+    def __init__(self, bipartition, alpha, n_classes):
+        self.alpha = alpha
+        self.arrays, self.log_scales, self.shapes = [], [], []
+        self.dims = {}
+        self.steps = []
+        self.flops, self.largest = 0, 0
+        patterns, grams = bipartition.patterns, bipartition.grams
+        pairs = bipartition.network.matrix_pairs
+        n_levels = patterns.n_levels
+        networks = {}
+        for level in range(1, n_levels + 1):
+            closed, current = {}, {}
+            for k in np.flatnonzero(bipartition.mixed[level]).tolist():
+                node = self._labels(bipartition.network.bond_dims[level])
+                operands, indices, groups = [], [], []
+                for child in (patterns.left[level][k], patterns.right[level][k]):
+                    groups.append(len(operands))
+                    if bipartition.mixed[level - 1][child]:
+                        self._attach(networks[child], node, operands, indices)
+                        continue
+                    if child not in closed:
+                        gram_id = bipartition.gram_id[level - 1][child]
+                        factor = grams.factor[level - 1][gram_id]
+                        closed[child] = self._operand(
+                            factor @ factor.T, grams.log_scale[level - 1][gram_id]
+                        )
+                    # On side B each copy's ket pairs with its own bra, on
+                    # side A ket_k pairs with bra_{k+1}.
+                    shift = 1 if bipartition.side[level - 1][child] == _SIDE_A else 0
+                    for copy in range(alpha):
+                        operands.append(closed[child])
+                        bra = node[alpha + (copy + shift) % alpha]
+                        indices.append((node[copy], bra))
+                groups = [groups[1], len(operands) - groups[1]]
+                # Rounding noise outside the span of the channel states would
+                # be amplified by a matrix that cancels the states themselves.
+                span = grams.span[level][bipartition.gram_id[level][k]]
+                top = node
+                if span.shape[1] < span.shape[0]:
+                    top = self._apply(span.T, top, operands, indices)
+                if level < n_levels:
+                    parent = pairs[level][patterns.parity[level][k]]
+                    top = self._apply(_through(span, parent), top, operands, indices)
+                network = _Network(operands, indices, top)
+                size = math.prod(self.dims[label] for label in top)
+                # Children that are single tensors have an optimal order: each
+                # child, their product, then one matrix at a time.
+                dense = all(
+                    not bipartition.mixed[level - 1][child]
+                    or len(networks[child].operands) == 1
+                    for child in (patterns.left[level][k], patterns.right[level][k])
+                )
+                if size <= _SMALL_REPLICA_ELEMENTS or (
+                    len(operands) > _MAX_LAZY_OPERANDS and size <= MAX_REPLICA_ELEMENTS
+                ):
+                    network = self._densify(
+                        network, _fixed_path(groups, len(operands)) if dense else None
+                    )
+                current[k] = network
+            networks = current
+        root = networks[0]
+        self.row = len(self.arrays)
+        self.arrays.append(None)
+        self.log_scales.append(0.0)
+        self.shapes.append((self.dims[root.open[0]],))
+        # The rows come first so that a dense root is swept into by each.
+        operands = [self.row] * len(root.open) + root.operands
+        indices = [(label,) for label in root.open] + root.indices
+        fixed = _fixed_path([], len(operands)) if len(root.operands) == 1 else None
+        self.root = self._step(_Network(operands, indices, ()), fixed, n_classes)
+
+    def _labels(self, dim, count=None):
+        first = len(self.dims)
+        count = 2 * self.alpha if count is None else count
+        labels = tuple(range(first, first + count))
+        self.dims.update(dict.fromkeys(labels, int(dim)))
+        return labels
+
+    def _operand(self, array, log_scale=0.0):
+        scale = np.abs(array).max()
+        if scale > 0:
+            array = array / scale
+            log_scale += np.log(scale)
+        self.arrays.append(array)
+        self.log_scales.append(log_scale)
+        self.shapes.append(array.shape)
+        return len(self.arrays) - 1
+
+    def _apply(self, matrix, labels, operands, indices):
+        """Put ``matrix`` on every one of ``labels``; return the new labels."""
+        operand = self._operand(matrix)
+        out = self._labels(matrix.shape[0])
+        for new, old in zip(out, labels):
+            operands.append(operand)
+            indices.append((new, old))
+        return out
+
+    def _attach(self, child, node, operands, indices):
+        """Copy a child's network in, its open labels joined to ``node``."""
+        rename = dict(zip(child.open, node))
+        for labels in child.indices:
+            for label in labels:
+                if label not in rename:
+                    rename[label] = self._labels(self.dims[label], 1)[0]
+        operands.extend(child.operands)
+        indices.extend(
+            tuple(rename[label] for label in labels) for labels in child.indices
+        )
+
+    def _step(self, network, fixed=None, repeats=1):
+        """Plan one contraction; count its cost ``repeats`` times.
+
+        ``fixed`` is a contraction order to use as it is; None asks
+        opt_einsum for one. Pairwise orders must keep every index that is
+        still shared, so where a pooling delta (an index of three or more
+        tensors) meets wide bonds the best pairwise order can need an
+        intermediate above ``MAX_REPLICA_ELEMENTS``. The contraction is then
+        sliced: summed over the values of one closed index at a time (up to
+        ``_MAX_SLICED`` indices, each chosen among those of the largest
+        intermediate, for the smallest peak memory, then the fewest
+        operations). Steps that involve no sliced index run once.
+        """
+        plan = self._path(network, [], fixed)
+        while (
+            fixed is None
+            and plan.largest > MAX_REPLICA_ELEMENTS
+            and len(plan.sliced) < _MAX_SLICED
+        ):
+            candidates = [
+                label
+                for label in plan.widest
+                if label not in network.open and label not in plan.sliced
+            ]
+            if not candidates:
+                break
+            plan = min(
+                (self._path(network, plan.sliced + [label]) for label in candidates),
+                key=lambda trial: (trial.largest, trial.flops),
             )
-        return closed[pattern]
+        self.flops += repeats * plan.flops
+        self.largest = max(self.largest, plan.largest)
+        return plan
+
+    def _path(self, network, sliced, fixed=None):
+        """Contraction order of ``network`` with the ``sliced`` labels fixed."""
+        indices = [
+            tuple(label for label in labels if label not in sliced)
+            for labels in network.indices
+        ]
+        used = sorted({label for labels in indices for label in labels})
+        symbol = {label: oe.get_symbol(n) for n, label in enumerate(used)}
+        equation = ",".join(
+            "".join(symbol[label] for label in labels) for labels in indices
+        ) + "->" + "".join(symbol[label] for label in network.open)
+        shapes = [tuple(self.dims[label] for label in labels) for labels in indices]
+        optimize = fixed or ("dp" if len(shapes) <= _MAX_DP_OPERANDS else "greedy")
+        _, info = oe.contract_path(equation, *shapes, shapes=True, optimize=optimize)
+        return _Contraction(network, sliced, info, self.dims, symbol)
+
+    def _densify(self, network, fixed=None):
+        step = self._step(network, fixed)
+        self.arrays.append(None)
+        self.log_scales.append(0.0)
+        self.shapes.append(tuple(self.dims[label] for label in network.open))
+        self.steps.append((len(self.arrays) - 1, step))
+        return _Network([len(self.arrays) - 1], [network.open], network.open)
+
+    def _contract(self, step):
+        arrays = [self.arrays[i] for i in step.operands]
+        log_scale = sum(self.log_scales[i] for i in step.operands)
+        return step.run(arrays), log_scale
+
+    def run(self, rows):
+        """``log Tr rho_A**alpha`` (unnormalised states) for each readout row."""
+        for target, step in self.steps:
+            value, log_scale = self._contract(step)
+            scale = np.abs(value).max()
+            if scale > 0:
+                value /= scale
+            self.arrays[target] = value
+            self.log_scales[target] = log_scale + np.log(scale)
+        log_powers = []
+        for row in rows:
+            scale = np.abs(row).max()
+            self.arrays[self.row] = row / scale
+            self.log_scales[self.row] = np.log(scale)
+            power, log_scale = self._contract(self.root)
+            if not power > 0:
+                raise ValueError(
+                    f"Tr rho_A**{self.alpha} came out as {float(power):.3g}: the "
+                    "contraction lost all precision."
+                )
+            log_powers.append(np.log(power) + log_scale)
+        return log_powers
+
+
+def _fixed_path(groups, n_operands):
+    """An opt_einsum path: each leading group alone, the two results' product,
+    then every remaining operand swept into the last one."""
+    path, remaining = [], n_operands
+    for size in groups:
+        path.append(tuple(range(size)))
+        remaining -= size - 1
+    if len(groups) == 2:
+        path.append((remaining - 2, remaining - 1))
+        remaining -= 1
+    while remaining > 1:
+        path.append((0, remaining - 1))
+        remaining -= 1
+    return path
+
+
+class _Contraction:
+    """A network's pairwise contraction order, optionally sliced.
+
+    ``steps`` holds, per pairwise step of the opt_einsum order, the positions
+    it takes from the list of operands, its einsum equation and whether it
+    depends on the sliced indices. ``flops`` counts the steps that do once
+    per slice and the others once; ``largest`` is the largest intermediate
+    and ``widest`` its labels.
+    """
+
+    def __init__(self, network, sliced, info, dims, symbol):
+        self.operands = network.operands
+        self.sliced = list(sliced)
+        self.axes = [
+            [
+                labels.index(label) if label in labels else None
+                for labels in network.indices
+            ]
+            for label in sliced
+        ]
+        self.slice_dims = [dims[label] for label in sliced]
+        n_slices = math.prod(self.slice_dims)
+        depends = [
+            any(label in labels for label in sliced) for labels in network.indices
+        ]
+        label_of = {s: label for label, s in symbol.items()}
+        self.steps, self.flops, self.largest, self.widest = [], 0, 0, ()
+        for positions, removed, equation, _, _ in info.contraction_list:
+            dependent = any([depends.pop(position) for position in positions])
+            depends.append(dependent)
+            inputs, output = equation.split("->")
+            flops = oe.helpers.flop_count(
+                set(inputs.replace(",", "")), bool(removed), len(positions),
+                info.size_dict,
+            )
+            self.flops += flops * (n_slices if dependent else 1)
+            size = math.prod(info.size_dict[s] for s in output)
+            if size >= self.largest:
+                self.largest = size
+                self.widest = tuple(label_of[s] for s in output)
+            self.steps.append((positions, equation, dependent))
+
+    def run(self, arrays):
+        """The contracted tensor, summed over every slice."""
+        if not self.sliced:
+            return self._run(arrays, {})
+        cached, total = {}, 0.0
+        for values in itertools.product(*(range(dim) for dim in self.slice_dims)):
+            parts = []
+            for position, array in enumerate(arrays):
+                index = [slice(None)] * array.ndim
+                for value, where in zip(values, self.axes):
+                    if where[position] is not None:
+                        index[where[position]] = value
+                parts.append(array[tuple(index)])
+            total = total + self._run(parts, cached)
+        return total
+
+    def _run(self, operands, cached):
+        operands = list(operands)
+        for number, (positions, equation, dependent) in enumerate(self.steps):
+            parts = [operands.pop(position) for position in positions]
+            if not dependent and number in cached:
+                result = cached[number]
+            else:
+                result = oe.contract(equation, *parts)
+                if not dependent:
+                    cached[number] = result
+            operands.append(result)
+        return operands[0]
 
 
 def _pool_cores(left, right):
@@ -470,52 +864,38 @@ def _through(span, matrix):
     return matrix @ span if span.shape[1] < span.shape[0] else matrix
 
 
-def _closed_replica(gram, side, alpha):
-    """Replica tensor of a one-sided subtree from its Gram matrix.
+def class_indices(classes, n_classes):
+    """Checked readout-row indices; None means all rows.
 
-    Indices are ``(ket_1..ket_alpha, bra_1..bra_alpha)``. On side B each copy's
-    ket pairs with its own bra, on side A ket_k pairs with bra_{k+1}.
+    Labels are the estimators' business: they map them to these indices.
     """
-    shift = 1 if side == _SIDE_A else 0
-    operands = []
-    for k in range(alpha):
-        operands += [gram, [k, alpha + (k + shift) % alpha]]
-    return np.einsum(*operands, list(range(2 * alpha)))
-
-
-def _apply_to_every_axis(tensor, matrix):
-    """Apply ``matrix`` to every index of a tensor with equal dimensions.
-
-    Each step is one matrix product that transforms the leading index and
-    moves it last, so after ``ndim`` steps the order is restored.
-    """
-    n_axes, d_in = tensor.ndim, matrix.shape[1]
-    out = tensor
-    for _ in range(n_axes):
-        out = out.reshape(d_in, -1).T @ matrix.T
-    return out.reshape((matrix.shape[0],) * n_axes)
-
-
-def _contract_every_axis(tensor, vector):
-    out = tensor
-    for _ in range(tensor.ndim):
-        out = vector @ out.reshape(vector.size, -1)
-    return float(out[0])
-
-
-def _class_indices(classes, n_classes):
     if classes is None:
         return np.arange(n_classes)
     selected = np.atleast_1d(np.asarray(classes))
-    if (
-        selected.ndim != 1
-        or not np.issubdtype(selected.dtype, np.integer)
-        or np.any((selected < 0) | (selected >= n_classes))
-    ):
+    if selected.ndim != 1 or selected.size == 0:
         raise ValueError(
-            f"classes must be integers in [0, {n_classes}), got {classes!r}."
+            f"classes must be a non-empty 1-D list of indices, got shape "
+            f"{selected.shape}."
         )
-    return selected
+    if selected.dtype == bool or not np.issubdtype(selected.dtype, np.integer):
+        raise TypeError(
+            f"classes must be None or integer readout-row indices, got {classes!r}."
+        )
+    outside = selected[(selected < 0) | (selected >= n_classes)]
+    if outside.size:
+        raise ValueError(
+            f"classes must be indices in [0, {n_classes}), got {outside.tolist()} "
+            "outside that range."
+        )
+    return selected.astype(np.int64)
+
+
+def _checked_max_cut_dim(value):
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"max_cut_dim must be a positive int, got {value!r}.")
+    if value < 1:
+        raise ValueError(f"max_cut_dim must be a positive int, got {value!r}.")
+    return int(value)
 
 
 def _integer_order(alpha):
