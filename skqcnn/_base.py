@@ -180,15 +180,6 @@ def _check_flag(name, value):
         raise TypeError(f"{name} must be a bool, got {value!r}.")
 
 
-def _check_order(alpha):
-    """A Renyi order: a real number > 0 (``np.inf`` allowed), not a bool or a string."""
-    if not isinstance(alpha, numbers.Real) or isinstance(alpha, (bool, np.bool_)):
-        raise ValueError(
-            f"alpha must be a positive real number (np.inf allowed), got {alpha!r}."
-        )
-    return positive_order(alpha)
-
-
 def _hashable(value):
     try:
         hash(value)
@@ -798,8 +789,10 @@ default=None
             or ``(n_sites,)``, or a list of site indices. None means
             ``default_partition``.
         alpha : float, default=1
-            Renyi order, ``> 0``; 1 is von Neumann, ``np.inf`` the
-            min-entropy.
+            Renyi order, ``>= 0``: 0 is the Hartley entropy (the logarithm of
+            the number of non-zero Schmidt values; pass ``tol`` to
+            :meth:`schmidt_spectrum` for a numerical rank), 1 von Neumann,
+            ``np.inf`` the min-entropy.
         classes : array-like or None, default=None
             Labels from ``classes_`` to analyse; None means all.
         base : float or None, default=None
@@ -839,7 +832,7 @@ default=None
         (2,)
         """
         check_is_fitted(self)
-        alpha = _check_order(alpha)
+        alpha = positive_order(alpha)
         scale = log_base(base)
         if not isinstance(method, str) or method not in ENTROPY_METHODS:
             raise ValueError(f"method must be one of {ENTROPY_METHODS}, got {method!r}.")

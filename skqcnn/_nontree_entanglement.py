@@ -10,9 +10,8 @@ Carlo beyond enumeration, live in :class:`~skqcnn._base.NetworkClassifierBase`.
 
 from ._base import ExactUnavailable
 from .entanglement._enumeration import enumerate_amplitudes
-from .entanglement._spectra import MAX_AMPLITUDES
 from .entanglement._mincut import CutBond
-from .entanglement._spectra import spectrum_from_amplitudes
+from .entanglement._spectra import MAX_AMPLITUDES, spectrum_from_amplitudes
 
 
 def duplicated_cut_bonds(counts):
