@@ -71,9 +71,6 @@ def test_random_state_makes_training_deterministic(small_digits):
     assert not np.allclose(a, c)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BatchNormRecalibration's DataLoader has no generator, so torch draws its base seed "
-    "from the global generator; fix: generator=torch.Generator() in callbacks/_batchnorm.py"))
 def test_fit_leaves_global_torch_rng_alone(small_digits):
     X, y = small_digits
     torch.manual_seed(123)

@@ -157,7 +157,7 @@ def rac_256():
     """A two-layer RAC over 256 steps."""
     X, y = long_sequences(48)
     clf = DeepRACClassifier(hidden_size=4, n_layers=2, max_epochs=2, batch_size=16,
-                            random_state=0)
+                            sequence_shape=(N_STEPS, 1), random_state=0)
     return clf.fit(X, y), X
 
 
@@ -175,7 +175,7 @@ def test_long_sequence_one_layer_rac_exact_entropy():
     """The MPS path is exact at any length: 256 steps, every contiguous cut."""
     X, y = long_sequences(32, seed=2)
     clf = DeepRACClassifier(hidden_size=3, n_layers=1, max_epochs=2, batch_size=16,
-                            random_state=0).fit(X, y)
+                            sequence_shape=(N_STEPS, 1), random_state=0).fit(X, y)
     assert_sane_predictions(clf, X)
     for k in (1, 17, 128, 255):
         suffix = np.arange(N_STEPS) >= N_STEPS - k
@@ -279,6 +279,7 @@ def test_deep_convac_default_width_log_amplitudes(convac_32_default):
 @pytest.mark.parametrize("n_layers", [2, 3])
 def test_long_sequence_rac_default_width(n_layers):
     X, y = long_sequences(128, seed=5)
-    clf = DeepRACClassifier(n_layers=n_layers, max_epochs=4, random_state=0).fit(X, y)
+    clf = DeepRACClassifier(n_layers=n_layers, max_epochs=4, sequence_shape=(N_STEPS, 1),
+                            random_state=0).fit(X, y)
     assert_sane_predictions(clf, X)
     assert_finite_log_amplitudes(clf, N_STEPS)

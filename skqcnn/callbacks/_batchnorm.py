@@ -100,7 +100,10 @@ class BatchNormRecalibration(Callback):
         self.training_statistics_ = {
             name: buffer.detach().clone() for name, buffer in net.module_.named_buffers()
         }
-        loader = torch.utils.data.DataLoader(net.get_dataset(X), batch_size=self.batch_size)
+        # Its own generator: without one, the loader draws its base seed from
+        # torch's global generator, which fits in other threads share.
+        loader = torch.utils.data.DataLoader(net.get_dataset(X), batch_size=self.batch_size,
+                                             generator=torch.Generator())
         device = module_device(net.module_)
         batches = [unpack_data(batch)[0].to(device) for batch in loader]
         recalibrate_statistics(net.module_, batches)
