@@ -4,7 +4,8 @@ On one-hot inputs an overlapping ConvAC or a deep RAC computes ``DUP(A)``: a
 tree network whose inputs are duplicated, restricted to equal indices on all
 copies of an input. Assigning every copy of input ``p`` to ``p``'s side of a
 bipartition, the rank of the network state across the bipartition is at most
-the minimum cut of the duplicated tree (``DESIGN.md`` sections 3 and 4).
+the minimum cut of the duplicated tree (``docs/theory.rst``, sections
+"Minimum-cut bounds" and "Networks with re-use").
 
 The duplicated tree is exponentially large, but the subtree under a node
 ``(layer, position)`` is the same wherever it appears, so a two-state dynamic

@@ -66,7 +66,7 @@ def enumerate_amplitudes(network, n_sites, local_dim, *, batch_size=2**13, devic
 
     The network is multilinear in its per-site feature vectors, so its score
     on the product of one-hot vectors ``e_{i_1}, ..., e_{i_N}`` is the
-    coefficient ``Psi_y(i_1, ..., i_N)`` (``DESIGN.md`` section 1). A float64
+    coefficient ``Psi_y(i_1, ..., i_N)`` (``docs/theory.rst``, section "Network states"). A float64
     copy of the network is evaluated in eval mode (fixed BatchNorm maps) on
     all ``local_dim ** n_sites`` configurations, in batches.
 

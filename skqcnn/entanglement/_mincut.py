@@ -1,4 +1,6 @@
-"""Schmidt-rank bound of a tree network by a minimum cut (``DESIGN.md`` section 3).
+"""Schmidt-rank bound of a tree network by a minimum cut.
+
+See ``docs/theory.rst``, section "Minimum-cut bounds".
 
 Graph model. A physical leaf is joined to a copy of a level-1 matrix by its
 leg of dimension ``D[0] = M``. Every matrix copy of level ``l`` (the left matrix

@@ -1,7 +1,8 @@
 """Tree tensor networks: the network object, its dense state and its norms.
 
 A :class:`TreeNetwork` is what a q-CNN (non-overlapping ConvAC) folds into once
-its affine steps carry a constant channel (``DESIGN.md`` sections 1 and 2).
+its affine steps carry a constant channel (``docs/theory.rst``, sections
+"Network states" and "Tree networks").
 Identical subtrees are shared through *subtree patterns*: two subtrees with the
 same leaf labels in the same order have the same tensor, so every computation
 here runs once per distinct pattern, not once per node.
@@ -359,8 +360,9 @@ def parity_split(network):
 def tree_log_norms(network):
     """Natural log of the norm of each class's network state.
 
-    Uses the Gram recursion of ``DESIGN.md`` section 2 with a log scale per
-    level, so it neither overflows nor underflows for thousands of leaves.
+    Uses the Gram recursion of ``docs/theory.rst``, section "Tree networks",
+    with a log scale per level, so it neither overflows nor underflows for
+    thousands of leaves.
 
     Parameters
     ----------

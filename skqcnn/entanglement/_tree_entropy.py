@@ -12,7 +12,7 @@ Two exact methods, both run once per distinct subtree pattern:
   them at the ranks of the subtree's matricisations. Its cost is dominated by
   SVDs whose sides are bounded by the minimum-cut weight; it is estimated
   (floating-point operations and memory) before anything is computed.
-* **Replica trick** for integer Renyi orders (``DESIGN.md`` section 2):
+* **Replica trick** for integer Renyi orders (``docs/theory.rst``, section "Replica trick"):
   ``Tr rho_A**alpha`` as a network of ``2 alpha`` copies of the tree, each
   distinct mixed subtree a tensor (or, when that tensor would be too large, a
   small network) with ``2 alpha`` channel indices. Contraction orders come
@@ -162,7 +162,7 @@ def tree_renyi_entropies(network, in_a, alpha, *, classes=None, base=None):
 
     ``Tr rho_A**alpha`` is a contraction of ``2 alpha`` copies of the network,
     carried up the tree with ``2 alpha`` channel indices per distinct subtree
-    (``DESIGN.md`` section 2), and divided by ``(Tr rho)**alpha`` from the
+    (``docs/theory.rst``, section "Replica trick"), and divided by ``(Tr rho)**alpha`` from the
     Gram recursion. Log scales are tracked, so thousands of leaves neither
     overflow nor underflow. The cost does not depend on the cut weight.
 
