@@ -6,7 +6,7 @@ import numpy as np
 from sklearn.utils.validation import check_is_fitted
 
 from ._base import NetworkClassifierBase
-from ._layout import resolve_image_shape
+from ._layout import convac_default_depth, resolve_image_shape
 from ._partitions import block_mask, checkerboard_mask, resolve_partition
 from ._schedules import layer_count, resolve_channels
 from ._state_sampling import SampledStateEntanglementMixin
@@ -45,15 +45,25 @@ class OverlappingConvACClassifier(SampledStateEntanglementMixin, NetworkClassifi
     channels : tuple of int, int or (str, int), default=("constant", 16)
         Channels ``r_1..r_L`` per conv layer, or a named schedule as in
         :class:`QCNNClassifier`; a schedule or an int uses ``n_layers``.
-    n_layers : int, default=2
-        Number of conv layers when ``channels`` is not a tuple.
+    n_layers : int or None, default=None
+        Number of conv layers when ``channels`` is not a tuple. None applies
+        the depth rule: with pooling ``P >= 2``, the fewest layers (at least
+        one) after which every side of the last map is at most 2, i.e.
+        ``max(1, ceil(log_P(max_side / 2)))`` (2 layers on 8 x 8 digits, 3 on
+        16 x 16, 4 on 28 x 28 and 32 x 32), so that the global product
+        multiplies at most 4 positions at any image size; without pooling, 2.
+        The resolved depth is ``n_layers_``.
     kernel_size : int, default=3
-        Window size K (``K x K`` in 2-D); at most the image side.
+        Window size K (``K x K`` in 2-D), stride 1. Window positions outside a
+        map hold the constant state ``e_0``, so K may exceed a map's side.
     pooling : int or None, default=2
-        ``P`` (``P x P``) product pooling after each conv layer; it must
-        divide the feature map at every layer. Without pooling the global
-        product over a whole map is close to translation invariant (a bag of
-        local features) and trained poorly on load_digits.
+        ``P`` (``P x P``) product pooling after each conv layer. A side ``n``
+        becomes ``ceil(n / P)``: where ``P`` does not divide it, the last
+        block is clipped (padded with the all-ones vector, the identity of
+        the product, which keeps the network a tensor network over the real
+        sites). Without pooling the global product over a whole map is close
+        to translation invariant (a bag of local features) and trained
+        poorly on load_digits.
     representation : {"fourier", "legendre"}, default="legendre"
     n_freq : int, default=2
         The defaults of these two differ from :class:`QCNNClassifier`'s:
@@ -71,6 +81,8 @@ random_state, verbose
 input_min_, input_max_, device_, net_, history_, \
 entanglement_history_
         As in :class:`QCNNClassifier`.
+    n_layers_ : int
+        Number of conv layers, ``len(channels_)``.
 
     Notes
     -----
@@ -96,7 +108,7 @@ entanglement_history_
         self,
         *,
         channels=("constant", 16),
-        n_layers=2,
+        n_layers=None,
         kernel_size=3,
         pooling=2,
         representation="legendre",
@@ -136,27 +148,27 @@ entanglement_history_
             random_state=random_state, verbose=verbose,
         )
 
-    def _build_network(self, n_features, local_dim, n_classes):
+    def _build_network(self, n_features, local_dim, n_classes, generator=None):
         self.image_shape_ = resolve_image_shape(self.image_shape, n_features)
         for name in ("n_layers", "kernel_size"):
             value = getattr(self, name)
+            if name == "n_layers" and value is None:
+                continue
             if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < 1:
                 raise ValueError(f"{name} must be a positive int, got {value!r}.")
-        if self.kernel_size > min(self.image_shape_):
-            raise ValueError(
-                f"kernel_size={self.kernel_size} is larger than the image "
-                f"{self.image_shape_} (n_features = {n_features}); use kernel_size <= "
-                f"{min(self.image_shape_)}."
-            )
         if self.pooling is not None and (
             not isinstance(self.pooling, numbers.Integral) or isinstance(self.pooling, bool)
             or self.pooling < 1
         ):
             raise ValueError(f"pooling must be None or a positive int, got {self.pooling!r}.")
-        self.channels_ = resolve_channels(self.channels,
-                                          layer_count(self.channels, self.n_layers))
+        n_layers = self.n_layers
+        if n_layers is None:
+            n_layers = convac_default_depth(self.image_shape_, self.pooling)
+        self.channels_ = resolve_channels(self.channels, layer_count(self.channels, n_layers))
+        self.n_layers_ = len(self.channels_)
         return OverlappingConvACNetwork(self.image_shape_, local_dim, self.channels_,
-                                        self.kernel_size, n_classes, pooling=self.pooling)
+                                        self.kernel_size, n_classes, pooling=self.pooling,
+                                        generator=generator)
 
     def _n_sites(self):
         return self.n_features_in_

@@ -66,13 +66,12 @@ def recalibrate_statistics(network, batches):
             norm.running_var.copy_(var / n_batches)
         network.eval()
         convacs = [m for m in network.modules() if isinstance(m, OverlappingConvACNetwork)]
-        sums = {id(m): torch.zeros_like(m.running_log_scale) for m in convacs}
+        inputs = {id(m): [] for m in convacs}
 
-        def accumulate(module, args):
-            log_abs, _ = module._global_log_product(args[0])
-            sums[id(module)] += log_abs[:, 1:].mean(dim=0)
+        def record(module, args):
+            inputs[id(module)].append(args[0])
 
-        handles = [m.register_forward_pre_hook(accumulate) for m in convacs]
+        handles = [m.register_forward_pre_hook(record) for m in convacs]
         try:
             for batch in batches:
                 network(batch)
@@ -80,4 +79,4 @@ def recalibrate_statistics(network, batches):
             for handle in handles:
                 handle.remove()
         for m in convacs:
-            m.running_log_scale.copy_(sums[id(m)] / n_batches)
+            m.recalibrate_log_scale(inputs[id(m)])

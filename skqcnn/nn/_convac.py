@@ -6,17 +6,12 @@ import math
 import torch
 from torch import nn
 
+from .._layout import convac_map_shapes, same_padding
 from ._layers import ConstantChannelBatchNorm
 
-
-def _same_padding(kernel_size):
-    """Left and right padding that keep a stride-1 map the same size.
-
-    The split matches ``padding="same"`` in :func:`torch.nn.functional.conv1d`:
-    the output at position ``t`` sees the inputs
-    ``t - (K - 1) // 2, ..., t + K // 2``.
-    """
-    return (kernel_size - 1) // 2, kernel_size // 2
+# Log-standard deviation over the data of a layer's window-and-pool product at
+# initialisation (each of its n factors gets FACTOR_SPREAD / sqrt(n)).
+FACTOR_SPREAD = 1.0
 
 
 class OverlappingConvACNetwork(nn.Module):
@@ -26,42 +21,54 @@ class OverlappingConvACNetwork(nn.Module):
     map that keeps the size of its input, the same-channel product over a
     ``K`` (1D) or ``K x K`` (2D) window of per-offset linear maps,
     ``y = (W^(1) x^(1)) * ... * (W^(K^d) x^(K^d))``, optionally followed by
-    ``P`` (or ``P x P``) product pooling and then by a
-    :class:`~skqcnn.nn.ConstantChannelBatchNorm`. A global product pooling
-    over all positions and a linear readout give the class scores (Levine,
-    Sharir, Cohen and Shashua, PRL 2019, fig. 1; with pooling, their Theorem 3).
+    ``P`` (or ``P x P``) product pooling. A global product pooling over all
+    positions of the last map and a linear readout give the class scores
+    (Levine, Sharir, Cohen and Shashua, PRL 2019, fig. 1; with pooling, their
+    Theorem 3).
 
     **Constant channel.** Hidden vectors have size ``1 + r_l``; channel 0 is
     the product of the input constant channels (``f_0``) in the receptive
     field: 1 on data, and on one-hot basis vectors the indicator that every
-    site of the receptive field is in state 0. Every ``W^(k)`` maps channel 0
-    to channel 0 and reads its bias from input channel 0, so biases and the
-    BatchNorm shifts are linear maps and the network is a tensor network
-    (``DESIGN.md`` section 1).
+    site of the receptive field is in state 0. Every factor map reads its
+    bias from input channel 0, so biases and BatchNorm shifts are linear maps
+    and the network is a tensor network (``DESIGN.md`` section 1).
 
-    **Padding.** A position outside the map holds the constant state ``e_0``
-    (channel 0 equal to 1, all others 0), so a padded position contributes the
-    fixed vector ``W^(k) e_0`` and the network is a tensor network over the
-    real sites only. The split is that of ``padding="same"``: the window of
-    output ``t`` covers inputs ``t - (K - 1) // 2, ..., t + K // 2``.
+    **Padding.** A window position outside the map holds the constant state
+    ``e_0`` (channel 0 equal to 1, all others 0) and contributes the fixed
+    vector ``W^(k) e_0``; the split is that of ``padding="same"`` (the window
+    of output ``t`` covers inputs ``t - (K - 1) // 2, ..., t + K // 2``), and
+    a kernel may be larger than a map. Where ``P`` does not divide a side,
+    the last pooling block is clipped, i.e. padded with the all-ones vector,
+    the identity of the product: a side ``n`` becomes ``ceil(n / P)``. Both
+    are fixed vectors, so the network is a tensor network over the real sites
+    only.
 
-    **Stabilisation.** Products over whole images over- or underflow, so
+    **Normalisation of the factors.** A layer multiplies ``n = K^d P^d``
+    factors per output, and a product of many factors is heavy-tailed unless
+    each is close to 1. So every factor, not the product, is normalised: a
+    :class:`~skqcnn.nn.ConstantChannelBatchNorm` per (offset, channel) maps
+    ``W^(k) x`` to ``1 + s z`` on the data (``z`` standardised, learnable
+    mean 1 and scale ``s`` started at ``1 / sqrt(n)``), so the log of every
+    layer's product has a spread of order 1 at any kernel, pooling and
+    depth. In eval mode this BatchNorm is a fixed linear map of ``x`` (its
+    shift multiplies the constant channel), folded into ``W^(k)``.
 
-    * after each layer a ``ConstantChannelBatchNorm`` centres the factors on 1
-      (learnable mean 1, scale 0.4, running mean started at 1 because the
-      window products start near 1; this keeps a freshly built network centred
-      in eval mode as well);
-    * the global product is taken as a sum of ``log |h|`` with a separate sign,
-      and channel ``c >= 1`` is divided by ``exp(mu_c)``, where ``mu_c`` is the
-      batch mean of its log-magnitude in training mode and a running average
-      of it (momentum 0.1, like BatchNorm) in eval mode; channel 0 is 1 on
-      data and is not rescaled.
+    **Global product and scale.** The global product is taken as a sum of
+    ``log |h|`` with a separate sign, and channel ``c >= 1`` is divided by
+    ``exp(mu_c)``, where ``mu_c`` is the batch mean of its log-magnitude in
+    training mode and a running average of it (momentum 0.1) in eval mode,
+    which :meth:`recalibrate_log_scale` recomputes from data; channel 0 is 1
+    on data and is not rescaled. In eval mode every position's vector is
+    also divided by its largest magnitude after each layer and the logarithm
+    of that factor is carried beside the map (every eval-mode step is
+    homogeneous-linear or a product, so this is exact): on one-hot
+    configurations of large images the window products would otherwise
+    underflow long before the global product.
 
-    In eval mode every one of these steps is a fixed linear map or an exact
-    product (the log-domain product changes only round-off), so the network is
-    a tensor network. Batch statistics and lagging running averages differ,
-    and products over many positions amplify the difference: call
-    :func:`~skqcnn.nn.recalibrate_statistics` after training.
+    In eval mode every step is a fixed linear map or an exact product (the
+    log-domain bookkeeping changes only round-off), so the network is a
+    tensor network. Batch statistics and lagging running averages differ:
+    call :func:`~skqcnn.nn.recalibrate_statistics` after training.
 
     **Network state.** Overlapping windows re-use inputs, so the scores are
     polynomials in each site's features, of degree equal to the number of
@@ -88,7 +95,10 @@ class OverlappingConvACNetwork(nn.Module):
         Number of scores.
     pooling : int or None, default=None
         Product-pooling window ``P`` (``P x P`` in 2D) after each conv layer;
-        it must divide the map size at every layer.
+        a side ``n`` becomes ``ceil(n / P)``.
+    generator : torch.Generator or None, default=None
+        Source of every random initial value (factor maps and readout);
+        None uses torch's global generator.
 
     Attributes
     ----------
@@ -97,26 +107,34 @@ class OverlappingConvACNetwork(nn.Module):
         shape ``(K^d, r_l, 1 + r_{l-1})`` (``M`` inputs for layer 1); offsets
         in row-major order over the window.
     norms : torch.nn.ModuleList of ConstantChannelBatchNorm
-        One per layer.
+        One per layer, over its ``K^d r_l`` factor channels (offset-major).
+    top_norm : ConstantChannelBatchNorm
+        After the last layer's products, before the global product.
     readout : torch.nn.Linear
         ``1 + r_L`` pooled channels to ``n_classes`` scores, no bias (column 0
         multiplies the constant channel).
     running_log_scale : torch.Tensor
         Running mean of the log-magnitude of pooled channels ``1..r_L``.
+    map_shapes : list of tuple of int
+        Input map of every layer, then the map of the global product.
 
     Examples
     --------
     >>> import torch
     >>> from skqcnn.nn._convac import OverlappingConvACNetwork
     >>> from skqcnn.nn._layers import LocalBasis
-    >>> net = OverlappingConvACNetwork((8, 8), 3, channels=(4, 4), kernel_size=3,
-    ...                                n_classes=10, pooling=2)
-    >>> features = LocalBasis("fourier", 1)(0.5 * torch.rand(5, 64))
+    >>> net = OverlappingConvACNetwork((8, 7), 3, channels=(4, 4), kernel_size=3,
+    ...                                n_classes=10, pooling=2,
+    ...                                generator=torch.Generator().manual_seed(0))
+    >>> net.map_shapes
+    [(8, 7), (4, 4), (2, 2)]
+    >>> features = LocalBasis("fourier", 1)(0.5 * torch.rand(5, 56))
     >>> net(features).shape
     torch.Size([5, 10])
     """
 
-    def __init__(self, image_shape, local_dim, channels, kernel_size, n_classes, pooling=None):
+    def __init__(self, image_shape, local_dim, channels, kernel_size, n_classes, pooling=None,
+                 generator=None):
         super().__init__()
         self.image_shape = tuple(int(n) for n in image_shape)
         self.local_dim = int(local_dim)
@@ -133,35 +151,39 @@ class OverlappingConvACNetwork(nn.Module):
         ndim = len(self.image_shape)
         window = self.kernel_size**ndim
         self.offsets = list(itertools.product(range(self.kernel_size), repeat=ndim))
+        n_factors = window * (self.pooling or 1) ** ndim
 
-        weights = []
+        weights, norms = [], []
         fan_in = self.local_dim
         for r in self.channels:
-            # Window factors start at 1 + small noise (bias 1 from the constant
-            # channel) so that products carry signal; the noise of the whole
-            # window product has a standard deviation of about 0.5.
-            w = torch.randn(window, r, fan_in) * (0.5 / math.sqrt(window * max(fan_in - 1, 1)))
-            if weights:
-                # Inputs of deeper layers are BatchNorm outputs centred on 1; rows
-                # summing to zero keep that common mean from biasing whole
-                # channels, which a product over every position would amplify.
-                w[:, :, 1:] -= w[:, :, 1:].mean(dim=2, keepdim=True)
-            w[:, :, 0] = 1.0
-            weights.append(nn.Parameter(w))
+            # The BatchNorm after each map sets the factor's scale; the maps
+            # only need independent directions. Their constant column (the
+            # bias) starts at 0: the BatchNorm's shift supplies the mean.
+            w = torch.randn(window, r, fan_in, generator=generator)
+            w[:, :, 0] = 0.0
+            weights.append(nn.Parameter(w / math.sqrt(max(fan_in - 1, 1))))
+            norms.append(ConstantChannelBatchNorm(
+                window * r, scale_init=FACTOR_SPREAD / math.sqrt(n_factors)))
             fan_in = 1 + r
         self.conv_weights = nn.ParameterList(weights)
-        # The global product multiplies n factors 1 + s z; a last-layer scale
-        # s of order 1/sqrt(n) keeps its logarithm of order 1 at initialisation.
-        n_last = math.prod(self.map_shapes[-1])
-        scales = [0.4] * (len(self.channels) - 1) + [min(0.4, 2.0 / math.sqrt(n_last))]
-        self.norms = nn.ModuleList(
-            ConstantChannelBatchNorm(r, scale_init=s) for r, s in zip(self.channels, scales)
-        )
-        for norm in self.norms:
-            norm.running_mean.fill_(1.0)
+        self.norms = nn.ModuleList(norms)
+        # Without a map between the last window products and the global
+        # product, the two would merge into one product over every factor.
+        # This one centres the last map on 1 with a spread 1 / sqrt(n) per
+        # position, so the log of the global product over n positions starts
+        # with a spread of order 1.
+        n_top = math.prod(self.map_shapes[-1])
+        self.top_norm = ConstantChannelBatchNorm(
+            self.channels[-1], scale_init=FACTOR_SPREAD / math.sqrt(n_top))
+        self.top_norm.running_mean.fill_(1.0)
         self.log_scale_momentum = 0.1
         self.register_buffer("running_log_scale", torch.zeros(self.channels[-1]))
-        self.readout = nn.Linear(1 + self.channels[-1], self.n_classes, bias=False)
+        self.readout = nn.Linear(fan_in, self.n_classes, bias=False)
+        bound = 1.0 / math.sqrt(fan_in)
+        with torch.no_grad():
+            self.readout.weight.copy_(
+                bound * (2 * torch.rand(self.readout.weight.shape, generator=generator) - 1)
+            )
 
     def forward(self, features):
         """Class scores.
@@ -248,7 +270,7 @@ class OverlappingConvACNetwork(nn.Module):
 
     def _pooled_log(self, features):
         """Log-magnitude and sign of the globally pooled, rescaled channels."""
-        log_abs, sign = self._global_log_product(features)
+        log_abs, sign = self.pooled_log_magnitudes(features)
         if self.training:
             mu = log_abs[:, 1:].mean(dim=0)
             with torch.no_grad():
@@ -258,8 +280,21 @@ class OverlappingConvACNetwork(nn.Module):
             shift = self._log_shift()
         return log_abs - shift, sign
 
-    def _global_log_product(self, features):
-        """Log-magnitude and sign of the product of every position, per channel."""
+    def pooled_log_magnitudes(self, features):
+        """Log-magnitude and sign of the global product of every channel.
+
+        The product over all positions of the last map, before the readout
+        and before the log-scale ``running_log_scale`` is subtracted.
+
+        Parameters
+        ----------
+        features : torch.Tensor of shape (batch, n_sites, local_dim)
+
+        Returns
+        -------
+        log_abs, sign : torch.Tensor of shape (batch, 1 + channels[-1])
+            ``-inf`` and 0 where a channel's product is exactly zero.
+        """
         expected = (self.n_sites, self.local_dim)
         if features.dim() != 3 or tuple(features.shape[1:]) != expected:
             raise ValueError(
@@ -268,50 +303,116 @@ class OverlappingConvACNetwork(nn.Module):
             )
         h = features.reshape(features.shape[0], *self.image_shape, self.local_dim)
         h = h.movedim(-1, 1)
-        for weight, norm in zip(self.conv_weights, self.norms):
-            h = self._layer(self._pad(h), weight, norm)
+        log_scale = h.new_zeros((h.shape[0], 1) + self.image_shape)
+        for layer in range(len(self.channels)):
+            h, log_scale = self._layer(self._pad(h), self._pad_log(log_scale), layer)
         h = h.flatten(2)
-        return torch.log(h.abs()).sum(dim=2), torch.sign(h).prod(dim=2)
+        log_abs = torch.log(h.abs()).sum(dim=2) + log_scale.flatten(1).sum(dim=1, keepdim=True)
+        return log_abs, torch.sign(h).prod(dim=2)
 
-    def _layer(self, padded, weight, norm):
-        """Window products over a padded map, pooling and normalisation."""
-        h = self._window_product(padded, weight)
+    @torch.no_grad()
+    def recalibrate_log_scale(self, batches):
+        """Set ``running_log_scale`` to its average over data, weights fixed.
+
+        The mean over ``batches`` of the log-magnitude of every pooled
+        channel, as eval mode computes it (the BatchNorms use their running
+        statistics), so that eval-mode scores are centred on the data.
+        :func:`~skqcnn.nn.recalibrate_statistics` calls it after
+        recomputing the BatchNorm statistics. The network is left in eval
+        mode.
+
+        Parameters
+        ----------
+        batches : iterable of torch.Tensor
+            Feature batches of shape ``(batch, n_sites, local_dim)``.
+
+        Examples
+        --------
+        >>> import torch
+        >>> from skqcnn.nn._convac import OverlappingConvACNetwork
+        >>> net = OverlappingConvACNetwork((4,), 2, (2,), 2, n_classes=1)
+        >>> features = torch.cat((torch.ones(8, 4, 1), torch.rand(8, 4, 1)), dim=2)
+        >>> net.recalibrate_log_scale([features])
+        >>> log_abs, _ = net.pooled_log_magnitudes(features)
+        >>> torch.allclose(log_abs[:, 1:].mean(dim=0), net.running_log_scale)
+        True
+        """
+        self.eval()
+        total, n_batches = torch.zeros_like(self.running_log_scale), 0
+        for features in batches:
+            total += self.pooled_log_magnitudes(features)[0][:, 1:].mean(dim=0)
+            n_batches += 1
+        if n_batches == 0:
+            raise ValueError("batches is empty.")
+        self.running_log_scale.copy_(total / n_batches)
+
+    def _layer(self, padded, padded_log, layer):
+        """Layer ``layer`` (from 0) over a padded map and its padded log-scale map.
+
+        Normalised factor maps, their same-channel product over every full
+        window, pooling, ``top_norm`` after the last layer, and in eval mode
+        the division of every position by its largest magnitude, whose
+        logarithm joins the log-scale map.
+        """
+        weight, norm = self.conv_weights[layer], self.norms[layer]
+        window, n_out, _ = weight.shape
+        spatial = tuple(n - self.kernel_size + 1 for n in padded.shape[2:])
+        const = padded[:, :1]
+        projected = torch.einsum("kcd,bd...->bkc...", weight, padded).flatten(1, 2)
+        factors = norm(torch.cat((const, projected), dim=1))[:, 1:]
+        factors = factors.unflatten(1, (window, n_out))
+        h_const = h_rest = log_scale = None
+        for k, offset in enumerate(self.offsets):
+            index = tuple(slice(o, o + n) for o, n in zip(offset, spatial))
+            c = const[(slice(None), slice(None)) + index]
+            r = factors[(slice(None), k, slice(None)) + index]
+            g = padded_log[(slice(None), slice(None)) + index]
+            if h_const is None:
+                h_const, h_rest, log_scale = c, r, g
+            else:
+                h_const, h_rest, log_scale = h_const * c, h_rest * r, log_scale + g
+        h = torch.cat((h_const, h_rest), dim=1)
         if self.pooling is not None:
-            h = self._pool(h)
-        return norm(h)
+            h = self._pool(h, 1.0, torch.prod)
+            log_scale = self._pool(log_scale, 0.0, torch.sum)
+        if layer == len(self.channels) - 1:
+            h = self.top_norm(h)
+        if not self.training:
+            # Exact in eval mode, where every step is homogeneous-linear or a
+            # product: a scalar factor on a position passes through unchanged.
+            top = h.abs().amax(dim=1, keepdim=True)
+            top = torch.where(top > 0, top, torch.ones_like(top))
+            h, log_scale = h / top, log_scale + torch.log(top)
+        return h, log_scale
 
     def _pad(self, h):
         """Surround a map with the constant state ``e_0`` as ``padding="same"`` does."""
         spatial = h.shape[2:]
-        pad_arg = list(_same_padding(self.kernel_size)) * len(spatial)
+        pad_arg = list(same_padding(self.kernel_size)) * len(spatial)
         padded = nn.functional.pad(h, pad_arg)
         border = nn.functional.pad(h.new_zeros(spatial), pad_arg, value=1.0)
         padded[:, 0] += border
         return padded
 
-    def _window_product(self, padded, weight):
-        """Same-channel products of the per-offset maps over every full window."""
-        spatial = tuple(n - self.kernel_size + 1 for n in padded.shape[2:])
-        # All offsets' maps in one contraction, each with the row e_0 that
-        # carries the constant channel, so the window product needs no concat.
-        window, n_out, fan_in = weight.shape
-        const_row = weight.new_zeros(window, 1, fan_in)
-        const_row[:, 0, 0] = 1.0
-        full = torch.cat((const_row, weight), dim=1).reshape(window * (1 + n_out), fan_in)
-        projected = torch.einsum("od,bd...->bo...", full, padded)
-        out = None
-        for k, offset in enumerate(self.offsets):
-            index = (slice(None), slice(k * (1 + n_out), (k + 1) * (1 + n_out))) + tuple(
-                slice(o, o + n) for o, n in zip(offset, spatial)
-            )
-            out = projected[index] if out is None else out * projected[index]
-        return out
+    def _pad_log(self, log_scale):
+        """Pad a log-scale map with 0: ``e_0`` is not rescaled."""
+        pad_arg = list(same_padding(self.kernel_size)) * (log_scale.dim() - 2)
+        return nn.functional.pad(log_scale, pad_arg)
 
-    def _pool(self, h):
-        """Same-channel product over non-overlapping ``P`` (``P x P``) blocks."""
+    def _pool(self, h, identity, reduce):
+        """Reduce non-overlapping ``P`` (``P x P``) blocks, the last one clipped.
+
+        A clipped block is padded with ``identity``, the neutral element of
+        ``reduce`` (1 for the product, 0 for a sum of logarithms).
+        """
         p = self.pooling
         for axis in range(2, h.dim()):
-            h = h.unflatten(axis, (h.shape[axis] // p, p)).prod(dim=axis + 1)
+            missing = -h.shape[axis] % p
+            if missing:
+                shape = list(h.shape)
+                shape[axis] = missing
+                h = torch.cat((h, h.new_full(shape, identity)), dim=axis)
+            h = reduce(h.unflatten(axis, (h.shape[axis] // p, p)), dim=axis + 1)
         return h
 
 
@@ -320,23 +421,25 @@ class _LocalUpdater:
 
     All chains change the same site in a proposal, so the light cone is the
     same box for all of them and every update is a slice. The global product
-    is kept as per-channel sums of log-magnitudes over the non-zero factors,
-    zero counts and signs, so factors can be swapped in and out exactly.
+    is kept as per-channel sums of log-magnitudes over the non-zero factors
+    (with the log-scales carried beside the maps), zero counts and signs, so
+    factors can be swapped in and out exactly.
     """
 
     def __init__(self, net, configs):
         self.net = net
         dtype = net.readout.weight.dtype
-        self.left, self.right = _same_padding(net.kernel_size)
+        self.left, self.right = same_padding(net.kernel_size)
         features = nn.functional.one_hot(configs, net.local_dim).to(dtype)
         h = features.reshape(configs.shape[0], *net.image_shape, net.local_dim).movedim(-1, 1)
+        log_scale = h.new_zeros((h.shape[0], 1) + net.image_shape)
         self.inputs = []
         with torch.no_grad():
-            for weight, norm in zip(net.conv_weights, net.norms):
-                self.inputs.append(net._pad(h))
-                h = net._layer(self.inputs[-1], weight, norm)
-        self.top = h
-        self.stats = _log_stats(h.flatten(2))
+            for layer in range(len(net.channels)):
+                self.inputs.append((net._pad(h), net._pad_log(log_scale)))
+                h, log_scale = net._layer(*self.inputs[-1], layer)
+        self.top = (h, log_scale)
+        self.stats = _log_stats(*self.top)
         self.pending = None
 
     @torch.no_grad()
@@ -355,29 +458,34 @@ class _LocalUpdater:
         k, step = net.kernel_size, net.pooling or 1
         lo = list(int(i) for i in torch.unravel_index(torch.tensor(site), net.image_shape))
         hi = list(lo)
-        patch = nn.functional.one_hot(values, net.local_dim).to(self.top.dtype)
+        patch = nn.functional.one_hot(values, net.local_dim).to(self.top[0].dtype)
         patch = patch.reshape(patch.shape + (1,) * len(lo))
+        patch = (patch, patch.new_zeros((patch.shape[0], 1) + patch.shape[2:]))
         changes = []
-        for padded, weight, norm in zip(self.inputs, net.conv_weights, net.norms):
-            sizes = [n - k + 1 for n in padded.shape[2:]]
+        for layer, padded in enumerate(self.inputs):
+            sizes = [n - k + 1 for n in padded[0].shape[2:]]
             out_lo = [max(a - self.right, 0) // step for a in lo]
             out_hi = [min(b + self.left, n - 1) // step for b, n in zip(hi, sizes)]
             conv_lo = [a * step for a in out_lo]
-            conv_hi = [b * step + step - 1 for b in out_hi]
+            conv_hi = [min(b * step + step - 1, n - 1) for b, n in zip(out_hi, sizes)]
             # Padded coordinates: real position r sits at r + left.
             changed = _box([a + self.left for a in lo], [b + self.left for b in hi])
-            changes.append((padded, changed, patch))
-            window = padded[_box(conv_lo, [b + k - 1 for b in conv_hi])].clone()
             inner = [a + self.left - c for a, c in zip(lo, conv_lo)]
-            window[_box(inner, [a + b - c for a, b, c in zip(inner, hi, lo)])] = patch
-            patch = net._layer(window, weight, norm)
+            inner = _box(inner, [a + b - c for a, b, c in zip(inner, hi, lo)])
+            windows = []
+            for target, value in zip(padded, patch):
+                changes.append((target, changed, value))
+                window = target[_box(conv_lo, [b + k - 1 for b in conv_hi])].clone()
+                window[inner] = value
+                windows.append(window)
+            patch = net._layer(*windows, layer)
             lo, hi = out_lo, out_hi
         region = _box(lo, hi)
-        old = _log_stats(self.top[region].flatten(2))
-        new = _log_stats(patch.flatten(2))
+        old = _log_stats(*(t[region] for t in self.top))
+        new = _log_stats(*patch)
         log_sum, zeros, sign = self.stats
         stats = (log_sum - old[0] + new[0], zeros - old[1] + new[1], sign * old[2] * new[2])
-        changes.append((self.top, region, patch))
+        changes.extend((t, region, p) for t, p in zip(self.top, patch))
         self.pending = (changes, stats)
         return self._amplitudes(stats)
 
@@ -397,71 +505,12 @@ def _box(lo, hi):
     return (slice(None), slice(None)) + tuple(slice(a, b + 1) for a, b in zip(lo, hi))
 
 
-def _log_stats(h):
-    """Per channel over the last axis: sum of log|h| over non-zeros, zero count, sign."""
+def _log_stats(h, log_scale):
+    """Per channel over all positions: sum of log|h| over non-zeros plus the
+    log-scales, zero count, sign."""
+    h = h.flatten(2)
     nonzero = h != 0
     log_sum = torch.where(nonzero, torch.log(h.abs()), 0.0).sum(dim=-1)
+    log_sum = log_sum + log_scale.flatten(1).sum(dim=1, keepdim=True)
     sign = torch.where(nonzero, torch.sign(h), 1.0).prod(dim=-1)
     return log_sum, (~nonzero).sum(dim=-1), sign
-
-
-def convac_map_shapes(image_shape, channels, kernel_size, pooling):
-    """Map shape seen by each conv layer, validating kernel and pooling sizes.
-
-    Parameters
-    ----------
-    image_shape : tuple of int
-        ``(N,)`` or ``(H, W)``.
-    channels : sequence of int
-        Non-constant channels per layer (only the number of layers and their
-        positivity matter here).
-    kernel_size : int
-        Window size ``K``.
-    pooling : int or None
-        Pooling window ``P`` after each layer.
-
-    Returns
-    -------
-    shapes : list of tuple of int
-        ``len(channels) + 1`` shapes: the input map of every layer, then the
-        map that the global pooling multiplies over.
-
-    Raises
-    ------
-    ValueError
-        If the image is not 1D or 2D, the kernel is larger than a map, or the
-        pooling window does not divide a map.
-
-    Examples
-    --------
-    >>> from skqcnn.nn._convac import convac_map_shapes
-    >>> convac_map_shapes((8, 8), (4, 4), kernel_size=3, pooling=2)
-    [(8, 8), (4, 4), (2, 2)]
-    """
-    shape = tuple(int(n) for n in image_shape)
-    if len(shape) not in (1, 2) or min(shape) < 1:
-        raise ValueError(f"image_shape must be (N,) or (H, W), got {image_shape!r}.")
-    if len(channels) < 1 or min(channels) < 1:
-        raise ValueError(
-            f"channels must be a non-empty sequence of positive ints, got {channels!r}."
-        )
-    if kernel_size < 1:
-        raise ValueError(f"kernel_size must be >= 1, got {kernel_size!r}.")
-    if pooling is not None and pooling < 1:
-        raise ValueError(f"pooling must be None or >= 1, got {pooling!r}.")
-    shapes = [shape]
-    for layer in range(len(channels)):
-        if kernel_size > min(shape):
-            raise ValueError(
-                f"kernel_size={kernel_size} is larger than the {shape} map of layer "
-                f"{layer + 1}."
-            )
-        if pooling is not None:
-            if any(n % pooling for n in shape):
-                raise ValueError(
-                    f"pooling={pooling} does not divide the {shape} map of layer "
-                    f"{layer + 1}."
-                )
-            shape = tuple(n // pooling for n in shape)
-        shapes.append(shape)
-    return shapes
