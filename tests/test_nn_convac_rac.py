@@ -6,7 +6,7 @@ import torch
 
 from skqcnn.nn import recalibrate_statistics
 from skqcnn._layout import convac_map_shapes
-from skqcnn.nn._convac import OverlappingConvACNetwork
+from skqcnn.nn._convac import FACTOR_SPREAD, OverlappingConvACNetwork
 from skqcnn.nn._layers import LocalBasis
 from skqcnn.nn._rac import DeepRACNetwork
 
@@ -86,13 +86,18 @@ def test_padding_is_the_constant_state():
         features = torch.randn(1, n_sites, local_dim, dtype=torch.float64)
         with torch.no_grad():
             net.running_log_scale.normal_()
-            for norm in (net.norms[0], net.top_norm):
-                for p in (norm.weight, norm.bias, norm.running_mean):
-                    p.normal_()
-                norm.running_var.uniform_(0.5, 2.0)
+            factor_norm, top_norm = net.norms[0], net.top_norm
+            for p in (factor_norm.running_mean, top_norm.weight, top_norm.bias,
+                      top_norm.running_mean):
+                p.normal_()
+            for p in (factor_norm.running_var, factor_norm.running_spread,
+                      top_norm.running_var):
+                p.uniform_(0.5, 2.0)
             weight = net.conv_weights[0].numpy()
-            scale, shift = (v.numpy().reshape(kernel, 2) for v in net.norms[0].affine())
-            top_scale, top_shift = (v.numpy() for v in net.top_norm.affine())
+            mean = factor_norm.running_mean.numpy()
+            std = np.sqrt(factor_norm.running_var.numpy() + factor_norm.eps)
+            gain = FACTOR_SPREAD / factor_norm.running_spread.numpy()
+            top_scale, top_shift = (v.numpy() for v in top_norm.affine())
             readout = net.readout.weight.numpy()
             x = features[0].numpy()
         e0 = np.eye(local_dim)[0]
@@ -102,7 +107,8 @@ def test_padding_is_the_constant_state():
             for k in range(kernel):
                 p = t + k - (kernel - 1) // 2
                 v = x[p] if 0 <= p < n_sites else e0
-                out *= np.concatenate(([v[0]], scale[k] * (weight[k] @ v) + shift[k] * v[0]))
+                z = (weight[k] @ v - mean[k] * v[0]) / std[k]
+                out *= np.concatenate(([v[0]], v[0] + gain * z))
             outputs.append(out)
         step = pooling or 1
         pooled = np.ones(3)
@@ -186,12 +192,13 @@ def test_recalibration_sets_statistics_from_data():
     torch.manual_seed(0)
     net = OverlappingConvACNetwork((6, 6), 3, (3, 3), 3, 2)
     features = _fourier_features((64, 36), seed=1)
-    inputs = []
-    net.norms[0].register_forward_pre_hook(lambda module, args: inputs.append(args[0]))
     recalibrate_statistics(net, [features[:32], features[32:]])
     assert not net.training
-    first = torch.cat(inputs[:2])[:, 1:]
-    torch.testing.assert_close(net.norms[0].running_mean, first.mean(dim=(0, 2, 3)),
+    # First-layer factors W^(k) x over the padded data: their mean per
+    # (offset, channel), the average of the two batches' means.
+    inputs = features.reshape(64, 6, 6, 3).movedim(-1, 1)
+    projected = torch.einsum("kcd,bd...->bkc...", net.conv_weights[0], net._pad(inputs))
+    torch.testing.assert_close(net.norms[0].running_mean, projected.mean(dim=(0, 3, 4)),
                                rtol=1e-5, atol=1e-6)
     # In eval mode the pooled log-magnitudes are centred on the data.
     log_abs, _ = net._pooled_log(features)

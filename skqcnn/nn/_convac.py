@@ -9,9 +9,9 @@ from torch import nn
 from .._layout import convac_map_shapes, same_padding
 from ._layers import ConstantChannelBatchNorm
 
-# Log-standard deviation over the data of a layer's window-and-pool product at
-# initialisation (each of its n factors gets FACTOR_SPREAD / sqrt(n)).
-FACTOR_SPREAD = 1.0
+# Standard deviation over the data of the logarithm of every layer's window
+# and pooling product (to first order); see _FactorNorm.
+FACTOR_SPREAD = 0.5
 
 
 class OverlappingConvACNetwork(nn.Module):
@@ -156,14 +156,13 @@ class OverlappingConvACNetwork(nn.Module):
         weights, norms = [], []
         fan_in = self.local_dim
         for r in self.channels:
-            # The BatchNorm after each map sets the factor's scale; the maps
-            # only need independent directions. Their constant column (the
-            # bias) starts at 0: the BatchNorm's shift supplies the mean.
+            # The normalisation after each map sets the factor's scale; the
+            # maps only need independent directions. Their constant column
+            # (the bias) starts at 0: the normalisation supplies the mean.
             w = torch.randn(window, r, fan_in, generator=generator)
             w[:, :, 0] = 0.0
             weights.append(nn.Parameter(w / math.sqrt(max(fan_in - 1, 1))))
-            norms.append(ConstantChannelBatchNorm(
-                window * r, scale_init=FACTOR_SPREAD / math.sqrt(n_factors)))
+            norms.append(_FactorNorm(window, r, n_factors))
             fan_in = 1 + r
         self.conv_weights = nn.ParameterList(weights)
         self.norms = nn.ModuleList(norms)
@@ -355,26 +354,18 @@ class OverlappingConvACNetwork(nn.Module):
         logarithm joins the log-scale map.
         """
         weight, norm = self.conv_weights[layer], self.norms[layer]
-        window, n_out, _ = weight.shape
-        spatial = tuple(n - self.kernel_size + 1 for n in padded.shape[2:])
-        const = padded[:, :1]
-        projected = torch.einsum("kcd,bd...->bkc...", weight, padded).flatten(1, 2)
-        factors = norm(torch.cat((const, projected), dim=1))[:, 1:]
-        factors = factors.unflatten(1, (window, n_out))
-        h_const = h_rest = log_scale = None
-        for k, offset in enumerate(self.offsets):
-            index = tuple(slice(o, o + n) for o, n in zip(offset, spatial))
-            c = const[(slice(None), slice(None)) + index]
-            r = factors[(slice(None), k, slice(None)) + index]
-            g = padded_log[(slice(None), slice(None)) + index]
-            if h_const is None:
-                h_const, h_rest, log_scale = c, r, g
-            else:
-                h_const, h_rest, log_scale = h_const * c, h_rest * r, log_scale + g
-        h = torch.cat((h_const, h_rest), dim=1)
-        if self.pooling is not None:
-            h = self._pool(h, 1.0, torch.prod)
-            log_scale = self._pool(log_scale, 0.0, torch.sum)
+        window = weight.shape[0]
+        padded_shape = tuple(padded.shape[2:])
+        const = padded[:, :1].unsqueeze(1)
+        projected = torch.einsum("kcd,bd...->bkc...", weight, padded)
+        z, spread = norm.standardise(projected, const)
+        if spread is None:
+            spread = norm.batch_spread(self._window_pool(z, torch.add, 0.0))
+        gain = (FACTOR_SPREAD / spread).view(-1, *(1,) * len(padded_shape))
+        factors = torch.cat((const.expand(-1, window, -1, *padded_shape), const + gain * z), dim=2)
+        h = self._window_pool(factors, torch.mul, 1.0)
+        log_scale = self._window_pool(
+            padded_log.unsqueeze(1).expand(-1, window, -1, *padded_shape), torch.add, 0.0)
         if layer == len(self.channels) - 1:
             h = self.top_norm(h)
         if not self.training:
@@ -384,6 +375,26 @@ class OverlappingConvACNetwork(nn.Module):
             top = torch.where(top > 0, top, torch.ones_like(top))
             h, log_scale = h / top, log_scale + torch.log(top)
         return h, log_scale
+
+    def _window_pool(self, per_offset, combine, identity):
+        """Combine per-offset maps over every window, then over pooling blocks.
+
+        ``per_offset`` has shape ``(batch, K^d, C, *padded)``; the result
+        ``(batch, C, *pooled)`` combines, at output ``t``, offset ``k`` of
+        padded position ``t + k`` by ``combine`` (``torch.mul`` for the
+        window product, ``torch.add`` for sums of logarithms or of
+        standardised factors), whose neutral element is ``identity``.
+        """
+        spatial = tuple(n - self.kernel_size + 1 for n in per_offset.shape[3:])
+        out = None
+        for k, offset in enumerate(self.offsets):
+            index = (slice(None), k, slice(None)) + tuple(
+                slice(o, o + n) for o, n in zip(offset, spatial))
+            out = per_offset[index] if out is None else combine(out, per_offset[index])
+        if self.pooling is not None:
+            reduce = torch.prod if combine is torch.mul else torch.sum
+            out = self._pool(out, identity, reduce)
+        return out
 
     def _pad(self, h):
         """Surround a map with the constant state ``e_0`` as ``padding="same"`` does."""
@@ -414,6 +425,66 @@ class OverlappingConvACNetwork(nn.Module):
                 h = torch.cat((h, h.new_full(shape, identity)), dim=axis)
             h = reduce(h.unflatten(axis, (h.shape[axis] // p, p)), dim=axis + 1)
         return h
+
+
+class _FactorNorm(nn.Module):
+    """Normalisation of the factors ``W^(k) x`` of one layer to ``1 + s_c z``.
+
+    ``z`` is ``W^(k) x`` standardised per (offset, channel) over the data,
+    and ``s_c = FACTOR_SPREAD / S_c``, where ``S_c`` is the standard deviation
+    of the window-and-pooling sum of ``z`` of channel ``c``: as
+    ``log prod (1 + s z) ~ s sum z``, the logarithm of every product has a
+    spread close to ``FACTOR_SPREAD`` over the data whatever the number of
+    factors and their correlations (neighbouring windows overlap, so a
+    fixed ``1 / sqrt(n)`` would not do). Products of many factors are
+    heavy-tailed unless each factor is close to 1, and a heavy-tailed input
+    makes the next standardisation useless (a few outliers set the scale).
+
+    In training mode the statistics are those of the batch, and running
+    averages (momentum 0.1) are kept; in eval mode the running ones are
+    used, and the factor ``u_0 + s_c (W^(k) x - m u_0) / sigma`` is a fixed
+    linear map of ``x`` (``u_0`` its constant channel), so the network stays
+    a tensor network.
+    """
+
+    def __init__(self, window, n_channels, n_factors, momentum=0.1, eps=1e-5):
+        super().__init__()
+        self.momentum = momentum
+        self.eps = eps
+        self.register_buffer("running_mean", torch.zeros(window, n_channels))
+        self.register_buffer("running_var", torch.ones(window, n_channels))
+        # Independent factors would give sqrt(n).
+        self.register_buffer("running_spread", torch.full((n_channels,), math.sqrt(n_factors)))
+
+    def standardise(self, projected, const):
+        """``z`` of ``projected`` (batch, K^d, C, *positions), and ``S`` in eval mode.
+
+        ``const`` (batch, 1, 1, *positions) is the constant channel of the
+        input. In eval mode ``z = (W^(k) x - m u_0) / sigma`` with running
+        statistics, linear in the input; in training mode (where ``u_0 = 1``
+        on data) the batch statistics are used and ``S`` is None: the caller
+        computes it from the window-and-pool sums of ``z``.
+        """
+        if not self.training or projected[:, 0, 0].numel() == 1:
+            shape = (1,) + self.running_mean.shape + (1,) * (projected.dim() - 3)
+            z = projected - self.running_mean.view(shape) * const
+            return z / torch.sqrt(self.running_var.view(shape) + self.eps), self.running_spread
+        dims = [0] + list(range(3, projected.dim()))
+        mean = projected.mean(dim=dims)
+        var = projected.var(dim=dims, unbiased=False)
+        with torch.no_grad():
+            n = projected.numel() / mean.numel()
+            self.running_mean.lerp_(mean, self.momentum)
+            self.running_var.lerp_(var * n / max(n - 1, 1), self.momentum)
+        shape = (1,) + mean.shape + (1,) * (projected.dim() - 3)
+        return (projected - mean.view(shape)) / torch.sqrt(var.view(shape) + self.eps), None
+
+    def batch_spread(self, summed):
+        """``S_c`` of the batch from the window-and-pool sums of ``z``, updating the running one."""
+        spread = torch.sqrt(summed.transpose(0, 1).flatten(1).var(dim=1) + self.eps)
+        with torch.no_grad():
+            self.running_spread.lerp_(spread, self.momentum)
+        return spread
 
 
 class _LocalUpdater:
