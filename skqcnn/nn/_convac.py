@@ -361,7 +361,8 @@ class OverlappingConvACNetwork(nn.Module):
         z, spread = norm.standardise(projected, const)
         if spread is None:
             spread = norm.batch_spread(self._window_pool(z, torch.add, 0.0))
-        gain = (FACTOR_SPREAD / spread).view(-1, *(1,) * len(padded_shape))
+        gain = (FACTOR_SPREAD * torch.exp(norm.log_gain) / spread).view(
+            -1, *(1,) * len(padded_shape))
         factors = torch.cat((const.expand(-1, window, -1, *padded_shape), const + gain * z), dim=2)
         h = self._window_pool(factors, torch.mul, 1.0)
         log_scale = self._window_pool(
@@ -455,6 +456,9 @@ class _FactorNorm(nn.Module):
         self.register_buffer("running_var", torch.ones(window, n_channels))
         # Independent factors would give sqrt(n).
         self.register_buffer("running_spread", torch.full((n_channels,), math.sqrt(n_factors)))
+        # Learnable, on a log scale so that optimiser steps change the spread
+        # by a fraction of itself.
+        self.log_gain = nn.Parameter(torch.zeros(n_channels))
 
     def standardise(self, projected, const):
         """``z`` of ``projected`` (batch, K^d, C, *positions), and ``S`` in eval mode.
