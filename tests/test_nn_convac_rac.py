@@ -86,18 +86,21 @@ def test_padding_is_the_constant_state():
         features = torch.randn(1, n_sites, local_dim, dtype=torch.float64)
         with torch.no_grad():
             net.running_log_scale.normal_()
-            factor_norm, top_norm = net.norms[0], net.top_norm
-            for p in (factor_norm.running_mean, top_norm.weight, top_norm.bias,
-                      top_norm.running_mean):
+            factor_norm, top_norm, readout_norm = net.norms[0], net.top_norm, net.readout_norm
+            for p in (factor_norm.running_mean, factor_norm.log_gain, top_norm.weight,
+                      top_norm.bias, top_norm.running_mean, readout_norm.weight,
+                      readout_norm.bias, readout_norm.running_mean):
                 p.normal_()
             for p in (factor_norm.running_var, factor_norm.running_spread,
-                      top_norm.running_var):
+                      top_norm.running_var, readout_norm.running_var):
                 p.uniform_(0.5, 2.0)
             weight = net.conv_weights[0].numpy()
             mean = factor_norm.running_mean.numpy()
             std = np.sqrt(factor_norm.running_var.numpy() + factor_norm.eps)
-            gain = FACTOR_SPREAD / factor_norm.running_spread.numpy()
+            gain = (FACTOR_SPREAD * np.exp(factor_norm.log_gain.numpy())
+                    / factor_norm.running_spread.numpy())
             top_scale, top_shift = (v.numpy() for v in top_norm.affine())
+            readout_scale, readout_shift = (v.numpy() for v in readout_norm.affine())
             readout = net.readout.weight.numpy()
             x = features[0].numpy()
         e0 = np.eye(local_dim)[0]
@@ -117,6 +120,7 @@ def test_padding_is_the_constant_state():
             out[1:] = top_scale * out[1:] + top_shift * out[0]
             pooled *= out
         pooled[1:] /= np.exp(net.running_log_scale.numpy())
+        pooled[1:] = readout_scale * pooled[1:] + readout_shift * pooled[0]
         np.testing.assert_allclose(net(features).detach().numpy()[0], readout @ pooled,
                                    rtol=1e-12)
 
@@ -194,12 +198,14 @@ def test_recalibration_sets_statistics_from_data():
     features = _fourier_features((64, 36), seed=1)
     recalibrate_statistics(net, [features[:32], features[32:]])
     assert not net.training
-    # First-layer factors W^(k) x over the padded data: their mean per
-    # (offset, channel), the average of the two batches' means.
-    inputs = features.reshape(64, 6, 6, 3).movedim(-1, 1)
-    projected = torch.einsum("kcd,bd...->bkc...", net.conv_weights[0], net._pad(inputs))
-    torch.testing.assert_close(net.norms[0].running_mean, projected.mean(dim=(0, 3, 4)),
-                               rtol=1e-5, atol=1e-6)
+    # First-layer factor k at output t is W^(k) x_{t + k - 1} (e_0 outside):
+    # its mean per (offset, channel), the average of the two batches' means.
+    padded = net._pad(features.reshape(64, 6, 6, 3).movedim(-1, 1))
+    means = torch.stack([
+        torch.einsum("cd,bdij->bcij", w, padded[:, :, a:a + 6, b:b + 6]).mean(dim=(0, 2, 3))
+        for w, (a, b) in zip(net.conv_weights[0], net.offsets)
+    ])
+    torch.testing.assert_close(net.norms[0].running_mean, means, rtol=1e-5, atol=1e-6)
     # In eval mode the pooled log-magnitudes are centred on the data.
     log_abs, _ = net._pooled_log(features)
     torch.testing.assert_close(log_abs[:, 1:].mean(dim=0), torch.zeros(3), atol=1e-4, rtol=0)

@@ -110,6 +110,8 @@ class OverlappingConvACNetwork(nn.Module):
         One per layer, over its ``K^d r_l`` factor channels (offset-major).
     top_norm : ConstantChannelBatchNorm
         After the last layer's products, before the global product.
+    readout_norm : ConstantChannelBatchNorm
+        Standardises the globally pooled channels ``1..r_L``.
     readout : torch.nn.Linear
         ``1 + r_L`` pooled channels to ``n_classes`` scores, no bias (column 0
         multiplies the constant channel).
@@ -177,6 +179,13 @@ class OverlappingConvACNetwork(nn.Module):
         self.top_norm.running_mean.fill_(1.0)
         self.log_scale_momentum = 0.1
         self.register_buffer("running_log_scale", torch.zeros(self.channels[-1]))
+        # The pooled channels are exp of log-sums of spread about
+        # FACTOR_SPREAD around 1: standardising them (the shift multiplies
+        # the constant channel) lets the readout see their variation, not
+        # their common value 1, which it would otherwise have to cancel.
+        self.readout_norm = ConstantChannelBatchNorm(self.channels[-1], mean_init=0.0,
+                                                     scale_init=1.0)
+        self.readout_norm.running_mean.fill_(1.0)
         self.readout = nn.Linear(fan_in, self.n_classes, bias=False)
         bound = 1.0 / math.sqrt(fan_in)
         with torch.no_grad():
@@ -197,7 +206,7 @@ class OverlappingConvACNetwork(nn.Module):
         scores : torch.Tensor of shape (batch, n_classes)
         """
         log_abs, sign = self._pooled_log(features)
-        return self.readout(sign * torch.exp(log_abs))
+        return self.readout(self.readout_norm(sign * torch.exp(log_abs)))
 
     def log_forward(self, features):
         """Logarithm of the absolute score and its sign, without over- or underflow.
@@ -259,7 +268,10 @@ class OverlappingConvACNetwork(nn.Module):
         """Log-magnitude and sign of the scores from those of the pooled channels."""
         top = log_abs.amax(dim=1, keepdim=True)
         top = torch.where(torch.isfinite(top), top, torch.zeros_like(top))
-        scores = self.readout(sign * torch.exp(log_abs - top))
+        if self.training:
+            # Batch statistics are not homogeneous: no common factor out.
+            top = torch.zeros_like(top)
+        scores = self.readout(self.readout_norm(sign * torch.exp(log_abs - top)))
         return torch.log(scores.abs()) + top, torch.sign(scores)
 
     def _log_shift(self):
@@ -302,23 +314,27 @@ class OverlappingConvACNetwork(nn.Module):
             )
         h = features.reshape(features.shape[0], *self.image_shape, self.local_dim)
         h = h.movedim(-1, 1)
-        log_scale = h.new_zeros((h.shape[0], 1) + self.image_shape)
+        log_scale = None
         for layer in range(len(self.channels)):
             h, log_scale = self._layer(self._pad(h), self._pad_log(log_scale), layer)
         h = h.flatten(2)
-        log_abs = torch.log(h.abs()).sum(dim=2) + log_scale.flatten(1).sum(dim=1, keepdim=True)
+        log_abs = torch.log(h.abs()).sum(dim=2)
+        if log_scale is not None:
+            log_abs = log_abs + log_scale.flatten(1).sum(dim=1, keepdim=True)
         return log_abs, torch.sign(h).prod(dim=2)
 
     @torch.no_grad()
     def recalibrate_log_scale(self, batches):
-        """Set ``running_log_scale`` to its average over data, weights fixed.
+        """Set the log-scale and the readout statistics from data, weights fixed.
 
-        The mean over ``batches`` of the log-magnitude of every pooled
-        channel, as eval mode computes it (the BatchNorms use their running
-        statistics), so that eval-mode scores are centred on the data.
-        :func:`~skqcnn.nn.recalibrate_statistics` calls it after
-        recomputing the BatchNorm statistics. The network is left in eval
-        mode.
+        ``running_log_scale`` becomes the mean over ``batches`` of the
+        log-magnitude of every pooled channel, as eval mode computes it (the
+        factor normalisations use their running statistics), and the running
+        mean and variance of ``readout_norm`` those of the pooled channels
+        rescaled by it, so that eval-mode scores are those of the data's
+        statistics. :func:`~skqcnn.nn.recalibrate_statistics` calls it after
+        recomputing the other running statistics. The network is left in
+        eval mode.
 
         Parameters
         ----------
@@ -337,13 +353,16 @@ class OverlappingConvACNetwork(nn.Module):
         True
         """
         self.eval()
-        total, n_batches = torch.zeros_like(self.running_log_scale), 0
-        for features in batches:
-            total += self.pooled_log_magnitudes(features)[0][:, 1:].mean(dim=0)
-            n_batches += 1
-        if n_batches == 0:
+        pooled = [self.pooled_log_magnitudes(features) for features in batches]
+        if not pooled:
             raise ValueError("batches is empty.")
-        self.running_log_scale.copy_(total / n_batches)
+        log_abs = torch.cat([log_abs for log_abs, _ in pooled])[:, 1:]
+        sign = torch.cat([sign for _, sign in pooled])[:, 1:]
+        self.running_log_scale.copy_(log_abs.mean(dim=0))
+        values = sign * torch.exp(log_abs - self.running_log_scale)
+        self.readout_norm.running_mean.copy_(values.mean(dim=0))
+        self.readout_norm.running_var.copy_(
+            values.var(dim=0) if len(values) > 1 else torch.ones_like(values[0]))
 
     def _layer(self, padded, padded_log, layer):
         """Layer ``layer`` (from 0) over a padded map and its padded log-scale map.
@@ -354,19 +373,27 @@ class OverlappingConvACNetwork(nn.Module):
         logarithm joins the log-scale map.
         """
         weight, norm = self.conv_weights[layer], self.norms[layer]
-        window = weight.shape[0]
-        padded_shape = tuple(padded.shape[2:])
-        const = padded[:, :1].unsqueeze(1)
-        projected = torch.einsum("kcd,bd...->bkc...", weight, padded)
-        z, spread = norm.standardise(projected, const)
+        n_spatial = padded.dim() - 2
+        # Offset k of every window as its own map: unfold and unbind have
+        # cheap gradients, unlike K^d slices of one large tensor.
+        const = self._offsets(padded[:, :1])
+        projected = torch.stack([
+            torch.einsum("cd,bd...->bc...", w, x)
+            for w, x in zip(weight, self._offsets(padded))
+        ], dim=1)
+        z, spread = norm.standardise(projected, torch.stack(const, dim=1))
+        z = z.unbind(dim=1)
         if spread is None:
-            spread = norm.batch_spread(self._window_pool(z, torch.add, 0.0))
-        gain = (FACTOR_SPREAD * torch.exp(norm.log_gain) / spread).view(
-            -1, *(1,) * len(padded_shape))
-        factors = torch.cat((const.expand(-1, window, -1, *padded_shape), const + gain * z), dim=2)
-        h = self._window_pool(factors, torch.mul, 1.0)
-        log_scale = self._window_pool(
-            padded_log.unsqueeze(1).expand(-1, window, -1, *padded_shape), torch.add, 0.0)
+            spread = norm.batch_spread(self._pool(_combine(z, torch.add), torch.add))
+        gain = (FACTOR_SPREAD * torch.exp(norm.log_gain) / spread).view(-1, *(1,) * n_spatial)
+        h = torch.cat((
+            self._pool(_combine(const, torch.mul), torch.mul),
+            self._pool(_combine([c + gain * zk for c, zk in zip(const, z)], torch.mul),
+                       torch.mul),
+        ), dim=1)
+        log_scale = None
+        if padded_log is not None:
+            log_scale = self._pool(_combine(self._offsets(padded_log), torch.add), torch.add)
         if layer == len(self.channels) - 1:
             h = self.top_norm(h)
         if not self.training:
@@ -374,28 +401,32 @@ class OverlappingConvACNetwork(nn.Module):
             # product: a scalar factor on a position passes through unchanged.
             top = h.abs().amax(dim=1, keepdim=True)
             top = torch.where(top > 0, top, torch.ones_like(top))
-            h, log_scale = h / top, log_scale + torch.log(top)
+            h = h / top
+            log_scale = torch.log(top) if log_scale is None else log_scale + torch.log(top)
         return h, log_scale
 
-    def _window_pool(self, per_offset, combine, identity):
-        """Combine per-offset maps over every window, then over pooling blocks.
+    def _offsets(self, padded):
+        """The ``K^d`` shifted maps: entry ``k`` holds, at output ``t``, padded position ``t + k``."""
+        windows = padded
+        for axis in range(2, padded.dim()):
+            windows = windows.unfold(axis, self.kernel_size, 1)
+        return windows.flatten(padded.dim()).unbind(dim=-1)
 
-        ``per_offset`` has shape ``(batch, K^d, C, *padded)``; the result
-        ``(batch, C, *pooled)`` combines, at output ``t``, offset ``k`` of
-        padded position ``t + k`` by ``combine`` (``torch.mul`` for the
-        window product, ``torch.add`` for sums of logarithms or of
-        standardised factors), whose neutral element is ``identity``.
-        """
-        spatial = tuple(n - self.kernel_size + 1 for n in per_offset.shape[3:])
-        out = None
-        for k, offset in enumerate(self.offsets):
-            index = (slice(None), k, slice(None)) + tuple(
-                slice(o, o + n) for o, n in zip(offset, spatial))
-            out = per_offset[index] if out is None else combine(out, per_offset[index])
-        if self.pooling is not None:
-            reduce = torch.prod if combine is torch.mul else torch.sum
-            out = self._pool(out, identity, reduce)
-        return out
+    def _pool(self, h, combine):
+        """Combine ``P`` (``P x P``) blocks by ``combine``; a clipped last block
+        is padded with its neutral element (1 for ``torch.mul``, 0 for ``torch.add``)."""
+        if self.pooling is None:
+            return h
+        p = self.pooling
+        for axis in range(2, h.dim()):
+            missing = -h.shape[axis] % p
+            if missing:
+                shape = list(h.shape)
+                shape[axis] = missing
+                identity = 1.0 if combine is torch.mul else 0.0
+                h = torch.cat((h, h.new_full(shape, identity)), dim=axis)
+            h = _combine(h.unflatten(axis, (-1, p)).unbind(dim=axis + 1), combine)
+        return h
 
     def _pad(self, h):
         """Surround a map with the constant state ``e_0`` as ``padding="same"`` does."""
@@ -407,25 +438,11 @@ class OverlappingConvACNetwork(nn.Module):
         return padded
 
     def _pad_log(self, log_scale):
-        """Pad a log-scale map with 0: ``e_0`` is not rescaled."""
+        """Pad a log-scale map with 0: ``e_0`` is not rescaled (None stays None)."""
+        if log_scale is None:
+            return None
         pad_arg = list(same_padding(self.kernel_size)) * (log_scale.dim() - 2)
         return nn.functional.pad(log_scale, pad_arg)
-
-    def _pool(self, h, identity, reduce):
-        """Reduce non-overlapping ``P`` (``P x P``) blocks, the last one clipped.
-
-        A clipped block is padded with ``identity``, the neutral element of
-        ``reduce`` (1 for the product, 0 for a sum of logarithms).
-        """
-        p = self.pooling
-        for axis in range(2, h.dim()):
-            missing = -h.shape[axis] % p
-            if missing:
-                shape = list(h.shape)
-                shape[axis] = missing
-                h = torch.cat((h, h.new_full(shape, identity)), dim=axis)
-            h = reduce(h.unflatten(axis, (h.shape[axis] // p, p)), dim=axis + 1)
-        return h
 
 
 class _FactorNorm(nn.Module):
@@ -473,15 +490,11 @@ class _FactorNorm(nn.Module):
             shape = (1,) + self.running_mean.shape + (1,) * (projected.dim() - 3)
             z = projected - self.running_mean.view(shape) * const
             return z / torch.sqrt(self.running_var.view(shape) + self.eps), self.running_spread
-        dims = [0] + list(range(3, projected.dim()))
-        mean = projected.mean(dim=dims)
-        var = projected.var(dim=dims, unbiased=False)
-        with torch.no_grad():
-            n = projected.numel() / mean.numel()
-            self.running_mean.lerp_(mean, self.momentum)
-            self.running_var.lerp_(var * n / max(n - 1, 1), self.momentum)
-        shape = (1,) + mean.shape + (1,) * (projected.dim() - 3)
-        return (projected - mean.view(shape)) / torch.sqrt(var.view(shape) + self.eps), None
+        z = nn.functional.batch_norm(
+            projected.flatten(1, 2), self.running_mean.view(-1), self.running_var.view(-1),
+            training=True, momentum=self.momentum, eps=self.eps,
+        )
+        return z.view_as(projected), None
 
     def batch_spread(self, summed):
         """``S_c`` of the batch from the window-and-pool sums of ``z``, updating the running one."""
@@ -573,6 +586,14 @@ class _LocalUpdater:
             torch.where(mask.unsqueeze(1), new, old) for new, old in zip(stats, self.stats)
         )
         self.pending = None
+
+
+def _combine(maps, combine):
+    """``maps[0] combine maps[1] combine ...``, left to right."""
+    out = maps[0]
+    for other in maps[1:]:
+        out = combine(out, other)
+    return out
 
 
 def _box(lo, hi):
