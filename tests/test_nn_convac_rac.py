@@ -6,7 +6,7 @@ import torch
 
 from skqcnn.nn import recalibrate_statistics
 from skqcnn._layout import convac_map_shapes
-from skqcnn.nn._convac import FACTOR_SPREAD, OverlappingConvACNetwork
+from skqcnn.nn._convac import OverlappingConvACNetwork
 from skqcnn.nn._layers import LocalBasis
 from skqcnn.nn._rac import DeepRACNetwork
 
@@ -87,7 +87,8 @@ def test_padding_is_the_constant_state():
         with torch.no_grad():
             net.running_log_scale.normal_()
             factor_norm, top_norm, readout_norm = net.norms[0], net.top_norm, net.readout_norm
-            for p in (factor_norm.running_mean, factor_norm.log_gain, top_norm.weight,
+            for p in (factor_norm.running_mean, factor_norm.weight, factor_norm.bias,
+                      top_norm.weight,
                       top_norm.bias, top_norm.running_mean, readout_norm.weight,
                       readout_norm.bias, readout_norm.running_mean):
                 p.normal_()
@@ -97,8 +98,8 @@ def test_padding_is_the_constant_state():
             weight = net.conv_weights[0].numpy()
             mean = factor_norm.running_mean.numpy()
             std = np.sqrt(factor_norm.running_var.numpy() + factor_norm.eps)
-            gain = (FACTOR_SPREAD * np.exp(factor_norm.log_gain.numpy())
-                    / factor_norm.running_spread.numpy())
+            gain = factor_norm.weight.numpy() / factor_norm.running_spread.numpy()
+            factor_mean = factor_norm.bias.numpy()
             top_scale, top_shift = (v.numpy() for v in top_norm.affine())
             readout_scale, readout_shift = (v.numpy() for v in readout_norm.affine())
             readout = net.readout.weight.numpy()
@@ -111,7 +112,7 @@ def test_padding_is_the_constant_state():
                 p = t + k - (kernel - 1) // 2
                 v = x[p] if 0 <= p < n_sites else e0
                 z = (weight[k] @ v - mean[k] * v[0]) / std[k]
-                out *= np.concatenate(([v[0]], v[0] + gain * z))
+                out *= np.concatenate(([v[0]], factor_mean * v[0] + gain * z))
             outputs.append(out)
         step = pooling or 1
         pooled = np.ones(3)

@@ -106,12 +106,17 @@ class OverlappingConvACNetwork(nn.Module):
         Layer ``l`` holds the non-constant rows of the ``K^d`` maps ``W^(k)``,
         shape ``(K^d, r_l, 1 + r_{l-1})`` (``M`` inputs for layer 1); offsets
         in row-major order over the window.
-    norms : torch.nn.ModuleList of ConstantChannelBatchNorm
-        One per layer, over its ``K^d r_l`` factor channels (offset-major).
+    norms : torch.nn.ModuleList
+        Every normalisation, in the order applied: the factor normalisation
+        of each layer (``running_mean`` and ``running_var`` of shape
+        ``(K^d, r_l)``, ``running_spread``, and per channel the learnable
+        ``weight`` scaling the spread and ``bias`` the mean), then
+        ``top_norm`` and ``readout_norm``.
     top_norm : ConstantChannelBatchNorm
-        After the last layer's products, before the global product.
+        ``norms[-2]``: after the last layer's products, before the global
+        product.
     readout_norm : ConstantChannelBatchNorm
-        Standardises the globally pooled channels ``1..r_L``.
+        ``norms[-1]``: standardises the globally pooled channels ``1..r_L``.
     readout : torch.nn.Linear
         ``1 + r_L`` pooled channels to ``n_classes`` scores, no bias (column 0
         multiplies the constant channel).
@@ -167,31 +172,41 @@ class OverlappingConvACNetwork(nn.Module):
             norms.append(_FactorNorm(window, r, n_factors))
             fan_in = 1 + r
         self.conv_weights = nn.ParameterList(weights)
-        self.norms = nn.ModuleList(norms)
         # Without a map between the last window products and the global
         # product, the two would merge into one product over every factor.
         # This one centres the last map on 1 with a spread 1 / sqrt(n) per
         # position, so the log of the global product over n positions starts
         # with a spread of order 1.
         n_top = math.prod(self.map_shapes[-1])
-        self.top_norm = ConstantChannelBatchNorm(
-            self.channels[-1], scale_init=FACTOR_SPREAD / math.sqrt(n_top))
-        self.top_norm.running_mean.fill_(1.0)
+        top_norm = ConstantChannelBatchNorm(self.channels[-1],
+                                            scale_init=FACTOR_SPREAD / math.sqrt(n_top))
+        top_norm.running_mean.fill_(1.0)
         self.log_scale_momentum = 0.1
         self.register_buffer("running_log_scale", torch.zeros(self.channels[-1]))
         # The pooled channels are exp of log-sums of spread about
         # FACTOR_SPREAD around 1: standardising them (the shift multiplies
         # the constant channel) lets the readout see their variation, not
         # their common value 1, which it would otherwise have to cancel.
-        self.readout_norm = ConstantChannelBatchNorm(self.channels[-1], mean_init=0.0,
-                                                     scale_init=1.0)
-        self.readout_norm.running_mean.fill_(1.0)
+        readout_norm = ConstantChannelBatchNorm(self.channels[-1], mean_init=0.0,
+                                                scale_init=1.0)
+        readout_norm.running_mean.fill_(1.0)
+        self.norms = nn.ModuleList(norms + [top_norm, readout_norm])
         self.readout = nn.Linear(fan_in, self.n_classes, bias=False)
         bound = 1.0 / math.sqrt(fan_in)
         with torch.no_grad():
             self.readout.weight.copy_(
                 bound * (2 * torch.rand(self.readout.weight.shape, generator=generator) - 1)
             )
+
+    @property
+    def top_norm(self):
+        """The BatchNorm between the last window products and the global product."""
+        return self.norms[-2]
+
+    @property
+    def readout_norm(self):
+        """The BatchNorm of the globally pooled channels, before the readout."""
+        return self.norms[-1]
 
     def forward(self, features):
         """Class scores.
@@ -385,10 +400,12 @@ class OverlappingConvACNetwork(nn.Module):
         z = z.unbind(dim=1)
         if spread is None:
             spread = norm.batch_spread(self._pool(_combine(z, torch.add), torch.add))
-        gain = (FACTOR_SPREAD * torch.exp(norm.log_gain) / spread).view(-1, *(1,) * n_spatial)
+        shape = (-1,) + (1,) * n_spatial
+        gain = (norm.weight / spread).view(shape)
+        mean = norm.bias.view(shape)
         h = torch.cat((
             self._pool(_combine(const, torch.mul), torch.mul),
-            self._pool(_combine([c + gain * zk for c, zk in zip(const, z)], torch.mul),
+            self._pool(_combine([mean * c + gain * zk for c, zk in zip(const, z)], torch.mul),
                        torch.mul),
         ), dim=1)
         log_scale = None
@@ -446,23 +463,27 @@ class OverlappingConvACNetwork(nn.Module):
 
 
 class _FactorNorm(nn.Module):
-    """Normalisation of the factors ``W^(k) x`` of one layer to ``1 + s_c z``.
+    """Normalisation of the factors ``W^(k) x`` of one layer to ``b_c + w_c z / D_c``.
 
     ``z`` is ``W^(k) x`` standardised per (offset, channel) over the data,
-    and ``s_c = FACTOR_SPREAD / S_c``, where ``S_c`` is the standard deviation
-    of the window-and-pooling sum of ``z`` of channel ``c``: as
-    ``log prod (1 + s z) ~ s sum z``, the logarithm of every product has a
-    spread close to ``FACTOR_SPREAD`` over the data whatever the number of
-    factors and their correlations (neighbouring windows overlap, so a
-    fixed ``1 / sqrt(n)`` would not do). Products of many factors are
-    heavy-tailed unless each factor is close to 1, and a heavy-tailed input
-    makes the next standardisation useless (a few outliers set the scale).
+    and the divisor ``D_c = S_c / FACTOR_SPREAD``, where ``S_c`` is the
+    standard deviation of the window-and-pooling sum of ``z`` of channel
+    ``c``: as ``log prod (1 + s z) ~ s sum z``, with the learnable mean
+    ``b_c`` and gain ``w_c`` at their initial value 1 the logarithm of every
+    product has a spread close to ``FACTOR_SPREAD`` over the data, whatever
+    the number of factors and their correlations (neighbouring windows
+    overlap, so a fixed ``1 / sqrt(n)`` would not do). Products of many
+    factors are heavy-tailed unless each factor is close to 1, and a
+    heavy-tailed input makes the next standardisation useless (a few
+    outliers set its scale).
 
     In training mode the statistics are those of the batch, and running
     averages (momentum 0.1) are kept; in eval mode the running ones are
-    used, and the factor ``u_0 + s_c (W^(k) x - m u_0) / sigma`` is a fixed
-    linear map of ``x`` (``u_0`` its constant channel), so the network stays
-    a tensor network.
+    used, and the factor ``b_c u_0 + w_c (W^(k) x - m u_0) / (sigma D_c)`` is
+    a fixed linear map of ``x`` (``u_0`` its constant channel), so the
+    network stays a tensor network. With ``running_mean`` 0, ``running_var``
+    and ``running_spread`` 1, ``weight`` 1 and ``bias`` 0 it is the identity:
+    the factor is ``W^(k) x``.
     """
 
     def __init__(self, window, n_channels, n_factors, momentum=0.1, eps=1e-5):
@@ -471,20 +492,21 @@ class _FactorNorm(nn.Module):
         self.eps = eps
         self.register_buffer("running_mean", torch.zeros(window, n_channels))
         self.register_buffer("running_var", torch.ones(window, n_channels))
-        # Independent factors would give sqrt(n).
-        self.register_buffer("running_spread", torch.full((n_channels,), math.sqrt(n_factors)))
-        # Learnable, on a log scale so that optimiser steps change the spread
-        # by a fraction of itself.
-        self.log_gain = nn.Parameter(torch.zeros(n_channels))
+        # Independent factors: S = sqrt(n). Keeps a fresh network's eval-mode
+        # products in range.
+        self.register_buffer("running_spread",
+                             torch.full((n_channels,), math.sqrt(n_factors) / FACTOR_SPREAD))
+        self.weight = nn.Parameter(torch.ones(n_channels))
+        self.bias = nn.Parameter(torch.ones(n_channels))
 
     def standardise(self, projected, const):
-        """``z`` of ``projected`` (batch, K^d, C, *positions), and ``S`` in eval mode.
+        """``z`` of ``projected`` (batch, K^d, C, *positions), and ``D`` in eval mode.
 
         ``const`` (batch, 1, 1, *positions) is the constant channel of the
         input. In eval mode ``z = (W^(k) x - m u_0) / sigma`` with running
         statistics, linear in the input; in training mode (where ``u_0 = 1``
         on data) the batch statistics are used and ``S`` is None: the caller
-        computes it from the window-and-pool sums of ``z``.
+        computes ``D`` from the window-and-pool sums of ``z``.
         """
         if not self.training or projected[:, 0, 0].numel() == 1:
             shape = (1,) + self.running_mean.shape + (1,) * (projected.dim() - 3)
@@ -497,8 +519,9 @@ class _FactorNorm(nn.Module):
         return z.view_as(projected), None
 
     def batch_spread(self, summed):
-        """``S_c`` of the batch from the window-and-pool sums of ``z``, updating the running one."""
+        """``D_c`` of the batch from the window-and-pool sums of ``z``, updating the running one."""
         spread = torch.sqrt(summed.transpose(0, 1).flatten(1).var(dim=1) + self.eps)
+        spread = spread / FACTOR_SPREAD
         with torch.no_grad():
             self.running_spread.lerp_(spread, self.momentum)
         return spread
