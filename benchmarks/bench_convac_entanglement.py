@@ -4,10 +4,10 @@ load_digits is area-resized to 3 x 4 pixels (:func:`skqcnn.datasets.area_resize`
 and read as a chain of 12 sites; on the stratified 75/25 split with
 random_state=0, for each seed:
 
-1. an OverlappingConvACClassifier with default hyperparameters and an
-   untrained copy (the same network before training: ``max_epochs=0`` is not
-   allowed, so the initial weights are rebuilt from the same generator) and a
-   QCNNClassifier with default hyperparameters are fitted;
+1. an OverlappingConvACClassifier and a QCNNClassifier with default
+   hyperparameters are fitted, and an untrained ConvAC network of the same
+   architecture is built (initial weights from a generator seeded with the
+   seed, running statistics from the training data);
 2. every class state ``Psi_y`` is enumerated (``3 ** 12`` amplitudes,
    :func:`skqcnn.entanglement.enumerate_amplitudes`) and its von Neumann
    entropy S1 across the half cut (sites 0-5 | 6-11) computed from its
@@ -17,7 +17,9 @@ random_state=0, for each seed:
 
 Prints per seed and model the test accuracy, the mean S1 over classes (in
 nats; a product state has 0, ``log 3**6 = 6.59`` is the largest possible),
-its maximum over classes, and the mean weight of ``|0...0>``.
+its maximum over classes, the mean weight of ``|0...0>``, and the mean S1 of
+the states with their ``|0...0>`` amplitude set to zero (what the scores
+carry beyond their constant part).
 
 Run from the repository root with skqcnn importable::
 
@@ -39,6 +41,7 @@ from skqcnn.entanglement import (
     enumerate_amplitudes,
     spectrum_from_amplitudes,
 )
+from skqcnn.nn import OverlappingConvACNetwork, recalibrate_statistics
 
 N_SITES = 12
 HALF = np.arange(N_SITES) < N_SITES // 2
@@ -50,13 +53,20 @@ def chain_digits():
     return train_test_split(X, y, test_size=0.25, stratify=y, random_state=0)
 
 
+def half_cut_entropy(psi, local_dim):
+    return entropy_from_spectrum(spectrum_from_amplitudes(psi, HALF, local_dim))
+
+
 def state_summary(network, local_dim):
-    """Mean and max S1 over classes at the half cut, mean weight of |0...0>."""
+    """Mean and max S1 over classes at the half cut, mean weight of |0...0>,
+    and mean S1 of the states with their |0...0> component removed."""
     amplitudes = enumerate_amplitudes(network, N_SITES, local_dim)
-    entropies = [entropy_from_spectrum(spectrum_from_amplitudes(psi, HALF, local_dim))
-                 for psi in amplitudes]
+    entropies = [half_cut_entropy(psi, local_dim) for psi in amplitudes]
     ground = [psi[0] ** 2 / np.sum(psi**2) for psi in amplitudes]
-    return float(np.mean(entropies)), float(np.max(entropies)), float(np.mean(ground))
+    rest = [half_cut_entropy(np.concatenate(([0.0], psi[1:])), local_dim)
+            for psi in amplitudes]
+    return (float(np.mean(entropies)), float(np.max(entropies)), float(np.mean(ground)),
+            float(np.mean(rest)))
 
 
 def main():
@@ -66,7 +76,8 @@ def main():
     X_train, X_test, y_train, y_test = chain_digits()
     print(f"{len(X_train)} train / {len(X_test)} test chains of {N_SITES} sites; "
           f"S1 in nats, at most log(3**6) = {math.log(3**6):.2f}\n")
-    print(f"{'model':<34} {'accuracy':>9} {'mean S1':>10} {'max S1':>10} {'w(0...0)':>10}")
+    print(f"{'model':<34} {'accuracy':>9} {'mean S1':>10} {'max S1':>10} {'w(0...0)':>10} "
+          f"{'S1 w/o 0...0':>13}")
     rows = {}
     for seed in range(args.seeds):
         fitted = {
@@ -80,25 +91,28 @@ def main():
             summary = state_summary(clf.net_.module_.network, clf.local_dim_)
             rows.setdefault(name, []).append((accuracy,) + summary)
             print(f"{name + f' (random_state={seed})':<34} {accuracy:>9.4f} "
-                  f"{summary[0]:>10.4f} {summary[1]:>10.4f} {summary[2]:>10.6f}", flush=True)
-        # The untrained network: the same initial weights, statistics from data.
-        untrained = fitted["ConvAC"]._build_network(
-            N_SITES, fitted["ConvAC"].local_dim_, 10,
-            torch.Generator().manual_seed(seed)).double()
-        features = fitted["ConvAC"].net_.module_.basis(
-            torch.tensor(fitted["ConvAC"]._scale_inputs(X_train), dtype=torch.float64))
-        from skqcnn.nn import recalibrate_statistics
-
+                  f"{summary[0]:>10.4g} {summary[1]:>10.4g} {summary[2]:>10.6f} "
+                  f"{summary[3]:>13.4f}", flush=True)
+        # An untrained network of the same architecture, statistics from data.
+        clf = fitted["ConvAC"]
+        untrained = OverlappingConvACNetwork(
+            clf.image_shape_, clf.local_dim_, clf.channels_, clf.kernel_size,
+            len(clf.classes_), pooling=clf.pooling,
+            generator=torch.Generator().manual_seed(seed)).double()
+        features = clf.net_.module_.basis(
+            torch.tensor(clf._scale_inputs(X_train), dtype=torch.float64))
         recalibrate_statistics(untrained, [features])
         summary = state_summary(untrained, fitted["ConvAC"].local_dim_)
         rows.setdefault("ConvAC untrained", []).append((float("nan"),) + summary)
-        print(f"{f'ConvAC untrained (seed {seed})':<34} {'':>9} {summary[0]:>10.4f} "
-              f"{summary[1]:>10.4f} {summary[2]:>10.6f}", flush=True)
+        print(f"{f'ConvAC untrained (seed {seed})':<34} {'':>9} {summary[0]:>10.4g} "
+              f"{summary[1]:>10.4g} {summary[2]:>10.6f} {summary[3]:>13.4f}", flush=True)
     print()
     for name, values in rows.items():
         values = np.array(values)
-        print(f"{name}: accuracy {np.nanmean(values[:, 0]):.4f}, mean S1 {values[:, 1].mean():.4f} "
-              f"(std over seeds {values[:, 1].std():.4f}), w(0...0) {values[:, 3].mean():.6f}")
+        accuracy = np.nanmean(values[:, 0]) if np.isfinite(values[:, 0]).any() else np.nan
+        print(f"{name}: accuracy {accuracy:.4f}, mean S1 {values[:, 1].mean():.4g} "
+              f"(std over seeds {values[:, 1].std():.2g}), w(0...0) {values[:, 3].mean():.6f}, "
+              f"S1 without |0...0> {values[:, 4].mean():.4f} (std {values[:, 4].std():.2g})")
 
 
 if __name__ == "__main__":

@@ -54,8 +54,9 @@ class OverlappingConvACClassifier(SampledStateEntanglementMixin, NetworkClassifi
         multiplies at most 4 positions at any image size; without pooling, 2.
         The resolved depth is ``n_layers_``.
     kernel_size : int, default=3
-        Window size K (``K x K`` in 2-D), stride 1. Window positions outside a
-        map hold the constant state ``e_0``, so K may exceed a map's side.
+        Window size K (``K x K`` in 2-D), stride 1; at most the image side.
+        Window positions outside a map hold the constant state ``e_0``, so K
+        may exceed the side of a deeper, pooled map.
     pooling : int or None, default=2
         ``P`` (``P x P``) product pooling after each conv layer. A side ``n``
         becomes ``ceil(n / P)``: where ``P`` does not divide it, the last
@@ -156,6 +157,14 @@ entanglement_history_
                 continue
             if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < 1:
                 raise ValueError(f"{name} must be a positive int, got {value!r}.")
+        if self.kernel_size > min(self.image_shape_):
+            # Deeper, pooled maps may be smaller than the kernel (their window
+            # positions outside read e_0); the image itself should not be.
+            raise ValueError(
+                f"kernel_size={self.kernel_size} is larger than the image "
+                f"{self.image_shape_} (n_features = {n_features}); use kernel_size <= "
+                f"{min(self.image_shape_)}."
+            )
         if self.pooling is not None and (
             not isinstance(self.pooling, numbers.Integral) or isinstance(self.pooling, bool)
             or self.pooling < 1

@@ -45,13 +45,19 @@ class OverlappingConvACNetwork(nn.Module):
 
     **Normalisation of the factors.** A layer multiplies ``n = K^d P^d``
     factors per output, and a product of many factors is heavy-tailed unless
-    each is close to 1. So every factor, not the product, is normalised: a
-    :class:`~skqcnn.nn.ConstantChannelBatchNorm` per (offset, channel) maps
-    ``W^(k) x`` to ``1 + s z`` on the data (``z`` standardised, learnable
-    mean 1 and scale ``s`` started at ``1 / sqrt(n)``), so the log of every
-    layer's product has a spread of order 1 at any kernel, pooling and
-    depth. In eval mode this BatchNorm is a fixed linear map of ``x`` (its
-    shift multiplies the constant channel), folded into ``W^(k)``.
+    each is close to 1; a BatchNorm of such a product is set by a few
+    outliers and passes almost no signal on. So every factor, not the
+    product, is normalised: ``W^(k) x`` is standardised per (offset, channel)
+    over the data and becomes ``b_c + w_c z / D_c``, where ``D_c`` makes the
+    logarithm of the layer's product spread by about ``FACTOR_SPREAD`` over
+    the data at any kernel, pooling and depth, and the mean ``b_c`` and gain
+    ``w_c`` are learnable (see ``_FactorNorm``). ``top_norm``, a
+    :class:`~skqcnn.nn.ConstantChannelBatchNorm`, then centres the last
+    map's products on 1 with a spread ``FACTOR_SPREAD / sqrt(n_top)`` per
+    position before the global product over its ``n_top`` positions, and
+    ``readout_norm`` standardises the pooled channels before the readout.
+    In eval mode each is a fixed linear map whose shift multiplies the
+    constant channel.
 
     **Global product and scale.** The global product is taken as a sum of
     ``log |h|`` with a separate sign, and channel ``c >= 1`` is divided by
