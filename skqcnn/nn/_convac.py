@@ -65,11 +65,12 @@ class OverlappingConvACNetwork(nn.Module):
     training mode and a running average of it (momentum 0.1) in eval mode,
     which :meth:`recalibrate_log_scale` recomputes from data; channel 0 is 1
     on data and is not rescaled. In eval mode every position's vector is
-    also divided by its largest magnitude after each layer and the logarithm
-    of that factor is carried beside the map (every eval-mode step is
+    also divided, before each layer, by the largest magnitude of the factors
+    it feeds (and the last map's by its largest entry), and the logarithm of
+    that scalar is carried beside the map (every eval-mode step is
     homogeneous-linear or a product, so this is exact): on one-hot
     configurations of large images the window products would otherwise
-    underflow long before the global product.
+    under- or overflow long before the global product.
 
     In eval mode every step is a fixed linear map or an exact product (the
     log-domain bookkeeping changes only round-off), so the network is a
@@ -395,6 +396,8 @@ class OverlappingConvACNetwork(nn.Module):
         """
         weight, norm = self.conv_weights[layer], self.norms[layer]
         n_spatial = padded.dim() - 2
+        if not self.training:
+            padded, padded_log = self._rescale_positions(padded, padded_log, layer)
         # Offset k of every window as its own map: unfold and unbind have
         # cheap gradients, unlike K^d slices of one large tensor.
         const = self._offsets(padded[:, :1])
@@ -419,14 +422,29 @@ class OverlappingConvACNetwork(nn.Module):
             log_scale = self._pool(_combine(self._offsets(padded_log), torch.add), torch.add)
         if layer == len(self.channels) - 1:
             h = self.top_norm(h)
-        if not self.training:
-            # Exact in eval mode, where every step is homogeneous-linear or a
-            # product: a scalar factor on a position passes through unchanged.
-            top = h.abs().amax(dim=1, keepdim=True)
-            top = torch.where(top > 0, top, torch.ones_like(top))
-            h = h / top
-            log_scale = torch.log(top) if log_scale is None else log_scale + torch.log(top)
+            if not self.training:
+                top = h.abs().amax(dim=1, keepdim=True)
+                h, log_scale = _divide(h, log_scale, top)
         return h, log_scale
+
+    def _rescale_positions(self, padded, padded_log, layer):
+        """Divide every input position by the largest magnitude of its factors.
+
+        Eval mode only, where every step is homogeneous-linear or a product:
+        a scalar on a position passes through unchanged, so dividing by it
+        and adding its logarithm to the log-scale map is exact. With every
+        factor at most 1 in magnitude and the largest equal to 1, the window
+        products neither overflow nor, on data, underflow.
+        """
+        weight, norm = self.conv_weights[layer], self.norms[layer]
+        const = padded[:, :1].unsqueeze(1)
+        projected = torch.einsum("kcd,bd...->bkc...", weight, padded)
+        z, spread = norm.standardise(projected, const)
+        shape = (1, 1, -1) + (1,) * (padded.dim() - 2)
+        factors = norm.bias.view(shape) * const + (norm.weight / spread).view(shape) * z
+        top = torch.maximum(factors.abs().flatten(1, 2).amax(dim=1, keepdim=True),
+                            padded[:, :1].abs())
+        return _divide(padded, padded_log, top)
 
     def _offsets(self, padded):
         """The ``K^d`` shifted maps: entry ``k`` holds, at output ``t``, padded position ``t + k``."""
@@ -615,6 +633,14 @@ class _LocalUpdater:
             torch.where(mask.unsqueeze(1), new, old) for new, old in zip(stats, self.stats)
         )
         self.pending = None
+
+
+def _divide(h, log_scale, top):
+    """``h / top`` with ``log top`` added to the log-scale map (None: 0); zero
+    positions are left alone."""
+    top = torch.where(top > 0, top, torch.ones_like(top))
+    log_top = torch.log(top)
+    return h / top, log_top if log_scale is None else log_scale + log_top
 
 
 def _combine(maps, combine):
