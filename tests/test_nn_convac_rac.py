@@ -55,6 +55,9 @@ def test_convac_outputs_are_finite_in_float32(image_shape, pooling):
     net = OverlappingConvACNetwork(image_shape, 3, (4, 4), 3, 10, pooling=pooling)
     features = _fourier_features((16, image_shape[0] * image_shape[1]))
     for training in (True, False):
+        if not training:
+            # Eval mode uses running statistics, placeholders until set from data.
+            recalibrate_statistics(net, [features])
         net.train(training)
         scores = net(features)
         assert scores.dtype == torch.float32

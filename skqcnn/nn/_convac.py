@@ -165,7 +165,6 @@ class OverlappingConvACNetwork(nn.Module):
         ndim = len(self.image_shape)
         window = self.kernel_size**ndim
         self.offsets = list(itertools.product(range(self.kernel_size), repeat=ndim))
-        n_factors = window * (self.pooling or 1) ** ndim
 
         weights, norms = [], []
         fan_in = self.local_dim
@@ -176,7 +175,7 @@ class OverlappingConvACNetwork(nn.Module):
             w = torch.randn(window, r, fan_in, generator=generator)
             w[:, :, 0] = 0.0
             weights.append(nn.Parameter(w / math.sqrt(max(fan_in - 1, 1))))
-            norms.append(_FactorNorm(window, r, n_factors))
+            norms.append(_FactorNorm(window, r))
             fan_in = 1 + r
         self.conv_weights = nn.ParameterList(weights)
         # Without a map between the last window products and the global
@@ -510,16 +509,15 @@ class _FactorNorm(nn.Module):
     the factor is ``W^(k) x``.
     """
 
-    def __init__(self, window, n_channels, n_factors, momentum=0.1, eps=1e-5):
+    def __init__(self, window, n_channels, momentum=0.1, eps=1e-5):
         super().__init__()
         self.momentum = momentum
         self.eps = eps
+        # Identity statistics, as in BatchNorm: a fresh network's eval mode is
+        # a placeholder until training or recalibration sets them.
         self.register_buffer("running_mean", torch.zeros(window, n_channels))
         self.register_buffer("running_var", torch.ones(window, n_channels))
-        # Independent factors: S = sqrt(n). Keeps a fresh network's eval-mode
-        # products in range.
-        self.register_buffer("running_spread",
-                             torch.full((n_channels,), math.sqrt(n_factors) / FACTOR_SPREAD))
+        self.register_buffer("running_spread", torch.ones(n_channels))
         self.weight = nn.Parameter(torch.ones(n_channels))
         self.bias = nn.Parameter(torch.ones(n_channels))
 
