@@ -21,7 +21,8 @@ together with the min-cut bound :func:`~skqcnn.entanglement.convac_rank_bound`.
 # Sixteen two-level sites (``M = 2``, ``2**16`` amplitudes). The overlapping
 # network has two stride-1 layers with ``K = 3`` and two channels; the tree
 # uses ``kernel_size=1`` (each site read once) and pools pairs after each of
-# its four layers, so 16 sites shrink to one. Both have 41 parameters.
+# its four layers, so 16 sites shrink to one. Both have the same number of
+# parameters (printed below).
 # Set ``FULL = True`` to average over 40 random draws instead of 10.
 import math
 import time
