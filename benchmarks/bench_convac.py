@@ -90,7 +90,7 @@ def main():
         if seed == 0:
             clf = models["convac"]
             network = clf.net_.module_.network
-            print(f"  ConvAC: channels {clf.channels_}, kernel_size {clf.kernel_size}, pooling "
+            print(f"  ConvAC: channels {clf.channels_}, kernel_size {clf.kernel_size_}, pooling "
                   f"{clf.pooling}, maps {network.map_shapes}, "
                   f"{sum(p.numel() for p in network.parameters())} parameters", flush=True)
 

@@ -53,10 +53,11 @@ class OverlappingConvACClassifier(SampledStateEntanglementMixin, NetworkClassifi
         16 x 16, 4 on 28 x 28 and 32 x 32), so that the global product
         multiplies at most 4 positions at any image size; without pooling, 2.
         The resolved depth is ``n_layers_``.
-    kernel_size : int, default=3
-        Window size K (``K x K`` in 2-D), stride 1; at most the image side.
-        Window positions outside a map hold the constant state ``e_0``, so K
-        may exceed the side of a deeper, pooled map.
+    kernel_size : int or None, default=None
+        Window size K (``K x K`` in 2-D), stride 1; at most the image's
+        shorter side. None means ``min(3, shorter side)``, resolved into
+        ``kernel_size_``. Window positions outside a map hold the constant
+        state ``e_0``, so K may exceed the side of a deeper, pooled map.
     pooling : int or None, default=2
         ``P`` (``P x P``) product pooling after each conv layer. A side ``n``
         becomes ``ceil(n / P)``: where ``P`` does not divide it, the last
@@ -84,6 +85,8 @@ entanglement_history_
         As in :class:`QCNNClassifier`.
     n_layers_ : int
         Number of conv layers, ``len(channels_)``.
+    kernel_size_ : int
+        The window size used.
 
     Notes
     -----
@@ -110,7 +113,7 @@ entanglement_history_
         *,
         channels=("constant", 16),
         n_layers=None,
-        kernel_size=3,
+        kernel_size=None,
         pooling=2,
         representation="legendre",
         n_freq=2,
@@ -153,11 +156,13 @@ entanglement_history_
         self.image_shape_ = resolve_image_shape(self.image_shape, n_features)
         for name in ("n_layers", "kernel_size"):
             value = getattr(self, name)
-            if name == "n_layers" and value is None:
+            if value is None:
                 continue
             if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < 1:
                 raise ValueError(f"{name} must be a positive int, got {value!r}.")
-        if self.kernel_size > min(self.image_shape_):
+        self.kernel_size_ = (min(3, min(self.image_shape_)) if self.kernel_size is None
+                             else self.kernel_size)
+        if self.kernel_size_ > min(self.image_shape_):
             # Deeper, pooled maps may be smaller than the kernel (their window
             # positions outside read e_0); the image itself should not be.
             raise ValueError(
@@ -176,7 +181,7 @@ entanglement_history_
         self.channels_ = resolve_channels(self.channels, layer_count(self.channels, n_layers))
         self.n_layers_ = len(self.channels_)
         return OverlappingConvACNetwork(self.image_shape_, local_dim, self.channels_,
-                                        self.kernel_size, n_classes, pooling=self.pooling,
+                                        self.kernel_size_, n_classes, pooling=self.pooling,
                                         generator=generator)
 
     def _n_sites(self):
@@ -205,4 +210,4 @@ entanglement_history_
 
     def _rank_bound(self, in_a, return_cut):
         return convac_rank_bound(self.image_shape_, self.local_dim_, self.channels_,
-                                 self.kernel_size, self.pooling, in_a, return_cut=return_cut)
+                                 self.kernel_size_, self.pooling, in_a, return_cut=return_cut)
