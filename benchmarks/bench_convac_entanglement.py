@@ -96,7 +96,7 @@ def main():
         # An untrained network of the same architecture, statistics from data.
         clf = fitted["ConvAC"]
         untrained = OverlappingConvACNetwork(
-            clf.image_shape_, clf.local_dim_, clf.channels_, clf.kernel_size,
+            clf.image_shape_, clf.local_dim_, clf.channels_, clf.kernel_size_,
             len(clf.classes_), pooling=clf.pooling,
             generator=torch.Generator().manual_seed(seed)).double()
         features = clf.net_.module_.basis(
