@@ -241,3 +241,43 @@ def test_convac_trains_on_digits():
     with torch.no_grad():
         accuracy = (net(features[test]).argmax(dim=1) == labels[test]).float().mean()
     assert accuracy > 0.35
+
+
+def test_initial_values_come_from_the_generator_only():
+    def build(seed):
+        return OverlappingConvACNetwork((5, 7), 3, (2, 3), 3, 4, pooling=2,
+                                        generator=torch.Generator().manual_seed(seed))
+
+    state = torch.random.get_rng_state()
+    first, again, other = build(0), build(0), build(1)
+    assert torch.equal(torch.random.get_rng_state(), state)
+    for a, b, c in zip(first.parameters(), again.parameters(), other.parameters()):
+        assert torch.equal(a, b)
+    assert not torch.equal(first.readout.weight, other.readout.weight)
+    assert not torch.equal(first.conv_weights[1], other.conv_weights[1])
+
+
+@pytest.mark.parametrize("n_sites, pooling, kernel", [(7, 2, 2), (7, 3, 3), (5, 2, 3)])
+def test_clipped_pooling_rank_bound_holds(n_sites, pooling, kernel):
+    # Clipped pooling blocks (n_sites not divisible by P): the min-cut bound
+    # still bounds the enumerated Schmidt ranks, and the state is not trivial.
+    from skqcnn.entanglement import enumerate_amplitudes
+    from skqcnn.entanglement._duplicated import convac_rank_bound
+
+    local_dim, channels = 2, (2, 2)
+    net = OverlappingConvACNetwork((n_sites,), local_dim, channels, kernel, 1, pooling=pooling,
+                                   generator=torch.Generator().manual_seed(0)).double()
+    gen = torch.Generator().manual_seed(1)
+    with torch.no_grad():
+        for p in net.parameters():
+            p.copy_(torch.randn(p.shape, generator=gen, dtype=p.dtype))
+    psi = enumerate_amplitudes(net, n_sites, local_dim)[0]
+    ranks = []
+    for cut in range(1, n_sites):
+        in_a = np.arange(n_sites) < cut
+        matrix = psi.reshape(local_dim**cut, -1)
+        singular = np.linalg.svd(matrix, compute_uv=False)
+        rank = int(np.sum(singular > 1e-10 * singular[0]))
+        ranks.append(rank)
+        assert rank <= convac_rank_bound((n_sites,), local_dim, channels, kernel, pooling, in_a)
+    assert max(ranks) > 1
