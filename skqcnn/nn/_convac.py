@@ -197,7 +197,8 @@ class OverlappingConvACNetwork(nn.Module):
                                                 scale_init=1.0)
         readout_norm.running_mean.fill_(1.0)
         self.norms = nn.ModuleList(norms + [top_norm, readout_norm])
-        self.readout = nn.Linear(fan_in, self.n_classes, bias=False)
+        # skip_init: nn.Linear would draw (and discard) values from the global RNG.
+        self.readout = nn.utils.skip_init(nn.Linear, fan_in, self.n_classes, bias=False)
         bound = 1.0 / math.sqrt(fan_in)
         with torch.no_grad():
             self.readout.weight.copy_(
