@@ -8,7 +8,6 @@ passed) and are validated in ``fit``.
 
 import copy
 import functools
-import inspect
 import math
 import numbers
 from abc import ABCMeta, abstractmethod
@@ -169,10 +168,6 @@ def _named_callback(item):
 def _check_accelerator(name, value):
     if value is not None and not (hasattr(value, "prepare") and hasattr(value, "unwrap_model")):
         raise TypeError(f"{name} must be an accelerate.Accelerator or None, got {value!r}.")
-
-
-def _takes_generator(build_network):
-    return "generator" in inspect.signature(build_network).parameters
 
 
 def _check_flag(name, value):
@@ -430,13 +425,8 @@ class NetworkClassifierBase(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
         generator = torch.Generator().manual_seed(seed)
         basis = self._build_basis(n_features)
         self.local_dim_ = basis.local_dim
-        build_args = (n_features, self.local_dim_, self.classes_.size)
-        # The ConvAC's _build_network takes no generator until the ConvAC
-        # rewrite lands; it then draws from the global generator.
-        if _takes_generator(self._build_network):
-            network = self._build_network(*build_args, generator=generator)
-        else:
-            network = self._build_network(*build_args)
+        network = self._build_network(n_features, self.local_dim_, self.classes_.size,
+                                      generator)
         return self._make_net(ScoredNetwork(basis, network), torch_dtype, seed)
 
     def _initialized_net(self, seed):

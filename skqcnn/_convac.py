@@ -5,7 +5,7 @@ import numbers
 import numpy as np
 
 from ._base import NetworkClassifierBase
-from ._layout import resolve_image_shape
+from ._layout import convac_default_depth, resolve_image_shape
 from ._nontree_entanglement import AmplitudeStateMixin
 from ._schedules import check_channels, layer_count, resolve_channels
 from ._validation import Interval, image_shape
@@ -44,15 +44,27 @@ class OverlappingConvACClassifier(AmplitudeStateMixin, NetworkClassifierBase):
     channels : tuple of int, int or (str, int), default=("constant", 16)
         Channels ``r_1..r_L`` per conv layer, or a named schedule as in
         :class:`QCNNClassifier`; a schedule or an int uses ``n_layers``.
-    n_layers : int, default=2
-        Number of conv layers when ``channels`` is not a tuple.
-    kernel_size : int, default=3
-        Window size K (``K x K`` in 2-D); at most the image side.
+    n_layers : int or None, default=None
+        Number of conv layers when ``channels`` is not a tuple. None applies
+        the depth rule: with pooling ``P >= 2``, the fewest layers (at least
+        one) after which every side of the last map is at most 2, i.e.
+        ``max(1, ceil(log_P(max_side / 2)))`` (2 layers on 8 x 8 digits, 3 on
+        16 x 16, 4 on 28 x 28 and 32 x 32), so that the global product
+        multiplies at most 4 positions at any image size; without pooling, 2.
+        The resolved depth is ``n_layers_``.
+    kernel_size : int or None, default=None
+        Window size K (``K x K`` in 2-D), stride 1; at most the image's
+        shorter side. None means ``min(3, shorter side)``, resolved into
+        ``kernel_size_``. Window positions outside a map hold the constant
+        state ``e_0``, so K may exceed the side of a deeper, pooled map.
     pooling : int or None, default=2
-        ``P`` (``P x P``) product pooling after each conv layer; it must
-        divide the feature map at every layer. Without pooling the global
-        product over a whole map is close to translation invariant (a bag of
-        local features) and trained poorly on load_digits.
+        ``P`` (``P x P``) product pooling after each conv layer. A side ``n``
+        becomes ``ceil(n / P)``: where ``P`` does not divide it, the last
+        block is clipped (padded with the all-ones vector, the identity of
+        the product, which keeps the network a tensor network over the real
+        sites). Without pooling the global product over a whole map is close
+        to translation invariant (a bag of local features) and trained
+        poorly on load_digits.
     representation : {"fourier", "legendre"}, default="legendre"
     n_freq : int, default=2
         The defaults of these two differ from :class:`QCNNClassifier`'s:
@@ -70,6 +82,10 @@ random_state, verbose
 input_min_, input_max_, device_, net_, history_, \
 entanglement_history_
         As in :class:`QCNNClassifier`.
+    n_layers_ : int
+        Number of conv layers, ``len(channels_)``.
+    kernel_size_ : int
+        The window size used.
 
     Notes
     -----
@@ -92,23 +108,25 @@ entanglement_history_
 
     # What skqcnn.load restores, with the types it accepts (see NetworkClassifierBase).
     _fitted_state = {**NetworkClassifierBase._fitted_state, "image_shape_": tuple,
-                     "channels_": tuple}
+                     "channels_": tuple, "n_layers_": numbers.Integral,
+                     "kernel_size_": numbers.Integral}
 
     _parameter_constraints = {
         **NetworkClassifierBase._parameter_constraints,
         "channels": check_channels,
-        "n_layers": Interval(numbers.Integral, 1),
-        "kernel_size": Interval(numbers.Integral, 1),
+        "n_layers": Interval(numbers.Integral, 1, allow_none=True),
+        "kernel_size": Interval(numbers.Integral, 1, allow_none=True),
         "pooling": Interval(numbers.Integral, 1, allow_none=True),
         "image_shape": image_shape,
     }
+    _input_shape_param = "image_shape"
 
     def __init__(
         self,
         *,
         channels=("constant", 16),
-        n_layers=2,
-        kernel_size=3,
+        n_layers=None,
+        kernel_size=None,
         pooling=2,
         representation="legendre",
         n_freq=2,
@@ -147,28 +165,28 @@ entanglement_history_
             random_state=random_state, verbose=verbose,
         )
 
-    def _build_network(self, n_features, local_dim, n_classes):
-        self.image_shape_ = resolve_image_shape(self.image_shape, n_features)
-        for name in ("n_layers", "kernel_size"):
-            value = getattr(self, name)
-            if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"{name} must be a positive int, got {value!r}.")
-        if self.kernel_size > min(self.image_shape_):
+    def _build_network(self, n_features, local_dim, n_classes, generator):
+        self.image_shape_ = resolve_image_shape(self._shape_from_input(self.image_shape),
+                                                n_features)
+        self.kernel_size_ = (min(3, min(self.image_shape_)) if self.kernel_size is None
+                             else self.kernel_size)
+        if self.kernel_size_ > min(self.image_shape_):
+            # Deeper, pooled maps may be smaller than the kernel (their window
+            # positions outside read e_0); the image itself should not be.
             raise ValueError(
                 f"kernel_size={self.kernel_size} is larger than the image "
                 f"{self.image_shape_} (n_features = {n_features}); use kernel_size <= "
                 f"{min(self.image_shape_)}."
             )
-        if self.pooling is not None and (
-            not isinstance(self.pooling, numbers.Integral) or isinstance(self.pooling, bool)
-            or self.pooling < 1
-        ):
-            raise ValueError(f"pooling must be None or a positive int, got {self.pooling!r}.")
-        self.channels_ = resolve_channels(self.channels,
-                                          layer_count(self.channels, self.n_layers))
+        n_layers = self.n_layers
+        if n_layers is None:
+            n_layers = convac_default_depth(self.image_shape_, self.pooling)
+        self.channels_ = resolve_channels(self.channels, layer_count(self.channels, n_layers))
+        self.n_layers_ = len(self.channels_)
         return OverlappingConvACNetwork(self.image_shape_, local_dim, self.channels_,
-                                        self.kernel_size, n_classes, pooling=self.pooling)
+                                        self.kernel_size_, n_classes, pooling=self.pooling,
+                                        generator=generator)
 
     def _duplicated_rank_bound(self, in_a):
         return convac_rank_bound(self.image_shape_, self.local_dim_, self.channels_,
-                                 self.kernel_size, self.pooling, in_a, return_cut=True)
+                                 self.kernel_size_, self.pooling, in_a, return_cut=True)

@@ -126,3 +126,117 @@ def quadtree_leaf_order(image_shape, top_split="left_right"):
     cols -= (2**next_bit["col"] - width) // 2
     padded = (rows < 0) | (rows >= height) | (cols < 0) | (cols >= width)
     return np.where(padded, -1, rows * width + cols), axes
+
+
+def same_padding(kernel_size):
+    """Left and right padding that keep a stride-1 map the same size.
+
+    The split matches ``padding="same"`` in :func:`torch.nn.functional.conv1d`:
+    the output at position ``t`` sees the inputs
+    ``t - (K - 1) // 2, ..., t + K // 2``. Used by the overlapping ConvAC,
+    whose padded positions hold the constant state ``e_0``.
+
+    Examples
+    --------
+    >>> from skqcnn._layout import same_padding
+    >>> same_padding(3), same_padding(4)
+    ((1, 1), (1, 2))
+    """
+    return (kernel_size - 1) // 2, kernel_size // 2
+
+
+def convac_map_shapes(image_shape, channels, kernel_size, pooling):
+    """Map shape seen by each layer of an overlapping ConvAC, validating sizes.
+
+    Every layer keeps the size of its input (stride 1, ``padding="same"``
+    with the constant state ``e_0``, so a kernel may be larger than a map:
+    the extra window positions read ``e_0``). Product pooling over ``P``
+    (``P x P``) blocks then maps a side ``n`` to ``ceil(n / P)``: where ``P``
+    does not divide ``n``, the last block is clipped to the positions that
+    exist, which is the same as padding the map with the all-ones vector,
+    the identity of the same-channel product (a fixed vector, so the network
+    stays a tensor network over the real sites).
+
+    Parameters
+    ----------
+    image_shape : tuple of int
+        ``(N,)`` or ``(H, W)``.
+    channels : sequence of int
+        Non-constant channels per layer (only the number of layers and their
+        positivity matter here).
+    kernel_size : int
+        Window size ``K``.
+    pooling : int or None
+        Pooling window ``P`` after each layer.
+
+    Returns
+    -------
+    shapes : list of tuple of int
+        ``len(channels) + 1`` shapes: the input map of every layer, then the
+        map that the global pooling multiplies over.
+
+    Raises
+    ------
+    ValueError
+        If the image is not 1D or 2D, or a size is not positive.
+
+    Examples
+    --------
+    >>> from skqcnn._layout import convac_map_shapes
+    >>> convac_map_shapes((8, 8), (4, 4), kernel_size=3, pooling=2)
+    [(8, 8), (4, 4), (2, 2)]
+    >>> convac_map_shapes((7, 5), (4, 4), kernel_size=3, pooling=2)
+    [(7, 5), (4, 3), (2, 2)]
+    """
+    shape = tuple(int(n) for n in image_shape)
+    if len(shape) not in (1, 2) or min(shape) < 1:
+        raise ValueError(f"image_shape must be (N,) or (H, W), got {image_shape!r}.")
+    if len(channels) < 1 or min(channels) < 1:
+        raise ValueError(
+            f"channels must be a non-empty sequence of positive ints, got {channels!r}."
+        )
+    if kernel_size < 1:
+        raise ValueError(f"kernel_size must be >= 1, got {kernel_size!r}.")
+    if pooling is not None and pooling < 1:
+        raise ValueError(f"pooling must be None or >= 1, got {pooling!r}.")
+    shapes = [shape]
+    for _ in channels:
+        if pooling is not None:
+            shape = tuple(-(-n // pooling) for n in shape)
+        shapes.append(shape)
+    return shapes
+
+
+def convac_default_depth(image_shape, pooling):
+    """Number of ConvAC layers by the default rule.
+
+    With pooling, layers are added until every side of the last map is at
+    most 2 (at least one layer): ``L = max(1, ceil(log_P(max_side / 2)))``,
+    so the global product multiplies at most 4 positions (2 in 1-D) however
+    large the image. Without pooling the maps never shrink and ``L = 2``.
+
+    Parameters
+    ----------
+    image_shape : tuple of int
+        ``(N,)`` or ``(H, W)``.
+    pooling : int or None
+
+    Returns
+    -------
+    n_layers : int
+
+    Examples
+    --------
+    >>> from skqcnn._layout import convac_default_depth
+    >>> [convac_default_depth((n, n), 2) for n in (3, 8, 16, 28, 32)]
+    [1, 2, 3, 4, 4]
+    >>> convac_default_depth((12,), None)
+    2
+    """
+    if pooling is None or pooling < 2:
+        return 2
+    side, n_layers = max(image_shape), 0
+    while side > 2 or n_layers == 0:
+        side = -(-side // pooling)
+        n_layers += 1
+    return n_layers

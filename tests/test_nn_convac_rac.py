@@ -5,7 +5,8 @@ import pytest
 import torch
 
 from skqcnn.nn import recalibrate_statistics
-from skqcnn.nn._convac import OverlappingConvACNetwork, convac_map_shapes
+from skqcnn._layout import convac_map_shapes
+from skqcnn.nn._convac import OverlappingConvACNetwork
 from skqcnn.nn._layers import LocalBasis
 from skqcnn.nn._rac import DeepRACNetwork
 
@@ -21,22 +22,24 @@ def test_map_shapes_and_outputs():
     assert convac_map_shapes((8, 8), (4, 4), 3, None) == [(8, 8)] * 3
     assert convac_map_shapes((12,), (2, 2), 2, 2) == [(12,), (6,), (3,)]
     assert convac_map_shapes((8, 4), (3, 3), 1, 2) == [(8, 4), (4, 2), (2, 1)]
-    for image_shape, pooling in [((7,), None), ((8,), 2), ((6, 4), None), ((8, 8), 2)]:
+    # Clipped pooling blocks: a side n becomes ceil(n / P).
+    assert convac_map_shapes((6,), (2, 2), 2, 2) == [(6,), (3,), (2,)]
+    assert convac_map_shapes((7, 5), (2, 2), 3, 4) == [(7, 5), (2, 2), (1, 1)]
+    for image_shape, pooling in [((7,), None), ((8,), 2), ((6, 4), None), ((8, 8), 2),
+                                 ((7,), 2), ((5, 3), 2), ((6, 10), 4)]:
         net = OverlappingConvACNetwork(image_shape, 3, (3, 2), 2, 5, pooling=pooling)
         n_sites = int(np.prod(image_shape))
         assert net(_fourier_features((4, n_sites))).shape == (4, 5)
     conv = OverlappingConvACNetwork((5, 6), 3, (2,), 3, 1)
     h = torch.randn(2, 3, 5, 6)
-    assert conv._window_product(conv._pad(h), conv.conv_weights[0]).shape == (2, 3, 5, 6)
+    log_scale = torch.zeros(2, 1, 5, 6)
+    out, out_log = conv._layer(conv._pad(h), conv._pad_log(log_scale), 0)
+    assert out.shape == (2, 3, 5, 6) and out_log.shape == (2, 1, 5, 6)
+    # A kernel larger than a map reads e_0 beyond it.
+    assert OverlappingConvACNetwork((4, 4), 2, (2,), 5, 3)(torch.ones(2, 16, 2)).shape == (2, 3)
 
 
 def test_size_errors():
-    with pytest.raises(ValueError, match="pooling=2 does not divide the \\(3,\\) map of layer 2"):
-        OverlappingConvACNetwork((6,), 2, (2, 2), 2, 1, pooling=2)
-    with pytest.raises(ValueError, match="kernel_size=5 is larger than the \\(4, 4\\) map"):
-        OverlappingConvACNetwork((4, 4), 2, (2,), 5, 1)
-    with pytest.raises(ValueError, match="larger than the \\(2,\\) map of layer 3"):
-        OverlappingConvACNetwork((8,), 2, (2, 2, 2), 3, 1, pooling=2)
     with pytest.raises(ValueError, match="image_shape"):
         OverlappingConvACNetwork((2, 2, 2), 2, (2,), 1, 1)
     with pytest.raises(ValueError, match=r"shape \(batch, 16, 3\)"):
@@ -52,6 +55,9 @@ def test_convac_outputs_are_finite_in_float32(image_shape, pooling):
     net = OverlappingConvACNetwork(image_shape, 3, (4, 4), 3, 10, pooling=pooling)
     features = _fourier_features((16, image_shape[0] * image_shape[1]))
     for training in (True, False):
+        if not training:
+            # Eval mode uses running statistics, placeholders until set from data.
+            recalibrate_statistics(net, [features])
         net.train(training)
         scores = net(features)
         assert scores.dtype == torch.float32
@@ -71,30 +77,54 @@ def test_rac_outputs_are_finite_in_float32_over_256_steps():
 
 
 def test_padding_is_the_constant_state():
-    # One layer in eval mode, written out by hand: position t multiplies
-    # W^(k) x_{t + k - (K - 1) // 2}, with e_0 outside the chain.
+    # One layer in eval mode, written out by hand: position t multiplies the
+    # normalised factors of W^(k) x_{t + k - (K - 1) // 2}, with e_0 outside
+    # the chain; pooling multiplies blocks of P positions, the last one
+    # clipped; top_norm, the global product and the readout follow.
     torch.manual_seed(0)
     n_sites, local_dim = 5, 3
-    for kernel in (2, 3):
-        net = OverlappingConvACNetwork((n_sites,), local_dim, (2,), kernel, 2).double().eval()
+    for kernel, pooling in [(2, None), (3, None), (3, 2), (2, 3)]:
+        net = OverlappingConvACNetwork((n_sites,), local_dim, (2,), kernel, 2,
+                                       pooling=pooling).double().eval()
         features = torch.randn(1, n_sites, local_dim, dtype=torch.float64)
         with torch.no_grad():
             net.running_log_scale.normal_()
+            factor_norm, top_norm, readout_norm = net.norms[0], net.top_norm, net.readout_norm
+            for p in (factor_norm.running_mean, factor_norm.weight, factor_norm.bias,
+                      top_norm.weight,
+                      top_norm.bias, top_norm.running_mean, readout_norm.weight,
+                      readout_norm.bias, readout_norm.running_mean):
+                p.normal_()
+            for p in (factor_norm.running_var, factor_norm.running_spread,
+                      top_norm.running_var, readout_norm.running_var):
+                p.uniform_(0.5, 2.0)
             weight = net.conv_weights[0].numpy()
-            scale, shift = (v.numpy() for v in net.norms[0].affine())
+            mean = factor_norm.running_mean.numpy()
+            std = np.sqrt(factor_norm.running_var.numpy() + factor_norm.eps)
+            gain = factor_norm.weight.numpy() / factor_norm.running_spread.numpy()
+            factor_mean = factor_norm.bias.numpy()
+            top_scale, top_shift = (v.numpy() for v in top_norm.affine())
+            readout_scale, readout_shift = (v.numpy() for v in readout_norm.affine())
             readout = net.readout.weight.numpy()
             x = features[0].numpy()
         e0 = np.eye(local_dim)[0]
-        pooled = np.ones(3)
+        outputs = []
         for t in range(n_sites):
             out = np.ones(3)
             for k in range(kernel):
                 p = t + k - (kernel - 1) // 2
                 v = x[p] if 0 <= p < n_sites else e0
-                out *= np.concatenate(([v[0]], weight[k] @ v))
-            out[1:] = scale * out[1:] + shift * out[0]
+                z = (weight[k] @ v - mean[k] * v[0]) / std[k]
+                out *= np.concatenate(([v[0]], factor_mean * v[0] + gain * z))
+            outputs.append(out)
+        step = pooling or 1
+        pooled = np.ones(3)
+        for start in range(0, n_sites, step):
+            out = np.prod(outputs[start:start + step], axis=0)
+            out[1:] = top_scale * out[1:] + top_shift * out[0]
             pooled *= out
         pooled[1:] /= np.exp(net.running_log_scale.numpy())
+        pooled[1:] = readout_scale * pooled[1:] + readout_shift * pooled[0]
         np.testing.assert_allclose(net(features).detach().numpy()[0], readout @ pooled,
                                    rtol=1e-12)
 
@@ -155,27 +185,38 @@ def test_rac_folded_layers_reproduce_the_eval_forward():
 
 
 def test_constant_channel_is_one_on_data():
+    # In eval mode positions are divided by scalars whose logs are carried
+    # beside the map: the constant channel times exp(log-scale) is 1.
     net = OverlappingConvACNetwork((6, 6), 3, (3, 3), 3, 2, pooling=None).eval()
-    seen = []
-    net.norms[1].register_forward_hook(lambda module, args, out: seen.append(out))
-    net(_fourier_features((4, 36)))
-    torch.testing.assert_close(seen[0][:, 0], torch.ones(4, 6, 6))
+    h = _fourier_features((4, 36)).reshape(4, 6, 6, 3).movedim(-1, 1)
+    log_scale = None
+    for layer in range(2):
+        h, log_scale = net._layer(net._pad(h), net._pad_log(log_scale), layer)
+        torch.testing.assert_close(h[:, 0] * torch.exp(log_scale[:, 0]), torch.ones(4, 6, 6))
+    # The last map is divided by its largest entry at every position.
+    torch.testing.assert_close(h.abs().amax(dim=1), torch.ones(4, 6, 6))
 
 
 def test_recalibration_sets_statistics_from_data():
     torch.manual_seed(0)
     net = OverlappingConvACNetwork((6, 6), 3, (3, 3), 3, 2)
     features = _fourier_features((64, 36), seed=1)
-    inputs = []
-    net.norms[0].register_forward_pre_hook(lambda module, args: inputs.append(args[0]))
     recalibrate_statistics(net, [features[:32], features[32:]])
     assert not net.training
-    first = torch.cat(inputs[:2])[:, 1:]
-    torch.testing.assert_close(net.norms[0].running_mean, first.mean(dim=(0, 2, 3)),
-                               rtol=1e-5, atol=1e-6)
+    # First-layer factor k at output t is W^(k) x_{t + k - 1} (e_0 outside):
+    # its mean per (offset, channel), the average of the two batches' means.
+    padded = net._pad(features.reshape(64, 6, 6, 3).movedim(-1, 1))
+    means = torch.stack([
+        torch.einsum("cd,bdij->bcij", w, padded[:, :, a:a + 6, b:b + 6]).mean(dim=(0, 2, 3))
+        for w, (a, b) in zip(net.conv_weights[0], net.offsets)
+    ])
+    torch.testing.assert_close(net.norms[0].running_mean, means, rtol=1e-5, atol=1e-6)
     # In eval mode the pooled log-magnitudes are centred on the data.
     log_abs, _ = net._pooled_log(features)
     torch.testing.assert_close(log_abs[:, 1:].mean(dim=0), torch.zeros(3), atol=1e-4, rtol=0)
+    torch.testing.assert_close(net.running_log_scale,
+                               net.pooled_log_magnitudes(features)[0][:, 1:].mean(dim=0),
+                               atol=1e-4, rtol=0)
 
 
 def test_convac_trains_on_digits():
@@ -200,3 +241,43 @@ def test_convac_trains_on_digits():
     with torch.no_grad():
         accuracy = (net(features[test]).argmax(dim=1) == labels[test]).float().mean()
     assert accuracy > 0.35
+
+
+def test_initial_values_come_from_the_generator_only():
+    def build(seed):
+        return OverlappingConvACNetwork((5, 7), 3, (2, 3), 3, 4, pooling=2,
+                                        generator=torch.Generator().manual_seed(seed))
+
+    state = torch.random.get_rng_state()
+    first, again, other = build(0), build(0), build(1)
+    assert torch.equal(torch.random.get_rng_state(), state)
+    for a, b, c in zip(first.parameters(), again.parameters(), other.parameters()):
+        assert torch.equal(a, b)
+    assert not torch.equal(first.readout.weight, other.readout.weight)
+    assert not torch.equal(first.conv_weights[1], other.conv_weights[1])
+
+
+@pytest.mark.parametrize("n_sites, pooling, kernel", [(7, 2, 2), (7, 3, 3), (5, 2, 3)])
+def test_clipped_pooling_rank_bound_holds(n_sites, pooling, kernel):
+    # Clipped pooling blocks (n_sites not divisible by P): the min-cut bound
+    # still bounds the enumerated Schmidt ranks, and the state is not trivial.
+    from skqcnn.entanglement import enumerate_amplitudes
+    from skqcnn.entanglement._duplicated import convac_rank_bound
+
+    local_dim, channels = 2, (2, 2)
+    net = OverlappingConvACNetwork((n_sites,), local_dim, channels, kernel, 1, pooling=pooling,
+                                   generator=torch.Generator().manual_seed(0)).double()
+    gen = torch.Generator().manual_seed(1)
+    with torch.no_grad():
+        for p in net.parameters():
+            p.copy_(torch.randn(p.shape, generator=gen, dtype=p.dtype))
+    psi = enumerate_amplitudes(net, n_sites, local_dim)[0]
+    ranks = []
+    for cut in range(1, n_sites):
+        in_a = np.arange(n_sites) < cut
+        matrix = psi.reshape(local_dim**cut, -1)
+        singular = np.linalg.svd(matrix, compute_uv=False)
+        rank = int(np.sum(singular > 1e-10 * singular[0]))
+        ranks.append(rank)
+        assert rank <= convac_rank_bound((n_sites,), local_dim, channels, kernel, pooling, in_a)
+    assert max(ranks) > 1

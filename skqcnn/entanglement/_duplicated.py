@@ -32,7 +32,7 @@ import math
 
 import numpy as np
 
-from ..nn._convac import _same_padding, convac_map_shapes
+from .._layout import convac_map_shapes, same_padding
 
 
 class _Cuts:
@@ -123,8 +123,8 @@ def convac_rank_bound(image_shape, local_dim, channels, kernel_size, pooling, in
     Same architecture as :class:`~skqcnn.nn.OverlappingConvACNetwork`:
     stride-1 ``K`` (``K x K``) windows with constant-state padding split as
     in ``padding="same"``, optional ``P`` (``P x P``) product pooling merged
-    into the window product (a single delta per pooled position), a global
-    product and a readout. The bound holds for every class and every choice
+    into the window product (a single delta per pooled position; a clipped
+    last block has fewer children), a global product and a readout. The bound holds for every class and every choice
     of weights.
 
     Parameters
@@ -169,19 +169,27 @@ def convac_rank_bound(image_shape, local_dim, channels, kernel_size, pooling, in
     cuts = _Cuts([local_dim] + [1 + r for r in channels])
     ndim = len(shapes[0])
     step = 1 if pooling is None else pooling
-    left, right = _same_padding(kernel_size)
+    left, right = same_padding(kernel_size)
     value = cuts.leaves(in_a)
-    for layer, out_shape in enumerate(shapes[1:], start=1):
-        padding = [(0, 0)] + [(left, right)] * ndim + [(0, 0)]
+    for layer, (in_shape, out_shape) in enumerate(zip(shapes, shapes[1:]), start=1):
+        # A clipped last pooling block reads past the map: those window
+        # products are the all-ones vector, free like the e_0 padding.
+        padding = [(0, 0)] + [
+            (left, right + step * n_out - n_in) for n_in, n_out in zip(in_shape, out_shape)
+        ] + [(0, 0)]
         padded = np.pad(value, padding)
         children = []
         for pool_offset in np.ndindex(*(step,) * ndim):
+            exists = np.ones(out_shape, dtype=bool)
+            for axis, (q, n_in, n_out) in enumerate(zip(pool_offset, in_shape, out_shape)):
+                along = np.arange(n_out) * step + q < n_in
+                exists &= along.reshape((-1,) + (1,) * (ndim - 1 - axis))
             for kernel_offset in np.ndindex(*(kernel_size,) * ndim):
                 index = tuple(
                     slice(q + o, q + o + step * n, step)
                     for q, o, n in zip(pool_offset, kernel_offset, out_shape)
                 )
-                children.append(padded[(slice(None),) + index])
+                children.append(padded[(slice(None),) + index] * exists[..., None])
         nodes = cuts.delta(np.stack(children), layer)
         value = cuts.feed(nodes, layer)
     n_layers = len(channels)

@@ -2,7 +2,7 @@
 
 import torch
 
-from ._convac import OverlappingConvACNetwork
+from ._convac import OverlappingConvACNetwork, _FactorNorm
 from ._layers import ConstantChannelBatchNorm
 
 
@@ -14,10 +14,13 @@ def recalibrate_statistics(network, batches):
     changing weights (eval mode), so an eval-mode network can score much worse
     than the same weights in training mode. This pass, in the manner of
     :func:`torch.optim.swa_utils.update_bn`, sets the running mean and
-    variance of every :class:`~skqcnn.nn.ConstantChannelBatchNorm` to their
-    averages over ``batches`` (in training mode), then the running log-scale
-    of every :class:`OverlappingConvACNetwork` to its average over
-    ``batches`` with the BatchNorms in eval mode, as eval mode uses it. Call
+    variance of every :class:`~skqcnn.nn.ConstantChannelBatchNorm` (and the
+    running statistics of the factor normalisations of an
+    :class:`OverlappingConvACNetwork`) to their averages over ``batches`` (in
+    training mode), then the running log-scale of every
+    :class:`OverlappingConvACNetwork` to its average over ``batches`` with the
+    normalisations in eval mode, as eval mode uses it
+    (:meth:`OverlappingConvACNetwork.recalibrate_log_scale`). Call
     it after training, before predicting or measuring entanglement. The
     network is left in eval mode.
 
@@ -39,10 +42,13 @@ def recalibrate_statistics(network, batches):
     >>> net.training
     False
     """
-    norms = [m for m in network.modules() if isinstance(m, ConstantChannelBatchNorm)]
+    norms = [m for m in network.modules() if isinstance(m, (ConstantChannelBatchNorm, _FactorNorm))]
     momenta = [norm.momentum for norm in norms]
-    means = [torch.zeros_like(norm.running_mean) for norm in norms]
-    variances = [torch.zeros_like(norm.running_var) for norm in norms]
+    sums = [
+        {name: torch.zeros_like(buffer) for name, buffer in norm.named_buffers()
+         if name.startswith("running_")}
+        for norm in norms
+    ]
     n_batches = 0
     network.train()
     with torch.no_grad():
@@ -53,26 +59,25 @@ def recalibrate_statistics(network, batches):
             for batch in batches:
                 network(batch)
                 n_batches += 1
-                for norm, mean, var in zip(norms, means, variances):
-                    mean += norm.running_mean
-                    var += norm.running_var
+                for norm, totals in zip(norms, sums):
+                    for name, total in totals.items():
+                        total += getattr(norm, name)
         finally:
             for norm, momentum in zip(norms, momenta):
                 norm.momentum = momentum
         if n_batches == 0:
             raise ValueError("batches is empty.")
-        for norm, mean, var in zip(norms, means, variances):
-            norm.running_mean.copy_(mean / n_batches)
-            norm.running_var.copy_(var / n_batches)
+        for norm, totals in zip(norms, sums):
+            for name, total in totals.items():
+                getattr(norm, name).copy_(total / n_batches)
         network.eval()
         convacs = [m for m in network.modules() if isinstance(m, OverlappingConvACNetwork)]
-        sums = {id(m): torch.zeros_like(m.running_log_scale) for m in convacs}
+        inputs = {id(m): [] for m in convacs}
 
-        def accumulate(module, args):
-            log_abs, _ = module._global_log_product(args[0])
-            sums[id(module)] += log_abs[:, 1:].mean(dim=0)
+        def record(module, args):
+            inputs[id(module)].append(args[0])
 
-        handles = [m.register_forward_pre_hook(accumulate) for m in convacs]
+        handles = [m.register_forward_pre_hook(record) for m in convacs]
         try:
             for batch in batches:
                 network(batch)
@@ -80,4 +85,4 @@ def recalibrate_statistics(network, batches):
             for handle in handles:
                 handle.remove()
         for m in convacs:
-            m.running_log_scale.copy_(sums[id(m)] / n_batches)
+            m.recalibrate_log_scale(inputs[id(m)])

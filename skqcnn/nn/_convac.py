@@ -6,17 +6,12 @@ import math
 import torch
 from torch import nn
 
+from .._layout import convac_map_shapes, same_padding
 from ._layers import ConstantChannelBatchNorm
 
-
-def _same_padding(kernel_size):
-    """Left and right padding that keep a stride-1 map the same size.
-
-    The split matches ``padding="same"`` in :func:`torch.nn.functional.conv1d`:
-    the output at position ``t`` sees the inputs
-    ``t - (K - 1) // 2, ..., t + K // 2``.
-    """
-    return (kernel_size - 1) // 2, kernel_size // 2
+# Standard deviation over the data of the logarithm of every layer's window
+# and pooling product (to first order); see _FactorNorm.
+FACTOR_SPREAD = 0.5
 
 
 class OverlappingConvACNetwork(nn.Module):
@@ -26,42 +21,61 @@ class OverlappingConvACNetwork(nn.Module):
     map that keeps the size of its input, the same-channel product over a
     ``K`` (1D) or ``K x K`` (2D) window of per-offset linear maps,
     ``y = (W^(1) x^(1)) * ... * (W^(K^d) x^(K^d))``, optionally followed by
-    ``P`` (or ``P x P``) product pooling and then by a
-    :class:`~skqcnn.nn.ConstantChannelBatchNorm`. A global product pooling
-    over all positions and a linear readout give the class scores (Levine,
-    Sharir, Cohen and Shashua, PRL 2019, fig. 1; with pooling, their Theorem 3).
+    ``P`` (or ``P x P``) product pooling. A global product pooling over all
+    positions of the last map and a linear readout give the class scores
+    (Levine, Sharir, Cohen and Shashua, PRL 2019, fig. 1; with pooling, their
+    Theorem 3).
 
     **Constant channel.** Hidden vectors have size ``1 + r_l``; channel 0 is
     the product of the input constant channels (``f_0``) in the receptive
     field: 1 on data, and on one-hot basis vectors the indicator that every
-    site of the receptive field is in state 0. Every ``W^(k)`` maps channel 0
-    to channel 0 and reads its bias from input channel 0, so biases and the
-    BatchNorm shifts are linear maps and the network is a tensor network
-    (``DESIGN.md`` section 1).
+    site of the receptive field is in state 0. Every factor map reads its
+    bias from input channel 0, so biases and BatchNorm shifts are linear maps
+    and the network is a tensor network (``DESIGN.md`` section 1).
 
-    **Padding.** A position outside the map holds the constant state ``e_0``
-    (channel 0 equal to 1, all others 0), so a padded position contributes the
-    fixed vector ``W^(k) e_0`` and the network is a tensor network over the
-    real sites only. The split is that of ``padding="same"``: the window of
-    output ``t`` covers inputs ``t - (K - 1) // 2, ..., t + K // 2``.
+    **Padding.** A window position outside the map holds the constant state
+    ``e_0`` (channel 0 equal to 1, all others 0) and contributes the fixed
+    vector ``W^(k) e_0``; the split is that of ``padding="same"`` (the window
+    of output ``t`` covers inputs ``t - (K - 1) // 2, ..., t + K // 2``), and
+    a kernel may be larger than a map. Where ``P`` does not divide a side,
+    the last pooling block is clipped, i.e. padded with the all-ones vector,
+    the identity of the product: a side ``n`` becomes ``ceil(n / P)``. Both
+    are fixed vectors, so the network is a tensor network over the real sites
+    only.
 
-    **Stabilisation.** Products over whole images over- or underflow, so
+    **Normalisation of the factors.** A layer multiplies ``n = K^d P^d``
+    factors per output, and a product of many factors is heavy-tailed unless
+    each is close to 1; a BatchNorm of such a product is set by a few
+    outliers and passes almost no signal on. So every factor, not the
+    product, is normalised: ``W^(k) x`` is standardised per (offset, channel)
+    over the data and becomes ``b_c + w_c z / D_c``, where ``D_c`` makes the
+    logarithm of the layer's product spread by about ``FACTOR_SPREAD`` over
+    the data at any kernel, pooling and depth, and the mean ``b_c`` and gain
+    ``w_c`` are learnable (see ``_FactorNorm``). ``top_norm``, a
+    :class:`~skqcnn.nn.ConstantChannelBatchNorm`, then centres the last
+    map's products on 1 with a spread ``FACTOR_SPREAD / sqrt(n_top)`` per
+    position before the global product over its ``n_top`` positions, and
+    ``readout_norm`` standardises the pooled channels before the readout.
+    In eval mode each is a fixed linear map whose shift multiplies the
+    constant channel.
 
-    * after each layer a ``ConstantChannelBatchNorm`` centres the factors on 1
-      (learnable mean 1, scale 0.4, running mean started at 1 because the
-      window products start near 1; this keeps a freshly built network centred
-      in eval mode as well);
-    * the global product is taken as a sum of ``log |h|`` with a separate sign,
-      and channel ``c >= 1`` is divided by ``exp(mu_c)``, where ``mu_c`` is the
-      batch mean of its log-magnitude in training mode and a running average
-      of it (momentum 0.1, like BatchNorm) in eval mode; channel 0 is 1 on
-      data and is not rescaled.
+    **Global product and scale.** The global product is taken as a sum of
+    ``log |h|`` with a separate sign, and channel ``c >= 1`` is divided by
+    ``exp(mu_c)``, where ``mu_c`` is the batch mean of its log-magnitude in
+    training mode and a running average of it (momentum 0.1) in eval mode,
+    which :meth:`recalibrate_log_scale` recomputes from data; channel 0 is 1
+    on data and is not rescaled. In eval mode every position's vector is
+    also divided, before each layer, by the largest magnitude of the factors
+    it feeds (and the last map's by its largest entry), and the logarithm of
+    that scalar is carried beside the map (every eval-mode step is
+    homogeneous-linear or a product, so this is exact): on one-hot
+    configurations of large images the window products would otherwise
+    under- or overflow long before the global product.
 
-    In eval mode every one of these steps is a fixed linear map or an exact
-    product (the log-domain product changes only round-off), so the network is
-    a tensor network. Batch statistics and lagging running averages differ,
-    and products over many positions amplify the difference: call
-    :func:`~skqcnn.nn.recalibrate_statistics` after training.
+    In eval mode every step is a fixed linear map or an exact product (the
+    log-domain bookkeeping changes only round-off), so the network is a
+    tensor network. Batch statistics and lagging running averages differ:
+    call :func:`~skqcnn.nn.recalibrate_statistics` after training.
 
     **Network state.** Overlapping windows re-use inputs, so the scores are
     polynomials in each site's features, of degree equal to the number of
@@ -88,7 +102,10 @@ class OverlappingConvACNetwork(nn.Module):
         Number of scores.
     pooling : int or None, default=None
         Product-pooling window ``P`` (``P x P`` in 2D) after each conv layer;
-        it must divide the map size at every layer.
+        a side ``n`` becomes ``ceil(n / P)``.
+    generator : torch.Generator or None, default=None
+        Source of every random initial value (factor maps and readout);
+        None uses torch's global generator.
 
     Attributes
     ----------
@@ -96,27 +113,42 @@ class OverlappingConvACNetwork(nn.Module):
         Layer ``l`` holds the non-constant rows of the ``K^d`` maps ``W^(k)``,
         shape ``(K^d, r_l, 1 + r_{l-1})`` (``M`` inputs for layer 1); offsets
         in row-major order over the window.
-    norms : torch.nn.ModuleList of ConstantChannelBatchNorm
-        One per layer.
+    norms : torch.nn.ModuleList
+        Every normalisation, in the order applied: the factor normalisation
+        of each layer (``running_mean`` and ``running_var`` of shape
+        ``(K^d, r_l)``, ``running_spread``, and per channel the learnable
+        ``weight`` scaling the spread and ``bias`` the mean), then
+        ``top_norm`` and ``readout_norm``.
+    top_norm : ConstantChannelBatchNorm
+        ``norms[-2]``: after the last layer's products, before the global
+        product.
+    readout_norm : ConstantChannelBatchNorm
+        ``norms[-1]``: standardises the globally pooled channels ``1..r_L``.
     readout : torch.nn.Linear
         ``1 + r_L`` pooled channels to ``n_classes`` scores, no bias (column 0
         multiplies the constant channel).
     running_log_scale : torch.Tensor
         Running mean of the log-magnitude of pooled channels ``1..r_L``.
+    map_shapes : list of tuple of int
+        Input map of every layer, then the map of the global product.
 
     Examples
     --------
     >>> import torch
     >>> from skqcnn.nn._convac import OverlappingConvACNetwork
     >>> from skqcnn.nn._layers import LocalBasis
-    >>> net = OverlappingConvACNetwork((8, 8), 3, channels=(4, 4), kernel_size=3,
-    ...                                n_classes=10, pooling=2)
-    >>> features = LocalBasis("fourier", 1)(0.5 * torch.rand(5, 64))
+    >>> net = OverlappingConvACNetwork((8, 7), 3, channels=(4, 4), kernel_size=3,
+    ...                                n_classes=10, pooling=2,
+    ...                                generator=torch.Generator().manual_seed(0))
+    >>> net.map_shapes
+    [(8, 7), (4, 4), (2, 2)]
+    >>> features = LocalBasis("fourier", 1)(0.5 * torch.rand(5, 56))
     >>> net(features).shape
     torch.Size([5, 10])
     """
 
-    def __init__(self, image_shape, local_dim, channels, kernel_size, n_classes, pooling=None):
+    def __init__(self, image_shape, local_dim, channels, kernel_size, n_classes, pooling=None,
+                 generator=None):
         super().__init__()
         self.image_shape = tuple(int(n) for n in image_shape)
         self.local_dim = int(local_dim)
@@ -134,34 +166,54 @@ class OverlappingConvACNetwork(nn.Module):
         window = self.kernel_size**ndim
         self.offsets = list(itertools.product(range(self.kernel_size), repeat=ndim))
 
-        weights = []
+        weights, norms = [], []
         fan_in = self.local_dim
         for r in self.channels:
-            # Window factors start at 1 + small noise (bias 1 from the constant
-            # channel) so that products carry signal; the noise of the whole
-            # window product has a standard deviation of about 0.5.
-            w = torch.randn(window, r, fan_in) * (0.5 / math.sqrt(window * max(fan_in - 1, 1)))
-            if weights:
-                # Inputs of deeper layers are BatchNorm outputs centred on 1; rows
-                # summing to zero keep that common mean from biasing whole
-                # channels, which a product over every position would amplify.
-                w[:, :, 1:] -= w[:, :, 1:].mean(dim=2, keepdim=True)
-            w[:, :, 0] = 1.0
-            weights.append(nn.Parameter(w))
+            # The normalisation after each map sets the factor's scale; the
+            # maps only need independent directions. Their constant column
+            # (the bias) starts at 0: the normalisation supplies the mean.
+            w = torch.randn(window, r, fan_in, generator=generator)
+            w[:, :, 0] = 0.0
+            weights.append(nn.Parameter(w / math.sqrt(max(fan_in - 1, 1))))
+            norms.append(_FactorNorm(window, r))
             fan_in = 1 + r
         self.conv_weights = nn.ParameterList(weights)
-        # The global product multiplies n factors 1 + s z; a last-layer scale
-        # s of order 1/sqrt(n) keeps its logarithm of order 1 at initialisation.
-        n_last = math.prod(self.map_shapes[-1])
-        scales = [0.4] * (len(self.channels) - 1) + [min(0.4, 2.0 / math.sqrt(n_last))]
-        self.norms = nn.ModuleList(
-            ConstantChannelBatchNorm(r, scale_init=s) for r, s in zip(self.channels, scales)
-        )
-        for norm in self.norms:
-            norm.running_mean.fill_(1.0)
+        # Without a map between the last window products and the global
+        # product, the two would merge into one product over every factor.
+        # This one centres the last map on 1 with a spread 1 / sqrt(n) per
+        # position, so the log of the global product over n positions starts
+        # with a spread of order 1.
+        n_top = math.prod(self.map_shapes[-1])
+        top_norm = ConstantChannelBatchNorm(self.channels[-1],
+                                            scale_init=FACTOR_SPREAD / math.sqrt(n_top))
+        top_norm.running_mean.fill_(1.0)
         self.log_scale_momentum = 0.1
         self.register_buffer("running_log_scale", torch.zeros(self.channels[-1]))
-        self.readout = nn.Linear(1 + self.channels[-1], self.n_classes, bias=False)
+        # The pooled channels are exp of log-sums of spread about
+        # FACTOR_SPREAD around 1: standardising them (the shift multiplies
+        # the constant channel) lets the readout see their variation, not
+        # their common value 1, which it would otherwise have to cancel.
+        readout_norm = ConstantChannelBatchNorm(self.channels[-1], mean_init=0.0,
+                                                scale_init=1.0)
+        readout_norm.running_mean.fill_(1.0)
+        self.norms = nn.ModuleList(norms + [top_norm, readout_norm])
+        # skip_init: nn.Linear would draw (and discard) values from the global RNG.
+        self.readout = nn.utils.skip_init(nn.Linear, fan_in, self.n_classes, bias=False)
+        bound = 1.0 / math.sqrt(fan_in)
+        with torch.no_grad():
+            self.readout.weight.copy_(
+                bound * (2 * torch.rand(self.readout.weight.shape, generator=generator) - 1)
+            )
+
+    @property
+    def top_norm(self):
+        """The BatchNorm between the last window products and the global product."""
+        return self.norms[-2]
+
+    @property
+    def readout_norm(self):
+        """The BatchNorm of the globally pooled channels, before the readout."""
+        return self.norms[-1]
 
     def forward(self, features):
         """Class scores.
@@ -176,7 +228,7 @@ class OverlappingConvACNetwork(nn.Module):
         scores : torch.Tensor of shape (batch, n_classes)
         """
         log_abs, sign = self._pooled_log(features)
-        return self.readout(sign * torch.exp(log_abs))
+        return self.readout(self.readout_norm(sign * torch.exp(log_abs)))
 
     def log_forward(self, features):
         """Logarithm of the absolute score and its sign, without over- or underflow.
@@ -238,7 +290,10 @@ class OverlappingConvACNetwork(nn.Module):
         """Log-magnitude and sign of the scores from those of the pooled channels."""
         top = log_abs.amax(dim=1, keepdim=True)
         top = torch.where(torch.isfinite(top), top, torch.zeros_like(top))
-        scores = self.readout(sign * torch.exp(log_abs - top))
+        if self.training:
+            # Batch statistics are not homogeneous: no common factor out.
+            top = torch.zeros_like(top)
+        scores = self.readout(self.readout_norm(sign * torch.exp(log_abs - top)))
         return torch.log(scores.abs()) + top, torch.sign(scores)
 
     def _log_shift(self):
@@ -248,7 +303,7 @@ class OverlappingConvACNetwork(nn.Module):
 
     def _pooled_log(self, features):
         """Log-magnitude and sign of the globally pooled, rescaled channels."""
-        log_abs, sign = self._global_log_product(features)
+        log_abs, sign = self.pooled_log_magnitudes(features)
         if self.training:
             mu = log_abs[:, 1:].mean(dim=0)
             with torch.no_grad():
@@ -258,8 +313,21 @@ class OverlappingConvACNetwork(nn.Module):
             shift = self._log_shift()
         return log_abs - shift, sign
 
-    def _global_log_product(self, features):
-        """Log-magnitude and sign of the product of every position, per channel."""
+    def pooled_log_magnitudes(self, features):
+        """Log-magnitude and sign of the global product of every channel.
+
+        The product over all positions of the last map, before the readout
+        and before the log-scale ``running_log_scale`` is subtracted.
+
+        Parameters
+        ----------
+        features : torch.Tensor of shape (batch, n_sites, local_dim)
+
+        Returns
+        -------
+        log_abs, sign : torch.Tensor of shape (batch, 1 + channels[-1])
+            ``-inf`` and 0 where a channel's product is exactly zero.
+        """
         expected = (self.n_sites, self.local_dim)
         if features.dim() != 3 or tuple(features.shape[1:]) != expected:
             raise ValueError(
@@ -268,51 +336,218 @@ class OverlappingConvACNetwork(nn.Module):
             )
         h = features.reshape(features.shape[0], *self.image_shape, self.local_dim)
         h = h.movedim(-1, 1)
-        for weight, norm in zip(self.conv_weights, self.norms):
-            h = self._layer(self._pad(h), weight, norm)
+        log_scale = None
+        for layer in range(len(self.channels)):
+            h, log_scale = self._layer(self._pad(h), self._pad_log(log_scale), layer)
         h = h.flatten(2)
-        return torch.log(h.abs()).sum(dim=2), torch.sign(h).prod(dim=2)
+        log_abs = torch.log(h.abs()).sum(dim=2)
+        if log_scale is not None:
+            log_abs = log_abs + log_scale.flatten(1).sum(dim=1, keepdim=True)
+        return log_abs, torch.sign(h).prod(dim=2)
 
-    def _layer(self, padded, weight, norm):
-        """Window products over a padded map, pooling and normalisation."""
-        h = self._window_product(padded, weight)
-        if self.pooling is not None:
-            h = self._pool(h)
-        return norm(h)
+    @torch.no_grad()
+    def recalibrate_log_scale(self, batches):
+        """Set the log-scale and the readout statistics from data, weights fixed.
+
+        ``running_log_scale`` becomes the mean over ``batches`` of the
+        log-magnitude of every pooled channel, as eval mode computes it (the
+        factor normalisations use their running statistics), and the running
+        mean and variance of ``readout_norm`` those of the pooled channels
+        rescaled by it, so that eval-mode scores are those of the data's
+        statistics. :func:`~skqcnn.nn.recalibrate_statistics` calls it after
+        recomputing the other running statistics. The network is left in
+        eval mode.
+
+        Parameters
+        ----------
+        batches : iterable of torch.Tensor
+            Feature batches of shape ``(batch, n_sites, local_dim)``.
+
+        Examples
+        --------
+        >>> import torch
+        >>> from skqcnn.nn._convac import OverlappingConvACNetwork
+        >>> net = OverlappingConvACNetwork((4,), 2, (2,), 2, n_classes=1)
+        >>> features = torch.cat((torch.ones(8, 4, 1), torch.rand(8, 4, 1)), dim=2)
+        >>> net.recalibrate_log_scale([features])
+        >>> log_abs, _ = net.pooled_log_magnitudes(features)
+        >>> torch.allclose(log_abs[:, 1:].mean(dim=0), net.running_log_scale)
+        True
+        """
+        self.eval()
+        pooled = [self.pooled_log_magnitudes(features) for features in batches]
+        if not pooled:
+            raise ValueError("batches is empty.")
+        log_abs = torch.cat([log_abs for log_abs, _ in pooled])[:, 1:]
+        sign = torch.cat([sign for _, sign in pooled])[:, 1:]
+        self.running_log_scale.copy_(log_abs.mean(dim=0))
+        values = sign * torch.exp(log_abs - self.running_log_scale)
+        self.readout_norm.running_mean.copy_(values.mean(dim=0))
+        self.readout_norm.running_var.copy_(
+            values.var(dim=0) if len(values) > 1 else torch.ones_like(values[0]))
+
+    def _layer(self, padded, padded_log, layer):
+        """Layer ``layer`` (from 0) over a padded map and its padded log-scale map.
+
+        Normalised factor maps, their same-channel product over every full
+        window, pooling, ``top_norm`` after the last layer, and in eval mode
+        the division of every position by its largest magnitude, whose
+        logarithm joins the log-scale map.
+        """
+        weight, norm = self.conv_weights[layer], self.norms[layer]
+        n_spatial = padded.dim() - 2
+        if not self.training:
+            padded, padded_log = self._rescale_positions(padded, padded_log, layer)
+        # Offset k of every window as its own map: unfold and unbind have
+        # cheap gradients, unlike K^d slices of one large tensor.
+        const = self._offsets(padded[:, :1])
+        projected = torch.stack([
+            torch.einsum("cd,bd...->bc...", w, x)
+            for w, x in zip(weight, self._offsets(padded))
+        ], dim=1)
+        z, spread = norm.standardise(projected, torch.stack(const, dim=1))
+        z = z.unbind(dim=1)
+        if spread is None:
+            spread = norm.batch_spread(self._pool(_combine(z, torch.add), torch.add))
+        shape = (-1,) + (1,) * n_spatial
+        gain = (norm.weight / spread).view(shape)
+        mean = norm.bias.view(shape)
+        h = torch.cat((
+            self._pool(_combine(const, torch.mul), torch.mul),
+            self._pool(_combine([mean * c + gain * zk for c, zk in zip(const, z)], torch.mul),
+                       torch.mul),
+        ), dim=1)
+        log_scale = None
+        if padded_log is not None:
+            log_scale = self._pool(_combine(self._offsets(padded_log), torch.add), torch.add)
+        if layer == len(self.channels) - 1:
+            h = self.top_norm(h)
+            if not self.training:
+                top = h.abs().amax(dim=1, keepdim=True)
+                h, log_scale = _divide(h, log_scale, top)
+        return h, log_scale
+
+    def _rescale_positions(self, padded, padded_log, layer):
+        """Divide every input position by the largest magnitude of its factors.
+
+        Eval mode only, where every step is homogeneous-linear or a product:
+        a scalar on a position passes through unchanged, so dividing by it
+        and adding its logarithm to the log-scale map is exact. With every
+        factor at most 1 in magnitude and the largest equal to 1, the window
+        products neither overflow nor, on data, underflow.
+        """
+        weight, norm = self.conv_weights[layer], self.norms[layer]
+        const = padded[:, :1].unsqueeze(1)
+        projected = torch.einsum("kcd,bd...->bkc...", weight, padded)
+        z, spread = norm.standardise(projected, const)
+        shape = (1, 1, -1) + (1,) * (padded.dim() - 2)
+        factors = norm.bias.view(shape) * const + (norm.weight / spread).view(shape) * z
+        top = torch.maximum(factors.abs().flatten(1, 2).amax(dim=1, keepdim=True),
+                            padded[:, :1].abs())
+        return _divide(padded, padded_log, top)
+
+    def _offsets(self, padded):
+        """The ``K^d`` shifted maps: entry ``k`` holds, at output ``t``, padded position ``t + k``."""
+        windows = padded
+        for axis in range(2, padded.dim()):
+            windows = windows.unfold(axis, self.kernel_size, 1)
+        return windows.flatten(padded.dim()).unbind(dim=-1)
+
+    def _pool(self, h, combine):
+        """Combine ``P`` (``P x P``) blocks by ``combine``; a clipped last block
+        is padded with its neutral element (1 for ``torch.mul``, 0 for ``torch.add``)."""
+        if self.pooling is None:
+            return h
+        p = self.pooling
+        for axis in range(2, h.dim()):
+            missing = -h.shape[axis] % p
+            if missing:
+                shape = list(h.shape)
+                shape[axis] = missing
+                identity = 1.0 if combine is torch.mul else 0.0
+                h = torch.cat((h, h.new_full(shape, identity)), dim=axis)
+            h = _combine(h.unflatten(axis, (-1, p)).unbind(dim=axis + 1), combine)
+        return h
 
     def _pad(self, h):
         """Surround a map with the constant state ``e_0`` as ``padding="same"`` does."""
         spatial = h.shape[2:]
-        pad_arg = list(_same_padding(self.kernel_size)) * len(spatial)
+        pad_arg = list(same_padding(self.kernel_size)) * len(spatial)
         padded = nn.functional.pad(h, pad_arg)
         border = nn.functional.pad(h.new_zeros(spatial), pad_arg, value=1.0)
         padded[:, 0] += border
         return padded
 
-    def _window_product(self, padded, weight):
-        """Same-channel products of the per-offset maps over every full window."""
-        spatial = tuple(n - self.kernel_size + 1 for n in padded.shape[2:])
-        # All offsets' maps in one contraction, each with the row e_0 that
-        # carries the constant channel, so the window product needs no concat.
-        window, n_out, fan_in = weight.shape
-        const_row = weight.new_zeros(window, 1, fan_in)
-        const_row[:, 0, 0] = 1.0
-        full = torch.cat((const_row, weight), dim=1).reshape(window * (1 + n_out), fan_in)
-        projected = torch.einsum("od,bd...->bo...", full, padded)
-        out = None
-        for k, offset in enumerate(self.offsets):
-            index = (slice(None), slice(k * (1 + n_out), (k + 1) * (1 + n_out))) + tuple(
-                slice(o, o + n) for o, n in zip(offset, spatial)
-            )
-            out = projected[index] if out is None else out * projected[index]
-        return out
+    def _pad_log(self, log_scale):
+        """Pad a log-scale map with 0: ``e_0`` is not rescaled (None stays None)."""
+        if log_scale is None:
+            return None
+        pad_arg = list(same_padding(self.kernel_size)) * (log_scale.dim() - 2)
+        return nn.functional.pad(log_scale, pad_arg)
 
-    def _pool(self, h):
-        """Same-channel product over non-overlapping ``P`` (``P x P``) blocks."""
-        p = self.pooling
-        for axis in range(2, h.dim()):
-            h = h.unflatten(axis, (h.shape[axis] // p, p)).prod(dim=axis + 1)
-        return h
+
+class _FactorNorm(nn.Module):
+    """Normalisation of the factors ``W^(k) x`` of one layer to ``b_c + w_c z / D_c``.
+
+    ``z`` is ``W^(k) x`` standardised per (offset, channel) over the data,
+    and the divisor ``D_c = S_c / FACTOR_SPREAD``, where ``S_c`` is the
+    standard deviation of the window-and-pooling sum of ``z`` of channel
+    ``c``: as ``log prod (1 + s z) ~ s sum z``, with the learnable mean
+    ``b_c`` and gain ``w_c`` at their initial value 1 the logarithm of every
+    product has a spread close to ``FACTOR_SPREAD`` over the data, whatever
+    the number of factors and their correlations (neighbouring windows
+    overlap, so a fixed ``1 / sqrt(n)`` would not do). Products of many
+    factors are heavy-tailed unless each factor is close to 1, and a
+    heavy-tailed input makes the next standardisation useless (a few
+    outliers set its scale).
+
+    In training mode the statistics are those of the batch, and running
+    averages (momentum 0.1) are kept; in eval mode the running ones are
+    used, and the factor ``b_c u_0 + w_c (W^(k) x - m u_0) / (sigma D_c)`` is
+    a fixed linear map of ``x`` (``u_0`` its constant channel), so the
+    network stays a tensor network. With ``running_mean`` 0, ``running_var``
+    and ``running_spread`` 1, ``weight`` 1 and ``bias`` 0 it is the identity:
+    the factor is ``W^(k) x``.
+    """
+
+    def __init__(self, window, n_channels, momentum=0.1, eps=1e-5):
+        super().__init__()
+        self.momentum = momentum
+        self.eps = eps
+        # Identity statistics, as in BatchNorm: a fresh network's eval mode is
+        # a placeholder until training or recalibration sets them.
+        self.register_buffer("running_mean", torch.zeros(window, n_channels))
+        self.register_buffer("running_var", torch.ones(window, n_channels))
+        self.register_buffer("running_spread", torch.ones(n_channels))
+        self.weight = nn.Parameter(torch.ones(n_channels))
+        self.bias = nn.Parameter(torch.ones(n_channels))
+
+    def standardise(self, projected, const):
+        """``z`` of ``projected`` (batch, K^d, C, *positions), and ``D`` in eval mode.
+
+        ``const`` (batch, 1, 1, *positions) is the constant channel of the
+        input. In eval mode ``z = (W^(k) x - m u_0) / sigma`` with running
+        statistics, linear in the input; in training mode (where ``u_0 = 1``
+        on data) the batch statistics are used and ``S`` is None: the caller
+        computes ``D`` from the window-and-pool sums of ``z``.
+        """
+        if not self.training or projected[:, 0, 0].numel() == 1:
+            shape = (1,) + self.running_mean.shape + (1,) * (projected.dim() - 3)
+            z = projected - self.running_mean.view(shape) * const
+            return z / torch.sqrt(self.running_var.view(shape) + self.eps), self.running_spread
+        z = nn.functional.batch_norm(
+            projected.flatten(1, 2), self.running_mean.view(-1), self.running_var.view(-1),
+            training=True, momentum=self.momentum, eps=self.eps,
+        )
+        return z.view_as(projected), None
+
+    def batch_spread(self, summed):
+        """``D_c`` of the batch from the window-and-pool sums of ``z``, updating the running one."""
+        spread = torch.sqrt(summed.transpose(0, 1).flatten(1).var(dim=1) + self.eps)
+        spread = spread / FACTOR_SPREAD
+        with torch.no_grad():
+            self.running_spread.lerp_(spread, self.momentum)
+        return spread
 
 
 class _LocalUpdater:
@@ -320,23 +555,25 @@ class _LocalUpdater:
 
     All chains change the same site in a proposal, so the light cone is the
     same box for all of them and every update is a slice. The global product
-    is kept as per-channel sums of log-magnitudes over the non-zero factors,
-    zero counts and signs, so factors can be swapped in and out exactly.
+    is kept as per-channel sums of log-magnitudes over the non-zero factors
+    (with the log-scales carried beside the maps), zero counts and signs, so
+    factors can be swapped in and out exactly.
     """
 
     def __init__(self, net, configs):
         self.net = net
         dtype = net.readout.weight.dtype
-        self.left, self.right = _same_padding(net.kernel_size)
+        self.left, self.right = same_padding(net.kernel_size)
         features = nn.functional.one_hot(configs, net.local_dim).to(dtype)
         h = features.reshape(configs.shape[0], *net.image_shape, net.local_dim).movedim(-1, 1)
+        log_scale = h.new_zeros((h.shape[0], 1) + net.image_shape)
         self.inputs = []
         with torch.no_grad():
-            for weight, norm in zip(net.conv_weights, net.norms):
-                self.inputs.append(net._pad(h))
-                h = net._layer(self.inputs[-1], weight, norm)
-        self.top = h
-        self.stats = _log_stats(h.flatten(2))
+            for layer in range(len(net.channels)):
+                self.inputs.append((net._pad(h), net._pad_log(log_scale)))
+                h, log_scale = net._layer(*self.inputs[-1], layer)
+        self.top = (h, log_scale)
+        self.stats = _log_stats(*self.top)
         self.pending = None
 
     @torch.no_grad()
@@ -355,29 +592,34 @@ class _LocalUpdater:
         k, step = net.kernel_size, net.pooling or 1
         lo = list(int(i) for i in torch.unravel_index(torch.tensor(site), net.image_shape))
         hi = list(lo)
-        patch = nn.functional.one_hot(values, net.local_dim).to(self.top.dtype)
+        patch = nn.functional.one_hot(values, net.local_dim).to(self.top[0].dtype)
         patch = patch.reshape(patch.shape + (1,) * len(lo))
+        patch = (patch, patch.new_zeros((patch.shape[0], 1) + patch.shape[2:]))
         changes = []
-        for padded, weight, norm in zip(self.inputs, net.conv_weights, net.norms):
-            sizes = [n - k + 1 for n in padded.shape[2:]]
+        for layer, padded in enumerate(self.inputs):
+            sizes = [n - k + 1 for n in padded[0].shape[2:]]
             out_lo = [max(a - self.right, 0) // step for a in lo]
             out_hi = [min(b + self.left, n - 1) // step for b, n in zip(hi, sizes)]
             conv_lo = [a * step for a in out_lo]
-            conv_hi = [b * step + step - 1 for b in out_hi]
+            conv_hi = [min(b * step + step - 1, n - 1) for b, n in zip(out_hi, sizes)]
             # Padded coordinates: real position r sits at r + left.
             changed = _box([a + self.left for a in lo], [b + self.left for b in hi])
-            changes.append((padded, changed, patch))
-            window = padded[_box(conv_lo, [b + k - 1 for b in conv_hi])].clone()
             inner = [a + self.left - c for a, c in zip(lo, conv_lo)]
-            window[_box(inner, [a + b - c for a, b, c in zip(inner, hi, lo)])] = patch
-            patch = net._layer(window, weight, norm)
+            inner = _box(inner, [a + b - c for a, b, c in zip(inner, hi, lo)])
+            windows = []
+            for target, value in zip(padded, patch):
+                changes.append((target, changed, value))
+                window = target[_box(conv_lo, [b + k - 1 for b in conv_hi])].clone()
+                window[inner] = value
+                windows.append(window)
+            patch = net._layer(*windows, layer)
             lo, hi = out_lo, out_hi
         region = _box(lo, hi)
-        old = _log_stats(self.top[region].flatten(2))
-        new = _log_stats(patch.flatten(2))
+        old = _log_stats(*(t[region] for t in self.top))
+        new = _log_stats(*patch)
         log_sum, zeros, sign = self.stats
         stats = (log_sum - old[0] + new[0], zeros - old[1] + new[1], sign * old[2] * new[2])
-        changes.append((self.top, region, patch))
+        changes.extend((t, region, p) for t, p in zip(self.top, patch))
         self.pending = (changes, stats)
         return self._amplitudes(stats)
 
@@ -392,76 +634,33 @@ class _LocalUpdater:
         self.pending = None
 
 
+def _divide(h, log_scale, top):
+    """``h / top`` with ``log top`` added to the log-scale map (None: 0); zero
+    positions are left alone."""
+    top = torch.where(top > 0, top, torch.ones_like(top))
+    log_top = torch.log(top)
+    return h / top, log_top if log_scale is None else log_scale + log_top
+
+
+def _combine(maps, combine):
+    """``maps[0] combine maps[1] combine ...``, left to right."""
+    out = maps[0]
+    for other in maps[1:]:
+        out = combine(out, other)
+    return out
+
+
 def _box(lo, hi):
     """Index of the inclusive box ``lo..hi`` over the spatial axes."""
     return (slice(None), slice(None)) + tuple(slice(a, b + 1) for a, b in zip(lo, hi))
 
 
-def _log_stats(h):
-    """Per channel over the last axis: sum of log|h| over non-zeros, zero count, sign."""
+def _log_stats(h, log_scale):
+    """Per channel over all positions: sum of log|h| over non-zeros plus the
+    log-scales, zero count, sign."""
+    h = h.flatten(2)
     nonzero = h != 0
     log_sum = torch.where(nonzero, torch.log(h.abs()), 0.0).sum(dim=-1)
+    log_sum = log_sum + log_scale.flatten(1).sum(dim=1, keepdim=True)
     sign = torch.where(nonzero, torch.sign(h), 1.0).prod(dim=-1)
     return log_sum, (~nonzero).sum(dim=-1), sign
-
-
-def convac_map_shapes(image_shape, channels, kernel_size, pooling):
-    """Map shape seen by each conv layer, validating kernel and pooling sizes.
-
-    Parameters
-    ----------
-    image_shape : tuple of int
-        ``(N,)`` or ``(H, W)``.
-    channels : sequence of int
-        Non-constant channels per layer (only the number of layers and their
-        positivity matter here).
-    kernel_size : int
-        Window size ``K``.
-    pooling : int or None
-        Pooling window ``P`` after each layer.
-
-    Returns
-    -------
-    shapes : list of tuple of int
-        ``len(channels) + 1`` shapes: the input map of every layer, then the
-        map that the global pooling multiplies over.
-
-    Raises
-    ------
-    ValueError
-        If the image is not 1D or 2D, the kernel is larger than a map, or the
-        pooling window does not divide a map.
-
-    Examples
-    --------
-    >>> from skqcnn.nn._convac import convac_map_shapes
-    >>> convac_map_shapes((8, 8), (4, 4), kernel_size=3, pooling=2)
-    [(8, 8), (4, 4), (2, 2)]
-    """
-    shape = tuple(int(n) for n in image_shape)
-    if len(shape) not in (1, 2) or min(shape) < 1:
-        raise ValueError(f"image_shape must be (N,) or (H, W), got {image_shape!r}.")
-    if len(channels) < 1 or min(channels) < 1:
-        raise ValueError(
-            f"channels must be a non-empty sequence of positive ints, got {channels!r}."
-        )
-    if kernel_size < 1:
-        raise ValueError(f"kernel_size must be >= 1, got {kernel_size!r}.")
-    if pooling is not None and pooling < 1:
-        raise ValueError(f"pooling must be None or >= 1, got {pooling!r}.")
-    shapes = [shape]
-    for layer in range(len(channels)):
-        if kernel_size > min(shape):
-            raise ValueError(
-                f"kernel_size={kernel_size} is larger than the {shape} map of layer "
-                f"{layer + 1}."
-            )
-        if pooling is not None:
-            if any(n % pooling for n in shape):
-                raise ValueError(
-                    f"pooling={pooling} does not divide the {shape} map of layer "
-                    f"{layer + 1}."
-                )
-            shape = tuple(n // pooling for n in shape)
-        shapes.append(shape)
-    return shapes
