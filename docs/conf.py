@@ -1,6 +1,5 @@
 """Sphinx configuration for skqcnn."""
 
-from pathlib import Path
 
 import skqcnn
 
@@ -67,19 +66,8 @@ exclude_patterns = ["_build"]
 # Pages written on other branches, listed in the index's toctree. Until a
 # page exists its entry is dropped, so that the build passes either way; once
 # all of them are merged this list and the hook below can go.
-PENDING_PAGES = ("entanglement", "monte_carlo", "convac", "architecture")
-
-
-def _drop_missing_pages(app, docname, source):
-    if docname == "index":
-        for page in PENDING_PAGES:
-            if not (Path(app.srcdir) / f"{page}.rst").exists():
-                source[0] = source[0].replace(f"\n   {page}\n", "\n")
-
-
 def setup(app):
     # sphinx-mathjax-offline selects MathJax's CHTML output, whose web fonts a
     # browser refuses to load into a page opened from file://; the SVG output
     # draws glyphs as paths and needs no font. This runs after the extensions.
     app.config.mathjax_path = "mathjax/tex-svg.js"
-    app.connect("source-read", _drop_missing_pages)

@@ -89,7 +89,6 @@ def test_grid_search_over_schedules(tiny_sequences):
 @pytest.mark.parametrize("params, message", [
     (dict(kernel_size=9), "kernel_size=9 is larger than the image"),
     (dict(kernel_size=0), "kernel_size must be a positive int"),
-    (dict(pooling=3), "pool"),
     (dict(pooling=-1), "pooling must be None or a positive int"),
     (dict(channels=("nope", 2)), "Unknown channels schedule"),
 ])

@@ -7,26 +7,20 @@ defaults handle any feature count the checks use (1 to 10). A fast float64
 configuration per family runs too.
 """
 
-import inspect
-
 import numpy as np
 import pytest
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from skqcnn import DeepRACClassifier, OverlappingConvACClassifier, QCNNClassifier
 
-# The ConvAC's defaults (3-wide kernel, pooling 2) cannot take the checks'
-# inputs of 2 to 5 features until the ConvAC rewrite lands.
-CONVAC_DEFAULTS = pytest.mark.xfail(
-    strict=False, reason="ConvAC defaults reject 2-5 features before the ConvAC rewrite")
-
 DEFAULTS = [
     QCNNClassifier(),
     QCNNClassifier(random_state=0),
     DeepRACClassifier(),
     DeepRACClassifier(random_state=0),
+    OverlappingConvACClassifier(),
+    OverlappingConvACClassifier(random_state=0),
 ]
-CONVAC = [OverlappingConvACClassifier(), OverlappingConvACClassifier(random_state=0)]
 
 # A second, fast configuration per family. ConvAC: kernel 2 and no pooling fit
 # inputs of 2 features. (Kernel 1 with a global product is symmetric under any
@@ -45,25 +39,6 @@ def test_sklearn_compatible_at_defaults(estimator, check):
     check(estimator)
 
 
-@CONVAC_DEFAULTS
-@pytest.mark.slow
-@parametrize_with_checks(CONVAC)
-def test_convac_sklearn_compatible_at_defaults(estimator, check):
-    check(estimator)
-
-
-# Until the ConvAC network draws its initial weights from the fit's generator
-# (the ConvAC rewrite), they come from torch's global generator, unseeded:
-# two fits with one random_state differ. Empty once the rewrite lands.
-CONVAC_UNSEEDED = {} if "generator" in inspect.signature(
-    OverlappingConvACClassifier._build_network).parameters else {
-    check: "ConvAC initial weights come from torch's unseeded global generator"
-    for check in ("check_classifier_data_not_an_array", "check_supervised_y_2d",
-                  "check_fit_idempotent")
-}
-
-
-@parametrize_with_checks(FAST, expected_failed_checks=lambda est: (
-    CONVAC_UNSEEDED if isinstance(est, OverlappingConvACClassifier) else {}))
+@parametrize_with_checks(FAST)
 def test_sklearn_compatible(estimator, check):
     check(estimator)

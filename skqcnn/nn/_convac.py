@@ -31,7 +31,7 @@ class OverlappingConvACNetwork(nn.Module):
     field: 1 on data, and on one-hot basis vectors the indicator that every
     site of the receptive field is in state 0. Every factor map reads its
     bias from input channel 0, so biases and BatchNorm shifts are linear maps
-    and the network is a tensor network (``DESIGN.md`` section 1).
+    and the network is a tensor network (``docs/theory.rst``, section "Network states").
 
     **Padding.** A window position outside the map holds the constant state
     ``e_0`` (channel 0 equal to 1, all others 0) and contributes the fixed
