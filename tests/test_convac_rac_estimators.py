@@ -27,7 +27,7 @@ def tiny_sequences():
 @pytest.fixture(scope="module")
 def fitted_convac_1d(tiny_sequences):
     X, y = tiny_sequences
-    return OverlappingConvACClassifier(channels=(4, 4), kernel_size=3, pooling=2, lr=0.003,
+    return OverlappingConvACClassifier(channels=(4, 4), kernel_size=3, pooling=2, lr=0.01,
                                        representation="fourier", n_freq=1, max_epochs=40,
                                        random_state=0, dtype=np.float64).fit(X, y)
 
@@ -88,7 +88,7 @@ def test_grid_search_over_schedules(tiny_sequences):
 
 @pytest.mark.parametrize("params, message", [
     (dict(kernel_size=9), "kernel_size=9 is larger than the image"),
-    (dict(kernel_size=0), "kernel_size must be a positive int"),
+    (dict(kernel_size=0), "kernel_size must be None or a positive int"),
     (dict(pooling=-1), "pooling must be None or a positive int"),
     (dict(channels=("nope", 2)), "Unknown channels schedule"),
 ])
