@@ -175,6 +175,24 @@ def _check_flag(name, value):
         raise TypeError(f"{name} must be a bool, got {value!r}.")
 
 
+_MONTE_CARLO_OPTIONS = ("n_chains", "n_temperatures", "beta_min", "jumps", "burn_in",
+                        "thinning", "batch_size")
+
+
+def _monte_carlo_options(options):
+    """The sampler's extra keywords, checked by name here and by value there."""
+    if options is None:
+        return {}
+    if not isinstance(options, dict):
+        raise TypeError(
+            f"monte_carlo_options must be a dict or None, got {options!r}.")
+    unknown = sorted(set(options) - set(_MONTE_CARLO_OPTIONS))
+    if unknown:
+        raise ValueError(
+            f"monte_carlo_options has unknown keys {unknown}; use {list(_MONTE_CARLO_OPTIONS)}.")
+    return dict(options)
+
+
 def _hashable(value):
     try:
         hash(value)
@@ -757,7 +775,8 @@ class NetworkClassifierBase(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
 
     def entanglement_entropy(self, partition=None, *, alpha=1, classes=None, base=None,
                              method="auto", n_samples=2000, random_state=None,
-                             return_std=False, max_cut_dim=DEFAULT_MAX_CUT_DIM, verbose=0):
+                             return_std=False, max_cut_dim=DEFAULT_MAX_CUT_DIM, verbose=0,
+                             monte_carlo_options=None):
         """Entanglement entropy of each class's normalised network state.
 
         The state ``|Psi_y>`` is the network evaluated on one-hot basis
@@ -805,6 +824,13 @@ default=None
             which the spectrum is formed. Enumeration does not use it.
         verbose : int, default=0
             Progress of the Monte Carlo chains.
+        monte_carlo_options : dict or None, default=None
+            More keyword arguments of
+            :func:`skqcnn.entanglement.renyi2_monte_carlo` (``n_chains``,
+            ``n_temperatures``, ``beta_min``, ``jumps``, ``burn_in``,
+            ``thinning``, ``batch_size``): what a
+            :class:`~skqcnn.exceptions.MonteCarloConvergenceWarning` asks to
+            raise. See :ref:`monte_carlo`.
 
         Returns
         -------
@@ -830,6 +856,7 @@ default=None
         _check_flag("return_std", return_std)
         Interval(numbers.Integral, 1)("max_cut_dim", max_cut_dim)
         _check_verbose("verbose", verbose)
+        options = _monte_carlo_options(monte_carlo_options)
         in_a = self._partition_mask(partition)
         indices = self._class_indices(classes)
         if method == "monte_carlo" and alpha != 2:
@@ -848,7 +875,8 @@ default=None
                 return (entropies, np.zeros_like(entropies)) if return_std else entropies
         estimate = renyi2_monte_carlo(self.net_.module_.network, in_a.size, self.local_dim_,
                                       in_a, n_samples, classes=indices,
-                                      random_state=random_state, verbose=verbose)
+                                      random_state=random_state, verbose=verbose,
+                                      **options)
         entropies, std = estimate.entropy / scale, estimate.stderr / scale
         return (entropies, std) if return_std else entropies
 

@@ -61,7 +61,7 @@ class QCNNClassifier(NetworkClassifierBase):
         own 1x1 convolution (shared by all pairs of a level). True uses one
         convolution per level, as in the paper; the network is then symmetric
         under swapping the two children of any node, which caps its accuracy
-        (0.87-0.89 on load_digits against 0.98 with False).
+        (the user guide's "Pair weights" section measures both on the digits).
     loss : {"square", "cross_entropy"}, default="square"
         ``"square"``: one-hot square loss on ``alpha`` (paper eq. 48).
         ``"cross_entropy"``: cross-entropy of the Born probabilities.

@@ -108,7 +108,8 @@ def test_same_signatures_on_every_family():
     parameters = inspect.signature(QCNNClassifier.entanglement_entropy).parameters
     assert {name: p.default for name, p in parameters.items() if name != "self"} == dict(
         partition=None, alpha=1, classes=None, base=None, method="auto", n_samples=2000,
-        random_state=None, return_std=False, max_cut_dim=4096, verbose=0)
+        random_state=None, return_std=False, max_cut_dim=4096, verbose=0,
+        monte_carlo_options=None)
     parameters = inspect.signature(QCNNClassifier.schmidt_spectrum).parameters
     assert list(parameters) == ["self", "partition", "classes", "tol", "max_cut_dim"]
     assert parameters["tol"].default is None
@@ -361,6 +362,10 @@ def test_rac_theorem2_lower_bound():
     (lambda c: c.entanglement_entropy(alpha=2, method="monte_carlo", n_samples=0), ValueError,
      "n_samples must be an int >= 100"),
     (lambda c: c.schmidt_rank_bound(return_cut="yes"), TypeError, "return_cut must be a bool"),
+    (lambda c: c.entanglement_entropy(alpha=2, monte_carlo_options=[("n_chains", 2)]),
+     TypeError, "monte_carlo_options must be a dict"),
+    (lambda c: c.entanglement_entropy(alpha=2, monte_carlo_options={"chains": 2}),
+     ValueError, r"monte_carlo_options has unknown keys \['chains'\]"),
     (lambda c: c.schmidt_spectrum(tol=1.5), ValueError, "tol must be a real number >= 0 and < 1"),
     (lambda c: c.schmidt_spectrum(alpha=2), TypeError, "unexpected keyword argument 'alpha'"),
 ])
@@ -399,3 +404,21 @@ def test_hartley_entropy_counts_the_nonzero_schmidt_values(fitted):
     hartley = clf.entanglement_entropy("left_right", alpha=0)
     np.testing.assert_allclose(hartley, [np.log(np.count_nonzero(p)) for p in spectra],
                                rtol=1e-12)
+
+
+def test_monte_carlo_options_reach_the_sampler():
+    clf = randomise(FAMILIES["rac"]().fit(X, Y), spread=SPREAD["rac"])
+    options = {"n_chains": 8, "burn_in": 50, "thinning": 2, "n_temperatures": 2}
+    first = clf.entanglement_entropy(alpha=2, classes=["a"], method="monte_carlo",
+                                     n_samples=400, random_state=0,
+                                     monte_carlo_options=options)
+    again = clf.entanglement_entropy(alpha=2, classes=["a"], method="monte_carlo",
+                                     n_samples=400, random_state=0,
+                                     monte_carlo_options=options)
+    default = clf.entanglement_entropy(alpha=2, classes=["a"], method="monte_carlo",
+                                       n_samples=400, random_state=0)
+    np.testing.assert_array_equal(first, again)
+    assert not np.array_equal(first, default)
+    with pytest.raises(ValueError, match="burn_in"):
+        clf.entanglement_entropy(alpha=2, method="monte_carlo",
+                                 monte_carlo_options={"burn_in": -1})

@@ -161,12 +161,6 @@ def test_readme_code_runs_and_its_numbers_hold(readme_run):
 
 
 @pytest.mark.slow
-# Strict: once the estimator's fix is merged this passes, and the mark must go.
-@pytest.mark.xfail(
-    strict=True,
-    reason="the Monte Carlo Renyi-2 of the README's RAC is NaN for some classes "
-           "until the fix of the estimator (mc branch) is merged",
-)
 def test_readme_outputs_are_finite(readme_run):
     _, _, namespace, nonfinite = readme_run
     assert nonfinite == []
