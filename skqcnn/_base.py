@@ -206,7 +206,7 @@ class NetworkClassifierBase(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
 
     Subclasses list every hyperparameter in their own ``__init__`` signature
     (scikit-learn reads it), store their family's parameters and pass the
-    common ones on here; they define :meth:`_build_network`. Data validation,
+    common ones on here; they define :meth:`_build_module`. Data validation,
     input scaling, training through skorch and prediction live here.
 
     ``_fitted_state`` maps every fitted attribute that :func:`skqcnn.load`
@@ -280,7 +280,7 @@ class NetworkClassifierBase(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
         self.verbose = verbose
 
     @abstractmethod
-    def _build_network(self, n_features, local_dim, n_classes, generator):
+    def _build_module(self, n_features, local_dim, n_classes, generator):
         """Return the torch network, its initial weights drawn from ``generator``.
 
         The network maps features of shape (batch, n_features, local_dim) to
@@ -289,7 +289,7 @@ class NetworkClassifierBase(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
         describing the layout belong here.
         """
 
-    def _build_basis(self, n_features):
+    def _build_local_basis(self, n_features):
         """The torch module mapping scaled inputs to per-site local vectors."""
         return LocalBasis(self.representation, self.n_freq)
 
@@ -413,7 +413,7 @@ class NetworkClassifierBase(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
         self.device_ = resolve_device(self.device)
         seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
         # Set before training: the trackers analyse this estimator while the net trains.
-        self.net_ = self._build_net(X.shape[1], torch_dtype, seed)
+        self.net_ = self._untrained_skorch_net(X.shape[1], torch_dtype, seed)
         self.net_.fit(self._scale_inputs(X), y_encoded)
         self._check_trained_scores(X)
         if self.accelerator is not None:
@@ -433,7 +433,7 @@ class NetworkClassifierBase(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
                 f"(max_epochs={self.max_epochs})."
             ) from None
 
-    def _build_net(self, n_features, torch_dtype, seed):
+    def _untrained_skorch_net(self, n_features, torch_dtype, seed):
         """The untrained skorch net; sets ``local_dim_`` and the layout attributes.
 
         Initial weights come from a generator of this fit's own, seeded with
@@ -441,11 +441,11 @@ class NetworkClassifierBase(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
         global generator is left as the user had it.
         """
         generator = torch.Generator().manual_seed(seed)
-        basis = self._build_basis(n_features)
+        basis = self._build_local_basis(n_features)
         self.local_dim_ = basis.local_dim
-        network = self._build_network(n_features, self.local_dim_, self.classes_.size,
+        network = self._build_module(n_features, self.local_dim_, self.classes_.size,
                                       generator)
-        return self._make_net(ScoredNetwork(basis, network), torch_dtype, seed)
+        return self._make_skorch_net(ScoredNetwork(basis, network), torch_dtype, seed)
 
     def _initialized_net(self, seed):
         """The hook of :func:`skqcnn.load`: an initialized net to load a file into.
@@ -466,7 +466,7 @@ class NetworkClassifierBase(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
         net : skorch.NeuralNet
         """
         torch_dtype = self._validate_common_params()
-        net = self._build_net(self.n_features_in_, torch_dtype, seed)
+        net = self._untrained_skorch_net(self.n_features_in_, torch_dtype, seed)
         net.initialize()
         return net
 
@@ -553,7 +553,7 @@ class NetworkClassifierBase(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
             )
         return EntanglementHistory(row for tracker in trackers for row in tracker.history_)
 
-    def _make_net(self, module, torch_dtype, seed):
+    def _make_skorch_net(self, module, torch_dtype, seed):
         callbacks = [
             ("finite_loss", FiniteLossGuard()),
             ("lr_schedule", LRScheduler(

@@ -9,7 +9,7 @@ from ._layout import convac_default_depth, resolve_image_shape
 from ._nontree_entanglement import AmplitudeStateMixin
 from ._schedules import check_channels, layer_count, resolve_channels
 from ._validation import Interval, image_shape
-from .entanglement._duplicated import convac_rank_bound
+from .entanglement._reused_input_mincut import convac_rank_bound
 from .nn._convac import OverlappingConvACNetwork
 
 
@@ -165,7 +165,7 @@ entanglement_history_
             random_state=random_state, verbose=verbose,
         )
 
-    def _build_network(self, n_features, local_dim, n_classes, generator):
+    def _build_module(self, n_features, local_dim, n_classes, generator):
         self.image_shape_ = resolve_image_shape(self._shape_from_input(self.image_shape),
                                                 n_features)
         self.kernel_size_ = (min(3, min(self.image_shape_)) if self.kernel_size is None

@@ -217,7 +217,7 @@ class QCNNClassifier(NetworkClassifierBase):
             random_state=random_state, verbose=verbose,
         )
 
-    def _build_network(self, n_features, local_dim, n_classes, generator):
+    def _build_module(self, n_features, local_dim, n_classes, generator):
         self.image_shape_ = resolve_image_shape(self._shape_from_input(self.image_shape),
                                                 n_features)
         self.leaf_features_, _ = quadtree_leaf_order(self.image_shape_, self.top_split)

@@ -9,7 +9,7 @@ from ._base import NetworkClassifierBase
 from ._nontree_entanglement import AmplitudeStateMixin
 from ._schedules import check_channels, layer_count, resolve_channels
 from ._validation import Interval, Shape
-from .entanglement._duplicated import rac_rank_bound, rac_rank_lower_bound
+from .entanglement._reused_input_mincut import rac_rank_bound, rac_rank_lower_bound
 from .entanglement._mps import mps_block_spectra, rac_to_mps
 from .nn._layers import SequenceBasis
 from .nn._rac import DeepRACNetwork
@@ -149,7 +149,7 @@ entanglement_history_
             random_state=random_state, verbose=verbose,
         )
 
-    def _build_basis(self, n_features):
+    def _build_local_basis(self, n_features):
         shape = self._shape_from_input(self.sequence_shape)
         if shape is None:
             side = math.isqrt(n_features)
@@ -163,7 +163,7 @@ entanglement_history_
         return SequenceBasis(self.representation, self.n_freq,
                              n_step_features=self.sequence_shape_[1])
 
-    def _build_network(self, n_features, local_dim, n_classes, generator):
+    def _build_module(self, n_features, local_dim, n_classes, generator):
         n_layers = layer_count(self.hidden_size, self.n_layers)
         self.hidden_sizes_ = resolve_channels(self.hidden_size, n_layers, name="hidden_size")
         return DeepRACNetwork(self.sequence_shape_[0], local_dim, self.hidden_sizes_, n_classes,

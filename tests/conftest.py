@@ -1,4 +1,14 @@
-"""Shared fixtures: small data sets and fitted models, built once per session."""
+"""Shared fixtures: small data sets and fitted models, built once per session.
+
+Where a new test goes: the folders mirror the package. ``entanglement/`` tests
+the engine alone, ``nn/`` the torch modules, ``estimators/`` one estimator's
+behaviour (fit, entanglement methods, tracking, persistence), ``datasets/``
+and ``plotting/`` those subpackages, ``integration/`` the package from outside
+(threads, Dask, the command line, the README and docs, import layering). The
+tables that cut across every family stay here at the top: bad inputs,
+scikit-learn's estimator checks, properties and stress. File names are unique
+across folders, which are not packages.
+"""
 
 import numpy as np
 import pytest

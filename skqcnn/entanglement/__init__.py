@@ -20,12 +20,12 @@ from ._tree_entropy import tree_entropies, tree_renyi_entropies, tree_schmidt_sp
 
 _NEEDS_TORCH = {
     "Renyi2Estimate": "._monte_carlo",
-    "convac_rank_bound": "._duplicated",
+    "convac_rank_bound": "._reused_input_mincut",
     "enumerate_amplitudes": "._enumeration",
     "network_log_amplitudes": "._monte_carlo",
     "rac_mps_entropies": "._mps",
-    "rac_rank_bound": "._duplicated",
-    "rac_rank_lower_bound": "._duplicated",
+    "rac_rank_bound": "._reused_input_mincut",
+    "rac_rank_lower_bound": "._reused_input_mincut",
     "rac_to_mps": "._mps",
     "renyi2_monte_carlo": "._monte_carlo",
 }

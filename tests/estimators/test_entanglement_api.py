@@ -18,7 +18,7 @@ from skqcnn import DeepRACClassifier, OverlappingConvACClassifier, QCNNClassifie
 from skqcnn._layout import quadtree_leaf_order
 from skqcnn._partitions import block_mask, partition_mask
 from skqcnn.entanglement import CutBond, spectrum_from_amplitudes
-from skqcnn.entanglement._duplicated import rac_rank_lower_bound
+from skqcnn.entanglement._reused_input_mincut import rac_rank_lower_bound
 from skqcnn.entanglement._enumeration import enumerate_amplitudes
 from skqcnn.entanglement._monte_carlo import renyi2_monte_carlo
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from skqcnn.entanglement._duplicated import (
+from skqcnn.entanglement._reused_input_mincut import (
     convac_rank_bound,
     rac_rank_bound,
     rac_rank_lower_bound,

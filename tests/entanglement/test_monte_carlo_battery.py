@@ -4,7 +4,7 @@ Random and briefly trained ConvACs (1-D and 2-D) and RACs (1 to 3 layers),
 including a multi-modal ConvAC (``convac2d-2``: two isolated peaks of
 ``|Psi|^2``) that single-site Metropolis gets wrong by far more than its error
 bar, while its chains disagree. The full battery is slow; a few
-networks run by default. ``python tests/test_monte_carlo_battery.py`` prints
+networks run by default. ``python tests/entanglement/test_monte_carlo_battery.py`` prints
 the z-score distribution quoted in ``docs/monte_carlo.rst``.
 """
 

@@ -262,7 +262,7 @@ def test_clipped_pooling_rank_bound_holds(n_sites, pooling, kernel):
     # Clipped pooling blocks (n_sites not divisible by P): the min-cut bound
     # still bounds the enumerated Schmidt ranks, and the state is not trivial.
     from skqcnn.entanglement import enumerate_amplitudes
-    from skqcnn.entanglement._duplicated import convac_rank_bound
+    from skqcnn.entanglement._reused_input_mincut import convac_rank_bound
 
     local_dim, channels = 2, (2, 2)
     net = OverlappingConvACNetwork((n_sites,), local_dim, channels, kernel, 1, pooling=pooling,

@@ -20,7 +20,7 @@ import pytest
 pytest.importorskip("matplotlib")
 pytest.importorskip("pandas")
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 # "~0.98": within 0.015, about a point and a half of accuracy either way.
 CLAIM = re.compile(r"#.*?~\s*(\d+(?:\.\d+)?)")
 CLAIM_TOLERANCE = 0.015

@@ -22,7 +22,7 @@ from sklearn.model_selection import GridSearchCV
 from skqcnn import DeepRACClassifier, OverlappingConvACClassifier, QCNNClassifier
 
 CONVAC_DRAWS_FROM_GENERATOR = "generator" in inspect.signature(
-    OverlappingConvACClassifier._build_network).parameters
+    OverlappingConvACClassifier._build_module).parameters
 
 # Default widths: initialisation takes long enough for concurrent fits to overlap in it.
 FAMILIES = {
@@ -124,7 +124,7 @@ def test_dask_threads_repeat_sequential(digits):
     with joblib.parallel_backend("sequential"):
         expected = cv_table(search.fit(X, y))
     # One in-process worker whose two threads fit at once (the worker
-    # processes of tests/test_distributed.py take seconds to start).
+    # processes of tests/integration/test_distributed.py take seconds to start).
     with distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=False,
                                   dashboard_address=None) as cluster, \
             distributed.Client(cluster), joblib.parallel_backend("dask"):

@@ -157,7 +157,7 @@ def convac_rank_bound(image_shape, local_dim, channels, kernel_size, pooling, in
 
     Examples
     --------
-    >>> from skqcnn.entanglement._duplicated import convac_rank_bound
+    >>> from skqcnn.entanglement._reused_input_mincut import convac_rank_bound
     >>> in_a = [True] * 4 + [False] * 4
     >>> convac_rank_bound((8,), 2, (3, 3), 2, None, in_a)
     16
@@ -229,7 +229,7 @@ def rac_rank_bound(n_steps, local_dim, hidden_sizes, in_a, *, return_cut=False):
 
     Examples
     --------
-    >>> from skqcnn.entanglement._duplicated import rac_rank_bound
+    >>> from skqcnn.entanglement._reused_input_mincut import rac_rank_bound
     >>> rac_rank_bound(8, 3, (2,), [False] * 5 + [True] * 3)
     3
     >>> rac_rank_bound(8, 3, (2, 2), [False] * 5 + [True] * 3)  # the cap M**|A|
@@ -281,7 +281,7 @@ def rac_rank_lower_bound(hidden_size, local_dim, n_a):
 
     Examples
     --------
-    >>> from skqcnn.entanglement._duplicated import rac_rank_lower_bound
+    >>> from skqcnn.entanglement._reused_input_mincut import rac_rank_lower_bound
     >>> [rac_rank_lower_bound(3, 3, n) for n in (1, 2, 3)]
     [3, 6, 10]
     """
