@@ -24,7 +24,8 @@ from pathlib import Path
 from PIL import Image, ImageChops
 
 DOCS = Path(__file__).resolve().parent
-PAGES = ["index", "install", "user_guide", "theory", "auto_examples/index"]
+PAGES = ["index", "install", "user_guide", "entanglement", "monte_carlo", "convac", "theory",
+         "architecture", "auto_examples/index"]
 
 
 def find_chromium():
