@@ -714,7 +714,10 @@ class NetworkClassifierBase(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
     # one-hot site vectors, which every family's network accepts.
 
     default_partition = "left_right"
-    """Subsystem A when ``partition=None``: the first half of the sites."""
+    """Subsystem A when ``partition=None``: the first half of the sites.
+
+    On an image of one column (``W == 1``), which has no left and right half,
+    ``partition=None`` takes the top half (``"up_down"``) instead."""
 
     _int_partitions = False
 
@@ -745,8 +748,18 @@ class NetworkClassifierBase(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
     def _partition_mask(self, partition):
         """Boolean mask over the sites for ``partition`` (None: the default)."""
         check_is_fitted(self)
-        return partition_mask(self.default_partition if partition is None else partition,
-                              self._site_geometry(), int_suffix=self._int_partitions)
+        geometry = self._site_geometry()
+        if math.prod(geometry) < 2:
+            raise ValueError(
+                f"{type(self).__name__} was fitted on a single site (geometry {geometry}): "
+                f"entanglement needs at least two sites to split into A and B."
+            )
+        if partition is None:
+            partition = self.default_partition
+            if partition == "left_right" and len(geometry) == 2 and geometry[1] == 1:
+                # A single column has no left and right half: split it top and bottom.
+                partition = "up_down"
+        return partition_mask(partition, geometry, int_suffix=self._int_partitions)
 
     def _class_indices(self, classes):
         """Row indices of ``classes`` (labels from ``classes_``); None = all."""

@@ -422,3 +422,16 @@ def test_monte_carlo_options_reach_the_sampler():
     with pytest.raises(ValueError, match="burn_in"):
         clf.entanglement_entropy(alpha=2, method="monte_carlo",
                                  monte_carlo_options={"burn_in": -1})
+
+
+def test_default_partition_of_one_column_and_of_one_site():
+    rng = np.random.default_rng(1)
+    X8 = rng.uniform(size=(40, 8))
+    y = np.arange(40) % 2
+    clf = QCNNClassifier(image_shape=(8, 1), max_epochs=1, random_state=0,
+                         dtype=np.float64).fit(X8, y)
+    np.testing.assert_array_equal(clf.entanglement_entropy(),
+                                  clf.entanglement_entropy("up_down"))
+    single = QCNNClassifier(max_epochs=1, random_state=0).fit(X8[:, :1], y)
+    with pytest.raises(ValueError, match="fitted on a single site"):
+        single.entanglement_entropy()
