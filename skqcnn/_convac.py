@@ -65,16 +65,13 @@ class OverlappingConvACClassifier(AmplitudeStateMixin, NetworkClassifierBase):
         sites). Without pooling the global product over a whole map is close
         to translation invariant (a bag of local features) and trained
         poorly on load_digits.
-    representation : {"fourier", "legendre"}, default="legendre"
-    n_freq : int, default=2
-        The defaults of these two differ from :class:`QCNNClassifier`'s:
-        Legendre polynomials of degree 2 scored best here.
-    image_shape, loss, optimizer, lr, weight_decay, batch_size, max_epochs, \
+    representation, n_freq, image_shape, loss, optimizer, lr, weight_decay, \
+batch_size, max_epochs, \
 early_stopping, validation_fraction, n_iter_no_change, track_entanglement, track_every, \
 callbacks, warm_start, accelerator, device, dtype, \
 random_state, verbose
-        As in :class:`QCNNClassifier`; ``batch_size`` defaults to 64 and
-        ``max_epochs`` to 60.
+        As in :class:`QCNNClassifier` (the same local basis and batch size);
+        ``max_epochs`` defaults to 60.
 
     Attributes
     ----------
@@ -128,14 +125,14 @@ entanglement_history_
         n_layers=None,
         kernel_size=None,
         pooling=2,
-        representation="legendre",
-        n_freq=2,
+        representation="fourier",
+        n_freq=1,
         image_shape=None,
         loss="square",
         optimizer="adamw",
         lr=0.01,
         weight_decay=1e-4,
-        batch_size=64,
+        batch_size=32,
         max_epochs=60,
         early_stopping=False,
         validation_fraction=0.1,
