@@ -7,16 +7,12 @@ checks that ``docs/bad_inputs.rst`` holds exactly the table rendered from
 ``CASES``, rewrite the table with::
 
     python tests/test_bad_inputs.py
-
-A case whose ``bugs`` names a family documents the intended behaviour, which
-that family does not have yet: it is a strict xfail there, so the suite says
-when the fix lands.
 """
 
 import functools
 import re
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -109,7 +105,6 @@ class Case:
     error: type
     fragment: str
     families: tuple = ALL
-    bugs: dict = field(default_factory=dict)
     needs_no_cuda: bool = False
 
 
@@ -536,8 +531,6 @@ def _params():
     for case in CASES:
         for name in case.families:
             marks = []
-            if name in case.bugs:
-                marks.append(pytest.mark.xfail(strict=True, reason=case.bugs[name]))
             if case.needs_no_cuda:
                 marks.append(pytest.mark.skipif(torch.cuda.is_available(),
                                                 reason="CUDA is available here"))
@@ -570,7 +563,6 @@ def test_cases_are_well_formed():
         assert re.fullmatch(r"[a-z0-9-]+|[A-Za-z0-9-]+", case.id), case.id
         assert case.section in SECTIONS, case.id
         assert set(case.families) <= set(FAMILIES) and case.families, case.id
-        assert set(case.bugs) <= set(case.families), case.id
         # The rendered table puts fragments in double backquotes.
         assert "`" not in case.fragment and case.fragment.strip() == case.fragment, case.id
 
