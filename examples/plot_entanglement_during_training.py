@@ -16,8 +16,10 @@ statements, so the page cannot be built if the run contradicts them.
 # -------------------
 # ``track_entanglement`` takes partitions (here both halvings of the image);
 # after every ``track_every`` epochs the tracker folds the network with the
-# BatchNorm statistics of that moment and computes each class's von Neumann
-# entropy exactly. Epoch 0 is the untrained network. The run trains for the
+# BatchNorm statistics of that moment and computes each class's Renyi-2
+# entropy exactly, by the replica trick (the default order of
+# ``entanglement_entropy``; an ``EntanglementTracker`` passed through
+# ``callbacks=`` takes another ``alpha``). Epoch 0 is the untrained network. The run trains for the
 # default 40 epochs; ``FULL = True`` trains for 80.
 import matplotlib.pyplot as plt
 import numpy as np

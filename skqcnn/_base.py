@@ -786,7 +786,7 @@ class NetworkClassifierBase(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
             f"{self._renyi2_route()}."
         )
 
-    def entanglement_entropy(self, partition=None, *, alpha=1, classes=None, base=None,
+    def entanglement_entropy(self, partition=None, *, alpha=2, classes=None, base=None,
                              method="auto", n_samples=2000, random_state=None,
                              return_std=False, max_cut_dim=DEFAULT_MAX_CUT_DIM, verbose=0,
                              monte_carlo_options=None):
@@ -810,11 +810,16 @@ default=None
             the last ``k`` steps), a boolean mask of the site geometry's shape
             or ``(n_sites,)``, or a list of site indices. None means
             ``default_partition``.
-        alpha : float, default=1
+        alpha : float, default=2
             Renyi order, ``>= 0``: 0 is the Hartley entropy (the logarithm of
             the number of non-zero Schmidt values; pass ``tol`` to
             :meth:`schmidt_spectrum` for a numerical rank), 1 von Neumann,
-            ``np.inf`` the min-entropy.
+            ``np.inf`` the min-entropy. The default, Renyi-2, is the one
+            order that every family answers at every size: exactly by the
+            replica trick on the q-CNN, by enumeration on small ConvACs and
+            RACs, and by Monte Carlo, with a standard error, beyond them.
+            Pass ``alpha=1`` for the von Neumann entropy where an exact
+            method can run.
         classes : array-like or None, default=None
             Labels from ``classes_`` to analyse; None means all.
         base : float or None, default=None

@@ -120,8 +120,9 @@ class EntanglementTracker(Callback):
         see :func:`labelled_partitions`.
     every : int, default=1
         Record after epochs ``every, 2 * every, ...``.
-    alpha : float, default=1
-        Renyi order; 1 is von Neumann.
+    alpha : float, default=2
+        Renyi order; 1 is von Neumann. The default is that of the estimators'
+        ``entanglement_entropy``.
     base : float or None, default=None
         Logarithm base; None means nats.
     classes : array-like or None, default=None
@@ -159,7 +160,7 @@ class EntanglementTracker(Callback):
     [0, 2, 4]
     """
 
-    def __init__(self, partitions="left_right", every=1, alpha=1, base=None, classes=None,
+    def __init__(self, partitions="left_right", every=1, alpha=2, base=None, classes=None,
                  entropy_params=None):
         self.partitions = partitions
         self.every = every

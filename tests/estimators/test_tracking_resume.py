@@ -37,8 +37,8 @@ class FoldRecorder(Callback):
         self.folds_[len(net.history)] = net.module_.network.fold()
 
 
-def dense_entropies(fold, local_dim, leaf_features, in_a_features):
-    """Von Neumann entropies of every class by SVD of the dense amplitude tensor."""
+def dense_entropies(fold, local_dim, leaf_features, in_a_features, alpha):
+    """Renyi entropies of every class by SVD of the dense amplitude tensor."""
     matrices, readout, fixed = fold
     amplitudes = tree_dense_amplitudes(TreeNetwork(local_dim, matrices, readout, fixed))
     in_a = np.isin(leaf_features, in_a_features)
@@ -48,7 +48,8 @@ def dense_entropies(fold, local_dim, leaf_features, in_a_features):
         psi = psi.reshape((local_dim,) * n_leaves)
         order = np.concatenate((np.flatnonzero(in_a), np.flatnonzero(~in_a)))
         matrix = psi.transpose(order).reshape(local_dim ** in_a.sum(), -1)
-        entropies.append(entropy_from_spectrum(np.linalg.svd(matrix, compute_uv=False) ** 2))
+        entropies.append(entropy_from_spectrum(np.linalg.svd(matrix, compute_uv=False) ** 2,
+                                             alpha=alpha))
     return np.array(entropies)
 
 
@@ -68,7 +69,9 @@ def test_tracked_entropies_match_brute_force_every_epoch(eight_pixel_digits):
         epochs, entropies = history.as_array(label)
         assert epochs.tolist() == [0, 1, 2, 3]
         for epoch in (1, 2, 3):
-            expected = dense_entropies(folds[epoch], clf.local_dim_, clf.leaf_features_, in_a)
+            # The tracker's default order is that of entanglement_entropy: Renyi-2.
+            expected = dense_entropies(folds[epoch], clf.local_dim_, clf.leaf_features_, in_a,
+                                       alpha=2)
             if epoch < 3:
                 np.testing.assert_allclose(entropies[epoch], expected, atol=1e-10)
             # skorch's history holds the mean over classes at the end of each epoch.
