@@ -47,6 +47,16 @@ class QCNNNetwork(nn.Module):
         generator. Estimators pass a generator of their own, so that fits in
         parallel threads do not share one stream.
 
+    Notes
+    -----
+    The nodes of each level are stored in bit-reversed tree order, rows
+    ``(node, sample)``: the left members of all pairs come first, the right
+    members at the same offsets after them, so a level is one batched matrix
+    product for both sides and one elementwise product, with no reordering
+    between levels. Eval mode contracts the matrices of :meth:`fold`. Training
+    mode, whose batch statistics never read the constant channel, leaves it
+    out. The module's own ``training`` flag picks the mode for every level.
+
     Examples
     --------
     >>> import torch
