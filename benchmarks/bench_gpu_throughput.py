@@ -1,30 +1,43 @@
-"""Training throughput of the q-CNN's torch module against a plain CNN, and its bandwidth.
+"""Training throughput of skqcnn's torch modules against plain networks, and their bandwidth.
 
-Prints, from one run on one device:
+Each family's module is paired with the plain network a user would pick
+instead, with about as many parameters: the q-CNN and the ConvAC with a small
+CNN, the deep RAC (rows as steps) with a GRU. Prints, from one run on one
+device, on 16x16 images (load_digits upsampled):
 
 1. samples per second of a training step (forward, backward, AdamW step) of
-   the torch module of a ``QCNNClassifier`` on 16x16 images (load_digits
-   upsampled), at several batch sizes, beside a plain torch CNN with about as
-   many parameters: the median over repeats of each, and their ratio;
-2. the memory traffic of one step and the bandwidth it achieves, as a fraction
-   of the device's peak. The peak is measured in the same run by a large
-   device-to-device copy (``dst.copy_(src)``, which reads and writes every
-   byte once: an achievable peak); on CUDA the nominal peak, twice the memory
-   clock times the bus width (double data rate) from the device properties, is
-   printed too. On CUDA, the share of the step time that kernels keep the GPU
-   busy (torch.profiler) tells launch-bound steps from bandwidth-bound ones.
+   each module, taken from an estimator as a user's fit builds it, at several
+   batch sizes, beside its plain counterpart: the median over interleaved
+   repeats of each, and their ratio;
+2. the aten operators of one step, split into forward plus backward and the
+   optimizer step, the memory traffic of the step and the bandwidth it
+   achieves, as a fraction of the device's peak. The peak is measured in the
+   same run by a large device-to-device copy (``dst.copy_(src)``, which reads
+   and writes every byte once: an achievable peak); on CUDA the nominal peak,
+   twice the memory clock times the bus width (double data rate) from the
+   device properties, is printed too. On CUDA, the share of the step time that
+   kernels keep the GPU busy (torch.profiler CUDA time over wall time) tells
+   launch-bound steps from bandwidth-bound ones.
 
 The traffic of a step is counted operator by operator (a TorchDispatchMode
 sees every aten operator of the forward pass, the backward pass and the
-optimizer step): each operator is charged for reading its input tensors and
-writing its outputs, views are free, and a broadcast operand counts its
-distinct elements once. That is the traffic of an unfused eager implementation
-whose tensors all go through memory. The true DRAM traffic is lower where
-tensors stay in cache (small batches) and higher where a kernel reads its
-operands more than once (convolutions), so the fractions are estimates.
+optimizer step, always of the eager modules): each operator is charged for
+reading its input tensors and writing its outputs, views are free, and a
+broadcast operand counts its distinct elements once. That is the traffic of an
+unfused eager implementation whose tensors all go through memory. The true
+DRAM traffic is lower where tensors stay in cache (small batches) and higher
+where a kernel reads its operands more than once (convolutions), so the
+fractions are estimates.
+
+``--mode compile`` wraps every module in ``torch.compile``; ``--mode
+cudagraphs`` (CUDA only) compiles with ``mode="reduce-overhead"``, which
+replays each step's kernels as CUDA graphs. ``--optimizer-impl`` picks AdamW's
+implementation: torch's default for the device (a loop over the parameters
+on the CPU, ``foreach`` on CUDA), ``foreach`` or ``fused``.
 
 Run on a GPU: ``python benchmarks/bench_gpu_throughput.py``
-(``--batch-sizes 64 256 1024 4096 --repeats 5`` by default).
+(``--batch-sizes 64 256 1024 4096 --repeats 5`` by default), and again with
+``--mode cudagraphs``.
 Smoke test on a CPU: ``python benchmarks/bench_gpu_throughput.py --device cpu --quick``.
 """
 
@@ -32,7 +45,9 @@ import argparse
 import math
 import statistics
 import time
+import warnings
 
+import numpy as np
 import torch
 from sklearn.datasets import load_digits
 from torch import nn
@@ -40,12 +55,17 @@ from torch.nn import functional as F
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten
 
-from skqcnn import QCNNClassifier
-from skqcnn.nn import SquareLoss
+from bench_rac import GRUClassifier, matched_gru, n_parameters
+
+from skqcnn import DeepRACClassifier, OverlappingConvACClassifier, QCNNClassifier
 
 IMAGE_SIDE = 16
-# Fourier basis domain of QCNNClassifier: inputs are mapped onto [0, 1/2].
-FOURIER_HIGH = 0.5
+FAMILIES = {
+    "qcnn": ("q-CNN", QCNNClassifier, "CNN"),
+    "convac": ("ConvAC", OverlappingConvACClassifier, "CNN"),
+    "rac": ("RAC", DeepRACClassifier, "GRU"),
+}
+OPTIMIZER_IMPLS = {"default": {}, "foreach": {"foreach": True}, "fused": {"fused": True}}
 
 
 def synchronize(device):
@@ -76,10 +96,6 @@ def plain_cnn(width, n_classes):
     )
 
 
-def n_parameters(module):
-    return sum(p.numel() for p in module.parameters())
-
-
 def matched_plain_cnn(n_target, n_classes):
     """The plain CNN whose parameter count is closest to n_target."""
     widths = range(2, 129)
@@ -90,48 +106,72 @@ def matched_plain_cnn(n_target, n_classes):
 class Model:
     """A module with its loss, optimizer and input layout: one training step at a time."""
 
-    def __init__(self, name, module, loss_fn, inputs, labels, lr, weight_decay):
+    def __init__(self, name, module, loss_fn, inputs, labels, lr, weight_decay, args):
         self.name = name
-        self.module = module.train()
+        self.eager = module.train()
+        self.module = module
+        if args.mode != "eager":
+            self.module = torch.compile(
+                module, mode="reduce-overhead" if args.mode == "cudagraphs" else "default")
+        self.cudagraphs = args.mode == "cudagraphs"
         self.loss_fn = loss_fn
         self.inputs = inputs
         self.labels = labels
-        self.optimizer = torch.optim.AdamW(module.parameters(), lr=lr,
-                                           weight_decay=weight_decay)
+        self.optimizer = torch.optim.AdamW(module.parameters(), lr=lr, weight_decay=weight_decay,
+                                           **OPTIMIZER_IMPLS[args.optimizer_impl])
         self.last_loss = None
 
-    def step(self, batch_size, index):
+    def step(self, batch_size, index, phases=None, eager=False):
+        """One training step; ``phases(name)`` is called as each part starts."""
+        phases = phases or (lambda name: None)
+        if self.cudagraphs and not eager:
+            # Each step is a new graph replay, whose outputs may overwrite the last one's.
+            torch.compiler.cudagraph_mark_step_begin()
         # Contiguous slices of a pool on the device: batching costs no copy.
         start = (index * batch_size) % (len(self.labels) - batch_size + 1)
         xb = self.inputs[start:start + batch_size]
         yb = self.labels[start:start + batch_size]
         self.optimizer.zero_grad(set_to_none=True)
-        loss = self.loss_fn(self.module(xb), yb)
+        phases("forward and backward")
+        loss = self.loss_fn((self.eager if eager else self.module)(xb), yb)
         loss.backward()
+        phases("optimizer")
         self.optimizer.step()
         self.last_loss = loss.detach()
 
 
-def build_models(device, pool_size, n_fit):
+def build_pairs(families, device, pool_size, n_fit, args):
+    """(tensor-network model, plain model) for each family."""
     images, labels = upsampled_digits(pool_size)
-    # The estimator builds and initialises the module exactly as a user's fit
-    # would; one epoch on a subset is enough to get it.
-    clf = QCNNClassifier(max_epochs=1, batch_size=256, device=str(device), random_state=0)
-    clf.fit(images[:n_fit].numpy(), labels[:n_fit].numpy())
-    qcnn = clf.net_.module_
-    # The affine map QCNNClassifier applies to X before its module.
-    span = clf.input_max_ - clf.input_min_
-    qcnn_inputs = ((images - clf.input_min_) / span * FOURIER_HIGH).to(device)
-    n_classes = clf.classes_.size
-    torch.manual_seed(0)
-    cnn = matched_plain_cnn(n_parameters(qcnn), n_classes).to(device)
-    labels = labels.to(device)
-    return [
-        Model("q-CNN", qcnn, SquareLoss(), qcnn_inputs, labels, clf.lr, clf.weight_decay),
-        Model("plain CNN", cnn, nn.CrossEntropyLoss(),
-              qcnn_inputs.reshape(-1, 1, IMAGE_SIDE, IMAGE_SIDE) / FOURIER_HIGH, labels,
-              clf.lr, clf.weight_decay),
-    ]
+    pairs = []
+    for family in families:
+        name, estimator, plain_name = FAMILIES[family]
+        # The estimator builds and initialises the module exactly as a user's
+        # fit would; one epoch on a subset is enough to get it.
+        clf = estimator(max_epochs=1, batch_size=256, device=str(device), random_state=0)
+        with warnings.catch_warnings():
+            # One epoch does not learn much, as the estimator rightly warns.
+            warnings.simplefilter("ignore")
+            clf.fit(images[:n_fit].numpy(), labels[:n_fit].numpy())
+        module = clf.net_.module_
+        inputs = torch.as_tensor(clf._scale_inputs(images.double().numpy())).to(device)
+        n_classes = clf.classes_.size
+        torch.manual_seed(0)
+        if plain_name == "CNN":
+            plain = matched_plain_cnn(n_parameters(module), n_classes)
+            plain_inputs = images.reshape(-1, 1, IMAGE_SIDE, IMAGE_SIDE)
+        else:
+            # Rows as steps, as the RAC reads a square image.
+            plain = matched_gru(IMAGE_SIDE, n_classes, n_parameters(module))
+            plain_inputs = images.reshape(-1, IMAGE_SIDE, IMAGE_SIDE)
+        on_device = labels.to(device)
+        pairs.append((
+            Model(name, module, clf.net_.criterion_, inputs, on_device, clf.lr,
+                  clf.weight_decay, args),
+            Model(plain_name, plain.to(device), nn.CrossEntropyLoss(), plain_inputs.to(device),
+                  on_device, clf.lr, clf.weight_decay, args),
+        ))
+    return pairs
 
 
 def distinct_bytes(tensor):
@@ -144,28 +184,35 @@ def distinct_bytes(tensor):
 
 
 class TrafficCounter(TorchDispatchMode):
-    """Bytes read and written, and operators run, at the aten level."""
+    """Bytes read and written, and operators run per phase, at the aten level."""
 
     def __init__(self):
         super().__init__()
         self.bytes = 0
-        self.n_ops = 0
+        self.n_ops = {}
+        self.phase = None
+
+    def start(self, phase):
+        self.phase = phase
+        self.n_ops.setdefault(phase, 0)
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
         out = func(*args, **kwargs)
-        if not func.is_view:
+        # Profiler markers are not operators, and views move no data.
+        if not func.is_view and self.phase is not None and func.namespace == "aten":
             tensors = [t for t in tree_flatten((args, kwargs, out))[0]
                        if isinstance(t, torch.Tensor)]
             self.bytes += sum(distinct_bytes(t) for t in tensors)
-            self.n_ops += 1
+            self.n_ops[self.phase] += 1
         return out
 
 
 def step_traffic(model, batch_size, device):
+    """Bytes and operators per phase of one eager step."""
     counter = TrafficCounter()
     with counter:
-        model.step(batch_size, 0)
+        model.step(batch_size, 0, phases=counter.start, eager=True)
     synchronize(device)
     return counter.bytes, counter.n_ops
 
@@ -232,6 +279,7 @@ def parse_args():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="auto",
                         help="'auto' (CUDA when available), 'cpu', 'cuda' or 'cuda:N'")
+    parser.add_argument("--families", nargs="+", choices=list(FAMILIES), default=list(FAMILIES))
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[64, 256, 1024, 4096])
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--warmup", type=int, default=10, help="untimed steps per model and size")
@@ -239,6 +287,11 @@ def parse_args():
                         help="length of each timed region")
     parser.add_argument("--copy-mib", type=int, default=1024,
                         help="size of the buffer of the peak-bandwidth copy")
+    parser.add_argument("--mode", choices=["eager", "compile", "cudagraphs"], default="eager",
+                        help="run the modules eagerly, through torch.compile, or through "
+                             "torch.compile with CUDA graphs (mode='reduce-overhead')")
+    parser.add_argument("--optimizer-impl", choices=list(OPTIMIZER_IMPLS), default="default",
+                        help="AdamW's implementation; 'default' is torch's choice for the device")
     parser.add_argument("--quick", action="store_true",
                         help="batch sizes 64 and 256, 3 repeats, short regions, 64 MiB copy")
     args = parser.parse_args()
@@ -249,7 +302,41 @@ def parse_args():
         parser.error("batch sizes and --repeats must be positive")
     if args.device == "auto":
         args.device = "cuda" if torch.cuda.is_available() else "cpu"
+    if args.mode == "cudagraphs" and not args.device.startswith("cuda"):
+        parser.error("--mode cudagraphs needs a CUDA device")
+    if args.mode != "eager":
+        # A warm-up long enough to compile every shape of the timed steps.
+        args.warmup = max(args.warmup, 3)
     return args
+
+
+def measure_pair(pair, batch, args, device):
+    """Median samples/s, traffic and operators of both models of a pair at one batch size."""
+    steps = {}
+    for model in pair:
+        for i in range(args.warmup):
+            model.step(batch, i)
+        steps[model.name] = steps_for(model, batch, device, args.min_seconds)
+    rates = {model.name: [] for model in pair}
+    # Interleaved, so that drifting clocks or load affect both alike.
+    for _ in range(args.repeats):
+        for model in pair:
+            n = steps[model.name]
+            seconds = timed(lambda i, m=model: m.step(batch, i), device, n)
+            rates[model.name].append(batch * n / seconds)
+    row = {}
+    for model in pair:
+        rate = statistics.median(rates[model.name])
+        n_bytes, n_ops = step_traffic(model, batch, device)
+        busy = None
+        if device.type == "cuda":
+            n = steps[model.name]
+            busy = kernel_busy_seconds(model, batch, device, n) / (n * batch / rate)
+        row[model.name] = (rate, n_bytes, n_ops, busy)
+        loss = float(model.last_loss)
+        if not math.isfinite(loss):
+            print(f"warning: {model.name} loss became {loss} at batch {batch}")
+    return row
 
 
 def main():
@@ -259,12 +346,12 @@ def main():
         # Fixed shapes: let cuDNN pick its fastest convolution for the CNN.
         torch.backends.cudnn.benchmark = True
     pool_size = 2 * max(args.batch_sizes)
-    models = build_models(device, pool_size, n_fit=min(pool_size, 1797))
-    qcnn, cnn = models
-    print(f"device: {describe_device(device)}; torch {torch.__version__}")
-    print(f"parameters: q-CNN {n_parameters(qcnn.module)} "
-          f"(channels {tuple(qcnn.module.network.channels)}), "
-          f"plain CNN {n_parameters(cnn.module)}; float32, 16x16 inputs, AdamW")
+    pairs = build_pairs(args.families, device, pool_size, min(pool_size, 1797), args)
+    print(f"device: {describe_device(device)}; torch {torch.__version__}; mode {args.mode}, "
+          f"AdamW implementation {args.optimizer_impl}")
+    print("parameters: " + "; ".join(
+        f"{net.name} {n_parameters(net.eager)}, {plain.name} {n_parameters(plain.eager)}"
+        for net, plain in pairs) + "; float32, 16x16 inputs, AdamW")
 
     peak = copy_bandwidth(device, args.copy_mib * 2**20, max(args.repeats, 5))
     nominal = nominal_bandwidth(device) if device.type == "cuda" else None
@@ -272,52 +359,30 @@ def main():
         f"; nominal {nominal / 1e9:.0f} GB/s" if nominal else
         "; nominal: not available from torch on this device"))
 
-    rows = []
-    for batch in args.batch_sizes:
-        steps = {}
-        for model in models:
-            for i in range(args.warmup):
-                model.step(batch, i)
-            steps[model.name] = steps_for(model, batch, device, args.min_seconds)
-        rates = {model.name: [] for model in models}
-        # Interleaved, so that drifting clocks or load affect both alike.
-        for _ in range(args.repeats):
-            for model in models:
-                n = steps[model.name]
-                seconds = timed(lambda i, m=model: m.step(batch, i), device, n)
-                rates[model.name].append(batch * n / seconds)
-        row = {"batch": batch}
-        for model in models:
-            rate = statistics.median(rates[model.name])
-            n_bytes, n_ops = step_traffic(model, batch, device)
-            busy = None
-            if device.type == "cuda":
-                n = steps[model.name]
-                busy = kernel_busy_seconds(model, batch, device, n) / (n * batch / rate)
-            row[model.name] = (rate, n_bytes, n_ops, busy)
-            loss = float(model.last_loss)
-            if not math.isfinite(loss):
-                print(f"warning: {model.name} loss became {loss} at batch {batch}")
-        rows.append(row)
+    rows = [(pair, batch, measure_pair(pair, batch, args, device))
+            for pair in pairs for batch in args.batch_sizes]
 
     print("\nTraining throughput, samples per second (median of "
           f"{args.repeats} interleaved repeats)")
-    print(f"{'batch':>6} {'q-CNN':>12} {'plain CNN':>12} {'q-CNN / CNN':>12}")
-    for row in rows:
-        q, c = row["q-CNN"][0], row["plain CNN"][0]
-        print(f"{row['batch']:>6} {q:>12.0f} {c:>12.0f} {q / c:>12.3f}")
+    print(f"{'model':<8} {'plain':<6} {'batch':>6} {'model':>10} {'plain':>10} {'ratio':>7}")
+    for (net, plain), batch, row in rows:
+        q, c = row[net.name][0], row[plain.name][0]
+        print(f"{net.name:<8} {plain.name:<6} {batch:>6} {q:>10.0f} {c:>10.0f} {q / c:>7.3f}")
 
-    print("\nMemory traffic per step (operator-level count) and achieved bandwidth")
-    header = (f"{'batch':>6} {'model':<10} {'ops/step':>8} {'MB/step':>9} {'GB/s':>8} "
-              f"{'% of copy':>9}")
+    print("\nOperators and memory traffic per step (operator-level count, eager), "
+          "achieved bandwidth")
+    header = (f"{'batch':>6} {'model':<8} {'fwd+bwd':>7} {'optim':>6} {'ops':>5} "
+              f"{'MB/step':>9} {'GB/s':>8} {'% of copy':>9}")
     header += f" {'% nominal':>9}" if nominal else ""
     header += f" {'kernel busy':>11}" if device.type == "cuda" else ""
     print(header)
-    for row in rows:
-        for model in models:
+    for pair, batch, row in rows:
+        for model in pair:
             rate, n_bytes, n_ops, busy = row[model.name]
-            achieved = n_bytes * rate / row["batch"]
-            line = (f"{row['batch']:>6} {model.name:<10} {n_ops:>8} {n_bytes / 1e6:>9.2f} "
+            achieved = n_bytes * rate / batch
+            model_ops, optimizer_ops = n_ops["forward and backward"], n_ops["optimizer"]
+            line = (f"{batch:>6} {model.name:<8} {model_ops:>7} {optimizer_ops:>6} "
+                    f"{model_ops + optimizer_ops:>5} {n_bytes / 1e6:>9.2f} "
                     f"{achieved / 1e9:>8.2f} {100 * achieved / peak:>8.1f}%")
             line += f" {100 * achieved / nominal:>8.1f}%" if nominal else ""
             line += f" {100 * busy:>10.0f}%" if busy is not None else ""

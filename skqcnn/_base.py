@@ -10,6 +10,7 @@ import copy
 import functools
 import math
 import numbers
+import warnings
 from abc import ABCMeta, abstractmethod
 
 import numpy as np
@@ -18,6 +19,7 @@ from skorch import NeuralNet
 from torch.func import functional_call
 from skorch.callbacks import Callback, EarlyStopping, LRScheduler, ProgressBar
 from skorch.dataset import ValidSplit
+from skorch.utils import to_tensor
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.preprocessing import LabelEncoder
 from sklearn.utils import check_random_state
@@ -70,6 +72,49 @@ class ScoredNetwork(torch.nn.Module):
     def forward(self, x):
         """Scores of shape (batch, n_classes)."""
         return self.network(self.basis(x))
+
+
+class CompiledTrainingNet(NeuralNet):
+    """skorch ``NeuralNet`` whose training forward passes run through ``torch.compile``.
+
+    ``module_`` stays the eager module, so that saved state, predictions and
+    the entanglement analysis are those of an uncompiled net (skorch's own
+    ``compile=True`` would replace ``module_`` by a compiled wrapper whose
+    state dict keys differ). The compiled forward is built on the first
+    training batch; if building or running it fails, a ``RuntimeWarning`` says
+    why, the batch is redone eagerly and so is the rest of training.
+    """
+
+    def train_step_single(self, batch, **fit_params):
+        """As skorch's, through the compiled forward while that works."""
+        if self.__dict__.get("compiled_forward_") is not False:
+            try:
+                return super().train_step_single(batch, **fit_params)
+            except Exception as error:  # any failure, compiler or runtime: train eagerly
+                self.compiled_forward_ = False
+                warnings.warn(
+                    f"compile=True: torch.compile failed ({type(error).__name__}: {error}); "
+                    f"training continues without compilation.",
+                    RuntimeWarning, stacklevel=2,
+                )
+                # A failed backward may have left part of the gradients.
+                self.optimizer_.zero_grad()
+        return super().train_step_single(batch, **fit_params)
+
+    def infer(self, x, **fit_params):
+        """As skorch's; training batches go through the compiled forward."""
+        if not self.module_.training or self.__dict__.get("compiled_forward_") is False:
+            return super().infer(x, **fit_params)
+        if self.__dict__.get("compiled_forward_") is None:
+            self.compiled_forward_ = torch.compile(self.module_.forward)
+        return self.compiled_forward_(to_tensor(x, device=self.device), **fit_params)
+
+    def __getstate__(self):
+        # A compiled function does not pickle; the next fit compiles again.
+        state = super().__getstate__()
+        if state.get("compiled_forward_") is not False:
+            state.pop("compiled_forward_", None)
+        return state
 
 
 def resolve_device(device, require_available=True):
@@ -248,6 +293,7 @@ class NetworkClassifierBase(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
         "callbacks": _check_callbacks,
         "warm_start": boolean,
         "accelerator": _check_accelerator,
+        "compile": boolean,
         "device": _check_device,
         "dtype": _check_dtype,
         "random_state": random_state,
@@ -257,7 +303,7 @@ class NetworkClassifierBase(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
     def __init__(self, *, representation, n_freq, loss, optimizer, lr, weight_decay,
                  batch_size, max_epochs, early_stopping, validation_fraction,
                  n_iter_no_change, track_entanglement, track_every, callbacks, warm_start,
-                 accelerator, device, dtype, random_state, verbose):
+                 accelerator, compile, device, dtype, random_state, verbose):
         self.representation = representation
         self.n_freq = n_freq
         self.loss = loss
@@ -274,6 +320,7 @@ class NetworkClassifierBase(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
         self.callbacks = callbacks
         self.warm_start = warm_start
         self.accelerator = accelerator
+        self.compile = compile
         self.device = device
         self.dtype = dtype
         self.random_state = random_state
@@ -340,6 +387,11 @@ class NetworkClassifierBase(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
     def _validate_common_params(self):
         """Check every hyperparameter against the table; return the torch dtype."""
         validate_parameters(self)
+        if self.compile and self.accelerator is not None:
+            raise ValueError(
+                "compile=True does not combine with accelerator=; compile through "
+                "Accelerate instead: Accelerator(dynamo_backend='inductor')."
+            )
         return DTYPES[np.dtype(self.dtype)]
 
     def _scale_inputs(self, X):
@@ -579,7 +631,7 @@ class NetworkClassifierBase(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
         net_kwargs = {"optimizer__weight_decay": self.weight_decay}
         if self.optimizer == "sgd":
             net_kwargs["optimizer__momentum"] = 0.9
-        net_class = NeuralNet
+        net_class = CompiledTrainingNet if self.compile else NeuralNet
         if self.accelerator is None:
             net_kwargs["device"] = self.device_
         else:

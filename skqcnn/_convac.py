@@ -68,7 +68,7 @@ class OverlappingConvACClassifier(AmplitudeStateMixin, NetworkClassifierBase):
     representation, n_freq, image_shape, loss, optimizer, lr, weight_decay, \
 batch_size, max_epochs, \
 early_stopping, validation_fraction, n_iter_no_change, track_entanglement, track_every, \
-callbacks, warm_start, accelerator, device, dtype, \
+callbacks, warm_start, accelerator, compile, device, dtype, \
 random_state, verbose
         As in :class:`QCNNClassifier` (the same local basis and batch size);
         ``max_epochs`` defaults to 60.
@@ -142,6 +142,7 @@ entanglement_history_
         callbacks=None,
         warm_start=False,
         accelerator=None,
+        compile=False,
         device="auto",
         dtype=np.float32,
         random_state=None,
@@ -158,7 +159,7 @@ entanglement_history_
             early_stopping=early_stopping, validation_fraction=validation_fraction,
             n_iter_no_change=n_iter_no_change, track_entanglement=track_entanglement,
             track_every=track_every, callbacks=callbacks, warm_start=warm_start,
-            accelerator=accelerator, device=device, dtype=dtype,
+            accelerator=accelerator, compile=compile, device=device, dtype=dtype,
             random_state=random_state, verbose=verbose,
         )
 

@@ -105,6 +105,15 @@ class QCNNClassifier(NetworkClassifierBase):
         script with ``accelerate launch`` and pass ``Accelerator()``. Device
         placement is then Accelerate's and ``device`` is ignored. Needs
         ``pip install "skqcnn[accelerate]"``.
+    compile : bool, default=False
+        Run the training forward passes through ``torch.compile``. Only
+        training is compiled: predictions, saved models and the entanglement
+        analysis use the module itself. Compiling takes time at the start of
+        each fit (and after loading), which small fits on the CPU do not win
+        back; results differ from an uncompiled fit by round-off. Where
+        ``torch.compile`` is unavailable or fails, a ``RuntimeWarning`` says
+        so and training continues without it. Not with ``accelerator``: give
+        the ``Accelerator`` a ``dynamo_backend`` instead.
     device : str, default="auto"
         ``"auto"`` trains on CUDA when available, else on the CPU.
     dtype : {np.float32, np.float64}, default=np.float32
@@ -198,6 +207,7 @@ class QCNNClassifier(NetworkClassifierBase):
         callbacks=None,
         warm_start=False,
         accelerator=None,
+        compile=False,
         device="auto",
         dtype=np.float32,
         random_state=None,
@@ -213,7 +223,7 @@ class QCNNClassifier(NetworkClassifierBase):
             early_stopping=early_stopping, validation_fraction=validation_fraction,
             n_iter_no_change=n_iter_no_change, track_entanglement=track_entanglement,
             track_every=track_every, callbacks=callbacks, warm_start=warm_start,
-            accelerator=accelerator, device=device, dtype=dtype,
+            accelerator=accelerator, compile=compile, device=device, dtype=dtype,
             random_state=random_state, verbose=verbose,
         )
 

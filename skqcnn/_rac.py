@@ -57,7 +57,7 @@ class DeepRACClassifier(AmplitudeStateMixin, NetworkClassifierBase):
         3-D input at predict time must have the fitted ``sequence_shape_``.
     representation, n_freq, loss, optimizer, lr, weight_decay, batch_size, \
 max_epochs, early_stopping, validation_fraction, n_iter_no_change, track_entanglement, \
-track_every, callbacks, warm_start, accelerator, device, \
+track_every, callbacks, warm_start, accelerator, compile, device, \
 dtype, random_state, verbose
         As in :class:`QCNNClassifier`; ``batch_size`` defaults to 64 and
         ``max_epochs`` to 100.
@@ -131,6 +131,7 @@ entanglement_history_
         callbacks=None,
         warm_start=False,
         accelerator=None,
+        compile=False,
         device="auto",
         dtype=np.float32,
         random_state=None,
@@ -145,7 +146,7 @@ entanglement_history_
             early_stopping=early_stopping, validation_fraction=validation_fraction,
             n_iter_no_change=n_iter_no_change, track_entanglement=track_entanglement,
             track_every=track_every, callbacks=callbacks, warm_start=warm_start,
-            accelerator=accelerator, device=device, dtype=dtype,
+            accelerator=accelerator, compile=compile, device=device, dtype=dtype,
             random_state=random_state, verbose=verbose,
         )
 

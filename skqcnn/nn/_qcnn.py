@@ -3,6 +3,7 @@
 import numpy as np
 import torch
 from torch import nn
+from torch.nn import functional as F
 from torch.nn.utils import skip_init
 
 from ._layers import ConstantChannelBatchNorm
@@ -46,6 +47,16 @@ class QCNNNetwork(nn.Module):
         generator. Estimators pass a generator of their own, so that fits in
         parallel threads do not share one stream.
 
+    Notes
+    -----
+    The nodes of each level are stored in bit-reversed tree order, rows
+    ``(node, sample)``: the left members of all pairs come first, the right
+    members at the same offsets after them, so a level is one batched matrix
+    product for both sides and one elementwise product, with no reordering
+    between levels. Eval mode contracts the matrices of :meth:`fold`. Training
+    mode, whose batch statistics never read the constant channel, leaves it
+    out. The module's own ``training`` flag picks the mode for every level.
+
     Examples
     --------
     >>> import torch
@@ -71,6 +82,15 @@ class QCNNNetwork(nn.Module):
         # Padded leaves gather from an extra constant site appended at index n_features.
         gather = np.where(leaf_features < 0, n_features, leaf_features)
         self.register_buffer("leaf_index", torch.as_tensor(gather))
+        # Derived from leaf_index, hence not saved.
+        self.register_buffer("_storage_index",
+                             torch.as_tensor(gather[_storage_order(n_levels)]),
+                             persistent=False)
+        site = None
+        if (leaf_features < 0).any():
+            site = torch.zeros(1, 1, local_dim)
+            site[..., 0] = 1
+        self.register_buffer("_constant_site", site, persistent=False)
         self.local_dim = local_dim
         self.channels = tuple(int(c) for c in channels)
         widths = (local_dim - 1,) + self.channels
@@ -90,28 +110,36 @@ class QCNNNetwork(nn.Module):
         with torch.no_grad():
             self.readout.weight.copy_(_uniform((n_classes, widths[-1]), widths[-1], generator))
 
-    def _leaves(self, features):
-        """Leaf vectors in tree order, shape (batch, M, n_leaves)."""
-        constant_site = torch.zeros_like(features[:, :1])
-        constant_site[..., 0] = 1
-        u = torch.cat((features, constant_site), dim=1)[:, self.leaf_index]
-        return u.transpose(1, 2)
-
-    def _pool(self, u, weight):
-        """1x1 convolution of the pair members and their same-channel product."""
-        batch, _, n_nodes = u.shape
-        pairs = u.reshape(batch, -1, n_nodes // 2, 2)
-        # weight[s] acts on pair member s (broadcast when symmetric).
-        mixed = torch.einsum("soi,bips->bops", weight.expand(2, -1, -1), pairs[:, 1:])
-        return torch.cat((pairs[:, :1], mixed), dim=1).prod(dim=-1)
+    def _leaves(self, features, channels=slice(None)):
+        """Leaf vectors in storage order, shape (n_leaves, batch, len(channels))."""
+        features = features[..., channels]
+        if self._constant_site is not None:
+            site = self._constant_site[..., channels].expand(features.shape[0], 1, -1)
+            features = torch.cat((features, site), dim=1)
+        return features.transpose(0, 1)[self._storage_index]
 
     def forward(self, features):
         """Scores alpha_y of shape (batch, n_classes) from (batch, n_features, M)."""
-        u = self._leaves(features)
+        if not self.training:
+            matrices, readout = self._folded()
+            return _contract(self._leaves(features).flatten(0, 1), matrices) @ readout.T
+        # With batch statistics no level reads the constant channel (the
+        # BatchNorm shift is added, as u_0 = 1 on real data), so training
+        # carries only channels 1..: one matrix product and one product per level.
+        u = self._leaves(features, slice(1, None)).flatten(0, 1)
         for norm, weight in zip(self.norms, self.convs):
-            u = self._pool(norm(u), weight)
-        u = self.norms[-1](u)[..., 0]
-        return self.readout(u[:, 1:])
+            u = _pool(_batch_norm(norm, u), weight)
+        norm = self.norms[-1]
+        if u.shape[0] > 1:
+            u = _batch_norm(norm, u)
+        else:
+            # One value per channel has no batch variance: as
+            # ConstantChannelBatchNorm does, use the running statistics, whose
+            # shift multiplies the constant channel (the product of the leaves').
+            const = self._leaves(features, slice(1)).prod(dim=0)
+            scale, shift = norm.affine()
+            u = u * scale + const * shift
+        return self.readout(u)
 
     def log_forward(self, features):
         """Logarithm of the absolute score and its sign, without over- or underflow.
@@ -139,15 +167,34 @@ class QCNNNetwork(nn.Module):
         """
         if self.training:
             raise RuntimeError("log_forward needs eval mode; call .eval() first.")
-        u = self._leaves(features)
-        log_scale = u.new_zeros(u.shape[0], u.shape[2])
+        matrices, readout = self._folded()
+        u = self._leaves(features).flatten(0, 1)
+        log_scale = u.new_zeros(u.shape[0])
+        for matrix in matrices:
+            u, log_scale = _rescaled(u, log_scale)
+            u = _contract(u, [matrix])
+            log_scale = log_scale.view(2, -1).sum(dim=0)
+        u, log_scale = _rescaled(u, log_scale)
+        scores = u @ readout.T
+        return torch.log(scores.abs()) + log_scale[:, None], torch.sign(scores)
+
+    def _folded(self, dtype=None):
+        """Eval-mode levels and readout as matrices on vectors with the constant channel.
+
+        BatchNorm's ``(scale, shift)`` are computed in the parameters' dtype
+        and then cast to ``dtype`` (None: kept), as are the weights they fold into.
+        """
+        matrices = []
         for norm, weight in zip(self.norms, self.convs):
-            u, log_scale = _rescaled(norm(u), log_scale)
-            u = self._pool(u, weight)
-            log_scale = log_scale.reshape(u.shape[0], -1, 2).sum(dim=-1)
-        u, log_scale = _rescaled(self.norms[-1](u), log_scale)
-        scores = self.readout(u[:, 1:, 0])
-        return torch.log(scores.abs()) + log_scale, torch.sign(scores)
+            scale, shift = (t.to(dtype) for t in norm.affine())
+            w = weight.to(dtype).expand(2, -1, -1)
+            block = torch.cat((w @ shift[:, None], w * scale), dim=2)
+            # Row 0 keeps the constant channel: e_0 on e_0.
+            top = F.one_hot(block.new_zeros(2, 1, dtype=torch.long), block.shape[2])
+            matrices.append(torch.cat((top.to(block.dtype), block), dim=1))
+        scale, shift = (t.to(dtype) for t in self.norms[-1].affine())
+        c = self.readout.weight.to(dtype)
+        return matrices, torch.cat((c @ shift[:, None], c * scale), dim=1)
 
     @torch.no_grad()
     def fold(self):
@@ -164,19 +211,51 @@ class QCNNNetwork(nn.Module):
         fixed_leaves : ndarray of bool
             True at padded constant leaves.
         """
-        matrices = []
-        for norm, weight in zip(self.norms, self.convs):
-            scale, shift = (t.double().cpu() for t in norm.affine())
-            w = weight.double().cpu().expand(2, -1, -1)
-            block = torch.cat((w @ shift[:, None], w * scale), dim=2)
-            top = torch.zeros(2, 1, block.shape[2], dtype=torch.float64)
-            top[:, 0, 0] = 1
-            matrices.append(torch.cat((top, block), dim=1).numpy())
-        scale, shift = (t.double().cpu() for t in self.norms[-1].affine())
-        c = self.readout.weight.double().cpu()
-        readout = torch.cat((c @ shift[:, None], c * scale), dim=1).numpy()
+        matrices, readout = self._folded(torch.float64)
         fixed = self.leaf_index.cpu().numpy() == self.n_features
-        return matrices, readout, fixed
+        return [m.cpu().numpy() for m in matrices], readout.cpu().numpy(), fixed
+
+
+def _batch_norm(norm, u):
+    """Training-mode BatchNorm of ``norm`` on rows ``u`` (nodes x batch, channels 1..)."""
+    return F.batch_norm(u, norm.running_mean, norm.running_var, norm.weight, norm.bias,
+                        training=True, momentum=norm.momentum, eps=norm.eps)
+
+
+def _pool(u, weight):
+    """Each side's 1x1 convolution of the rows ``u`` in storage order, and their product.
+
+    The first half of the rows holds the left members of the pairs, the second
+    half the right members, so both sides are one batched matrix product.
+    """
+    if weight.shape[0] == 1:
+        mixed = (u @ weight[0].T).view(2, -1, weight.shape[1])
+    else:
+        mixed = torch.bmm(u.view(2, -1, u.shape[1]), weight.transpose(1, 2))
+    left, right = mixed.unbind(0)
+    return left * right
+
+
+def _contract(u, matrices):
+    """Apply folded levels (each of shape (2, d_out, d_in)) to rows in storage order."""
+    for matrix in matrices:
+        left, right = torch.bmm(u.view(2, -1, u.shape[1]), matrix.transpose(1, 2)).unbind(0)
+        u = left * right
+    return u
+
+
+def _storage_order(n_levels):
+    """Tree positions in storage order: the bit reversal of each index.
+
+    Storing the nodes of a level in this order puts the left member of every
+    pair in the first half and the right member, at the same offset, in the
+    second half, and the products of the halves are the parents in the storage
+    order of the level above.
+    """
+    order = np.zeros(1, dtype=np.int64)
+    for _ in range(n_levels):
+        order = np.concatenate((2 * order, 2 * order + 1))
+    return order
 
 
 def _uniform(shape, fan_in, generator):
@@ -185,7 +264,7 @@ def _uniform(shape, fan_in, generator):
 
 
 def _rescaled(u, log_scale):
-    """Divide each node of ``u`` (batch, channels, nodes) by its largest magnitude."""
+    """Divide each row of ``u`` (nodes x batch, channels) by its largest magnitude."""
     top = u.abs().amax(dim=1)
     top = torch.where(top > 0, top, torch.ones_like(top))
     return u / top.unsqueeze(1), log_scale + torch.log(top)
