@@ -4,6 +4,7 @@ import math
 import numbers
 
 import numpy as np
+import torch
 
 from ._base import NetworkClassifierBase
 from ._nontree_entanglement import AmplitudeStateMixin
@@ -12,7 +13,7 @@ from ._validation import Interval, Shape
 from .entanglement._reused_input_mincut import rac_rank_bound, rac_rank_lower_bound
 from .entanglement._mps import mps_block_spectra, rac_to_mps
 from .nn._layers import SequenceBasis
-from .nn._rac import DeepRACNetwork
+from .nn._rac import DeepRACNetwork, stack_step_entries
 
 
 class DeepRACClassifier(AmplitudeStateMixin, NetworkClassifierBase):
@@ -168,6 +169,54 @@ entanglement_history_
         self.hidden_sizes_ = resolve_channels(self.hidden_size, n_layers, name="hidden_size")
         return DeepRACNetwork(self.sequence_shape_[0], local_dim, self.hidden_sizes_, n_classes,
                               generator=generator)
+
+    def _initialized_net(self, seed):
+        net = super()._initialized_net(seed)
+        net.optimizer_.register_load_state_dict_pre_hook(self._stack_step_optimizer_state)
+        return net
+
+    def _stack_step_optimizer_state(self, optimizer, state_dict):
+        """Optimizer load hook: state saved when every step's norm had its own parameters.
+
+        Files written before the step norms were stacked (``StepNorms``) hold
+        ``3 L + 2 L T + 1`` parameter states: the ``L`` hidden, input and
+        initial-state tensors, then the weight and bias of every step of every
+        layer, then the readout. Their per-step states are stacked in the
+        order of the stacked parameters.
+        """
+        n_layers, n_steps = len(self.hidden_sizes_), self.sequence_shape_[0]
+        (group,) = state_dict["param_groups"]
+        ids = group["params"]
+        if len(ids) != 3 * n_layers + 2 * n_layers * n_steps + 1:
+            return None
+        per_step = ids[3 * n_layers:-1]
+        # Parameter order: hidden, input, initial, then (weight, bias) per layer, readout.
+        stacked = [[ids[i]] for i in range(3 * n_layers)]
+        for layer in range(n_layers):
+            rows = per_step[2 * n_steps * layer:2 * n_steps * (layer + 1)]
+            stacked += [rows[0::2], rows[1::2]]
+        stacked.append([ids[-1]])
+        state = {}
+        for new_id, old_ids in enumerate(stacked):
+            if all(i in state_dict["state"] for i in old_ids):
+                states = [state_dict["state"][i] for i in old_ids]
+                state[new_id] = {
+                    # Per-step moments are stacked; the shared step count is kept.
+                    key: (torch.stack([s[key] for s in states])
+                          if len(old_ids) > 1 and value.dim() else value)
+                    for key, value in states[0].items()
+                }
+        return {"state": state,
+                "param_groups": [{**group, "params": list(range(len(stacked)))}]}
+
+    def _resume_training(self, X, y_encoded):
+        recalibration = dict(self.net_.callbacks_)["batchnorm_recalibration"]
+        if recalibration.training_statistics_ is not None:
+            # Statistics saved when every step's norm was a module of its own.
+            for layer in range(len(self.hidden_sizes_)):
+                stack_step_entries(recalibration.training_statistics_,
+                                   f"network.norms.{layer}.", self.sequence_shape_[0])
+        super()._resume_training(X, y_encoded)
 
     def _site_geometry(self):
         return (self.sequence_shape_[0],)
