@@ -50,9 +50,9 @@ class DeepRACClassifier(AmplitudeStateMixin, NetworkClassifierBase):
         - 3-D input ``(n_samples, T, F)``, which is accepted too: its shape
           (an image ``(n_samples, H, W)`` is read row by row);
         - a perfect-square feature count ``S * S``: ``(S, S)``, as the
-          q-CNN takes it for an ``S x S`` image, read row by row (one step per
-          row: 0.973 on load_digits against hours of training for
-          ``S * S`` one-pixel steps on larger images);
+          q-CNN takes it for an ``S x S`` image, read row by row (one step
+          per row; ``S * S`` one-pixel steps would make a long, slow
+          recurrence, see the user guide);
         - otherwise ``(n_features, 1)``, one feature per step.
 
         3-D input at predict time must have the fitted ``sequence_shape_``.
@@ -60,8 +60,9 @@ class DeepRACClassifier(AmplitudeStateMixin, NetworkClassifierBase):
 max_epochs, early_stopping, validation_fraction, n_iter_no_change, track_entanglement, \
 track_every, callbacks, warm_start, accelerator, device, \
 dtype, random_state, verbose
-        As in :class:`QCNNClassifier`; ``batch_size`` defaults to 64 and
-        ``max_epochs`` to 100.
+        As in :class:`QCNNClassifier`; ``batch_size`` defaults to 128 (every
+        step normalises with the statistics of its batch, which larger batches
+        estimate better) and ``max_epochs`` to 100.
 
     Attributes
     ----------
@@ -122,7 +123,7 @@ entanglement_history_
         optimizer="adamw",
         lr=0.01,
         weight_decay=1e-4,
-        batch_size=64,
+        batch_size=128,
         max_epochs=100,
         early_stopping=False,
         validation_fraction=0.1,

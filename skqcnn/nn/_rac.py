@@ -489,7 +489,8 @@ class _NormalisedRecurrence(torch.autograd.Function):
             grad_weight.append(grad_w)
             grad_bias.append(grad_b)
         grad_inputs, grad_gates, grad_weight, grad_bias = (
-            torch.stack(grads[::-1]) for grads in (grad_inputs, grad_gates, grad_weight, grad_bias))
+            torch.stack(grads[::-1])
+            for grads in (grad_inputs, grad_gates, grad_weight, grad_bias))
         previous = torch.cat((initial.expand(1, batch, rank), states[:-1]))
         grad_hidden = grad_gates.reshape(-1, rank).T @ previous.reshape(-1, rank)
         return (grad_inputs * gates, grad_gates, grad_hidden, carried.sum(dim=0), grad_weight,
