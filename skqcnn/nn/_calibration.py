@@ -95,6 +95,8 @@ def recalibrate_statistics(network, batches):
                 getattr(norm, name).copy_(total / n_batches)
         network.eval()
         convacs = [m for m in network.modules() if isinstance(m, OverlappingConvACNetwork)]
+        if not convacs:
+            return
         inputs = {id(m): [] for m in convacs}
 
         def record(module, args):
