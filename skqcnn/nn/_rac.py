@@ -116,12 +116,13 @@ class DeepRACNetwork(nn.Module):
     over the steps in a :class:`StepNorms`): the statistics of the early
     steps, which start from the initial state, differ from those of later
     steps, and shared running averages would make the eval-mode network
-    differ from the trained one. In training mode a flat channel, whose batch
-    variance is at most ``eps`` (constant inputs, a batch of one sample), is
-    normalised with its running statistics and leaves them unchanged:
-    dividing by ``sqrt(var + eps)`` would multiply the samples' rounding
-    differences by up to ``weight / sqrt(eps)`` at every step, a gain that
-    compounds into infinite gradients. The running variance averages the
+    differ from the trained one. In training mode a flat channel, one on
+    which the samples agree up to rounding (batch variance at most the
+    dtype's machine epsilon times the mean square: constant inputs, a batch
+    of one sample), is normalised with its running statistics and leaves
+    them unchanged: dividing by ``sqrt(var + eps)`` would multiply the
+    rounding differences by up to ``weight / sqrt(eps)`` at every step, a gain
+    that compounds into infinite gradients. The running variance averages the
     biased batch variance, the one training normalises with. In eval mode
     each ``N^l_t`` is a fixed linear map, so the
     scores are exactly multilinear in the features; data-dependent division
@@ -408,7 +409,7 @@ class _NormalisedRecurrence(torch.autograd.Function):
     Step ``t`` computes ``u_t = (b_t + W h_{t-1}) * p_t`` and normalises it
     with the batch statistics of ``u_t``,
     ``h_t = weight_t * (u_t - mean_t) / sqrt(var_t + eps) + bias_t``, or, in
-    a flat channel (``var_t <= eps``), with the running statistics. Autograd
+    a flat channel (:func:`_flat`), with the running statistics. Autograd
     would record about ten nodes per step; here each step is three
     operations forward and four backward, the rest runs over all steps at
     once.
@@ -437,7 +438,7 @@ class _NormalisedRecurrence(torch.autograd.Function):
             state = torch.native_batch_norm(u, w, shift, None, None, True, 0.0, eps,
                                             out=(out, mean, inv))[0]
         variances = (inputs - means.unsqueeze(1)).square_().mean(dim=1)
-        flat = variances <= eps
+        flat = _flat(variances, means)
         # Flat channels are rare (constant inputs, a batch of one sample):
         # the steps run again with the rule for them when there are any.
         ctx.guarded = bool(flat.any())
@@ -510,20 +511,32 @@ def _guarded_steps(projected, hidden_bias, hidden, initial, weight, bias, runnin
     average = projected.new_full((1, batch), 1.0 / batch)
     running_inverse = torch.rsqrt(running_var + eps)
     variances = torch.empty_like(running_var)
+    flats = torch.empty_like(running_var, dtype=torch.bool)
     state = initial.expand(batch, -1)
     for t in range(projected.shape[0]):
         torch.addmm(hidden_bias[t], state, hidden.T, out=gates[t])
         u = torch.mul(gates[t], projected[t], out=inputs[t])
         mean = (average @ u).squeeze(0)
         variances[t] = (average @ (u - mean).square()).squeeze(0)
-        # Normalising a channel on which the samples (nearly) agree would
-        # multiply their rounding differences by up to weight / sqrt(eps),
-        # a gain that compounds over the steps into infinite gradients.
-        flat = variances[t] <= eps
+        # Normalising a channel on which the samples agree up to rounding
+        # would multiply their rounding differences by up to weight /
+        # sqrt(eps), a gain that compounds over the steps into infinite
+        # gradients.
+        flat = flats[t] = _flat(variances[t], mean)
         means[t] = torch.where(flat, running_mean[t], mean)
         inverse[t] = torch.where(flat, running_inverse[t], torch.rsqrt(variances[t] + eps))
         state = torch.addcmul(bias[t], (u - means[t]) * inverse[t], weight[t], out=states[t])
-    return variances, variances <= eps
+    return variances, flats
+
+
+def _flat(variance, mean):
+    """Channels on which the samples agree up to rounding.
+
+    Their batch variance is at most the dtype's machine epsilon times their
+    mean square ``var + mean**2``: rounding makes identical samples differ by
+    about that much, while data that vary, however little, stay far above.
+    """
+    return variance <= torch.finfo(variance.dtype).eps * (variance + mean.square())
 
 
 def _with_constant_row(rows):

@@ -291,8 +291,8 @@ def _reference_rac(net, features, training):
     Step t of layer l: ``u = (W^H h_{t-1}) * (W^I x_t)`` over the full
     channels (constant channel 0 first), then the step's BatchNorm: in
     training mode the batch mean and biased variance (the running ones in a
-    flat channel, whose variance is at most eps; the constant channel
-    passes), in eval mode the fixed map ``scale * u + shift * u_0``. Returns
+    flat channel, where the samples agree up to rounding; the constant
+    channel passes), in eval mode the fixed map ``scale * u + shift * u_0``. Returns
     the scores and, in training mode, the running statistics the steps'
     update gives (momentum average of the batch mean and biased variance).
     """
@@ -312,8 +312,9 @@ def _reference_rac(net, features, training):
             const, rest = u[:, :1], u[:, 1:]
             if training:
                 mean, var = rest.mean(dim=0), rest.var(dim=0, unbiased=False)
-                # A flat channel is normalised with the running statistics, kept.
-                flat = var <= norms.eps
+                # A flat channel (the samples agree up to rounding) is
+                # normalised with the running statistics, which it keeps.
+                flat = var <= torch.finfo(var.dtype).eps * rest.square().mean(dim=0)
                 used_mean = torch.where(flat, running_mean, mean)
                 used_var = torch.where(flat, running_var, var)
                 rest = (rest - used_mean) / torch.sqrt(used_var + norms.eps) * weight + bias
