@@ -83,11 +83,11 @@ def random_rac(depth, seed, n_steps=N_STEPS):
                 inputs.zero_()
                 inputs[:, 1:] = random_orthogonal(HIDDEN, gen)
             net.initial_states[layer].fill_(1.0)
-            for norm in net.norms[layer]:
-                norm.weight.fill_(1.0)
-                norm.bias.zero_()
-                norm.running_mean.zero_()
-                norm.running_var.fill_(1.0)
+            norms = net.norms[layer]
+            norms.weight.fill_(1.0)
+            norms.bias.zero_()
+            norms.running_mean.zero_()
+            norms.running_var.fill_(1.0)
         net.readout.weight.copy_(torch.randn(net.readout.weight.shape, generator=gen,
                                              dtype=torch.float64))
     return net.eval()

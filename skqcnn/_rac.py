@@ -4,6 +4,7 @@ import math
 import numbers
 
 import numpy as np
+import torch
 
 from ._base import NetworkClassifierBase
 from ._nontree_entanglement import AmplitudeStateMixin
@@ -12,7 +13,7 @@ from ._validation import Interval, Shape
 from .entanglement._reused_input_mincut import rac_rank_bound, rac_rank_lower_bound
 from .entanglement._mps import mps_block_spectra, rac_to_mps
 from .nn._layers import SequenceBasis
-from .nn._rac import DeepRACNetwork
+from .nn._rac import DeepRACNetwork, stack_step_entries
 
 
 class DeepRACClassifier(AmplitudeStateMixin, NetworkClassifierBase):
@@ -49,9 +50,9 @@ class DeepRACClassifier(AmplitudeStateMixin, NetworkClassifierBase):
         - 3-D input ``(n_samples, T, F)``, which is accepted too: its shape
           (an image ``(n_samples, H, W)`` is read row by row);
         - a perfect-square feature count ``S * S``: ``(S, S)``, as the
-          q-CNN takes it for an ``S x S`` image, read row by row (one step per
-          row: 0.973 on load_digits against hours of training for
-          ``S * S`` one-pixel steps on larger images);
+          q-CNN takes it for an ``S x S`` image, read row by row (one step
+          per row; ``S * S`` one-pixel steps would make a long, slow
+          recurrence, see the user guide);
         - otherwise ``(n_features, 1)``, one feature per step.
 
         3-D input at predict time must have the fitted ``sequence_shape_``.
@@ -59,8 +60,9 @@ class DeepRACClassifier(AmplitudeStateMixin, NetworkClassifierBase):
 max_epochs, early_stopping, validation_fraction, n_iter_no_change, track_entanglement, \
 track_every, callbacks, warm_start, accelerator, compile, device, \
 dtype, random_state, verbose
-        As in :class:`QCNNClassifier`; ``batch_size`` defaults to 64 and
-        ``max_epochs`` to 100.
+        As in :class:`QCNNClassifier`; ``batch_size`` defaults to 128 (every
+        step normalises with the statistics of its batch, which larger batches
+        estimate better) and ``max_epochs`` to 100.
 
     Attributes
     ----------
@@ -121,7 +123,7 @@ entanglement_history_
         optimizer="adamw",
         lr=0.01,
         weight_decay=1e-4,
-        batch_size=64,
+        batch_size=128,
         max_epochs=100,
         early_stopping=False,
         validation_fraction=0.1,
@@ -169,6 +171,54 @@ entanglement_history_
         self.hidden_sizes_ = resolve_channels(self.hidden_size, n_layers, name="hidden_size")
         return DeepRACNetwork(self.sequence_shape_[0], local_dim, self.hidden_sizes_, n_classes,
                               generator=generator)
+
+    def _initialized_net(self, seed):
+        net = super()._initialized_net(seed)
+        net.optimizer_.register_load_state_dict_pre_hook(self._stack_step_optimizer_state)
+        return net
+
+    def _stack_step_optimizer_state(self, optimizer, state_dict):
+        """Optimizer load hook: state saved when every step's norm had its own parameters.
+
+        Files written before the step norms were stacked (``StepNorms``) hold
+        ``3 L + 2 L T + 1`` parameter states: the ``L`` hidden, input and
+        initial-state tensors, then the weight and bias of every step of every
+        layer, then the readout. Their per-step states are stacked in the
+        order of the stacked parameters.
+        """
+        n_layers, n_steps = len(self.hidden_sizes_), self.sequence_shape_[0]
+        (group,) = state_dict["param_groups"]
+        ids = group["params"]
+        if len(ids) != 3 * n_layers + 2 * n_layers * n_steps + 1:
+            return None
+        per_step = ids[3 * n_layers:-1]
+        # Parameter order: hidden, input, initial, then (weight, bias) per layer, readout.
+        stacked = [[ids[i]] for i in range(3 * n_layers)]
+        for layer in range(n_layers):
+            rows = per_step[2 * n_steps * layer:2 * n_steps * (layer + 1)]
+            stacked += [rows[0::2], rows[1::2]]
+        stacked.append([ids[-1]])
+        state = {}
+        for new_id, old_ids in enumerate(stacked):
+            if all(i in state_dict["state"] for i in old_ids):
+                states = [state_dict["state"][i] for i in old_ids]
+                state[new_id] = {
+                    # Per-step moments are stacked; the shared step count is kept.
+                    key: (torch.stack([s[key] for s in states])
+                          if len(old_ids) > 1 and value.dim() else value)
+                    for key, value in states[0].items()
+                }
+        return {"state": state,
+                "param_groups": [{**group, "params": list(range(len(stacked)))}]}
+
+    def _resume_training(self, X, y_encoded):
+        recalibration = dict(self.net_.callbacks_)["batchnorm_recalibration"]
+        if recalibration.training_statistics_ is not None:
+            # Statistics saved when every step's norm was a module of its own.
+            for layer in range(len(self.hidden_sizes_)):
+                stack_step_entries(recalibration.training_statistics_,
+                                   f"network.norms.{layer}.", self.sequence_shape_[0])
+        super()._resume_training(X, y_encoded)
 
     def _site_geometry(self):
         return (self.sequence_shape_[0],)

@@ -35,9 +35,15 @@ class FiniteLossGuard(Callback):
     @staticmethod
     def _fail(net, what):
         dtype = next(net.module_.parameters()).dtype
+        # float64 is a fix only where float32's range was the limit.
+        if dtype == torch.float64:
+            instead = (": training already runs in float64, so the weights themselves grew "
+                       "too large")
+        else:
+            instead = ", or train in float64 (dtype=np.float64), whose range is wider"
         raise ValueError(
-            f"{what} in epoch {len(net.history)}. Lower the learning rate "
-            f"(lr={net.lr}), or train in float64 (dtype=np.float64; now {dtype})."
+            f"{what} in epoch {len(net.history)}. Lower the learning rate (lr={net.lr}), for "
+            f"example to lr={net.lr / 10:g}{instead}."
         )
 
     def __repr__(self):

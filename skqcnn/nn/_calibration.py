@@ -4,6 +4,7 @@ import torch
 
 from ._convac import OverlappingConvACNetwork, _FactorNorm
 from ._layers import ConstantChannelBatchNorm
+from ._rac import StepNorms
 
 
 def recalibrate_statistics(network, batches):
@@ -15,9 +16,13 @@ def recalibrate_statistics(network, batches):
     than the same weights in training mode. This pass, in the manner of
     :func:`torch.optim.swa_utils.update_bn`, sets the running mean and
     variance of every :class:`~skqcnn.nn.ConstantChannelBatchNorm` (and the
-    running statistics of the factor normalisations of an
-    :class:`OverlappingConvACNetwork`) to their averages over ``batches`` (in
-    training mode), then the running log-scale of every
+    running statistics of the step norms of a :class:`DeepRACNetwork` and of
+    the factor normalisations of an :class:`OverlappingConvACNetwork`) to
+    their averages over ``batches`` (in
+    training mode). The variance is the biased one that training mode
+    normalises with (torch's BatchNorm update stores ``n / (n - 1)`` times
+    it), so that after recalibration on a single batch, eval mode computes
+    on that batch what training mode does. Then the running log-scale of every
     :class:`OverlappingConvACNetwork` to its average over ``batches`` with the
     normalisations in eval mode, as eval mode uses it
     (:meth:`OverlappingConvACNetwork.recalibrate_log_scale`). Call
@@ -42,13 +47,24 @@ def recalibrate_statistics(network, batches):
     >>> net.training
     False
     """
-    norms = [m for m in network.modules() if isinstance(m, (ConstantChannelBatchNorm, _FactorNorm))]
+    norms = [m for m in network.modules()
+             if isinstance(m, (ConstantChannelBatchNorm, StepNorms, _FactorNorm))]
     momenta = [norm.momentum for norm in norms]
     sums = [
         {name: torch.zeros_like(buffer) for name, buffer in norm.named_buffers()
          if name.startswith("running_")}
         for norm in norms
     ]
+    # Values per channel in the last call of each ConstantChannelBatchNorm,
+    # whose update goes through torch's BatchNorm; StepNorms store the biased
+    # variance themselves.
+    counts = {}
+
+    def count(norm, args):
+        counts[norm] = args[0].numel() // args[0].shape[1]
+
+    handles = [norm.register_forward_pre_hook(count) for norm in norms
+               if isinstance(norm, ConstantChannelBatchNorm)]
     n_batches = 0
     network.train()
     with torch.no_grad():
@@ -57,12 +73,19 @@ def recalibrate_statistics(network, batches):
             for norm in norms:
                 norm.momentum = 1.0
             for batch in batches:
+                counts.clear()
                 network(batch)
                 n_batches += 1
                 for norm, totals in zip(norms, sums):
                     for name, total in totals.items():
-                        total += getattr(norm, name)
+                        statistic = getattr(norm, name)
+                        # One value per channel: the running statistics were used, unchanged.
+                        if name == "running_var" and counts.get(norm, 1) > 1:
+                            statistic = statistic * ((counts[norm] - 1) / counts[norm])
+                        total += statistic
         finally:
+            for handle in handles:
+                handle.remove()
             for norm, momentum in zip(norms, momenta):
                 norm.momentum = momentum
         if n_batches == 0:
@@ -72,6 +95,8 @@ def recalibrate_statistics(network, batches):
                 getattr(norm, name).copy_(total / n_batches)
         network.eval()
         convacs = [m for m in network.modules() if isinstance(m, OverlappingConvACNetwork)]
+        if not convacs:
+            return
         inputs = {id(m): [] for m in convacs}
 
         def record(module, args):

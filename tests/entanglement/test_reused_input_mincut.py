@@ -338,9 +338,8 @@ def test_mps_entropies_match_enumeration():
     n_steps, local_dim = 8, 3
     net = _gaussian(DeepRACNetwork(n_steps, local_dim, (3,), 3), 0)
     with torch.no_grad():
-        for norm in net.norms[0]:
-            norm.running_mean.normal_()
-            norm.running_var.uniform_(0.5, 2.0)
+        net.norms[0].running_mean.normal_()
+        net.norms[0].running_var.uniform_(0.5, 2.0)
     amplitudes = enumerate_amplitudes(net, n_steps, local_dim)
     for alpha in (1.0, 2.0):
         entropies = rac_mps_entropies(net, alpha=alpha)

@@ -3,12 +3,15 @@
 Their entanglement methods are tested with the q-CNN's in test_entanglement_api.py.
 """
 
+import warnings
+
 import joblib
 import numpy as np
 import pytest
 from sklearn.model_selection import GridSearchCV
 
 from skqcnn import DeepRACClassifier, OverlappingConvACClassifier
+from skqcnn.exceptions import NotLearningWarning
 
 
 @pytest.fixture(scope="module")
@@ -35,8 +38,9 @@ def fitted_convac_1d(tiny_sequences):
 @pytest.fixture(scope="module")
 def fitted_rac(tiny_sequences):
     X, y = tiny_sequences
-    return DeepRACClassifier(hidden_size=3, n_layers=2, max_epochs=10, random_state=0,
-                             dtype=np.float64).fit(X, y)
+    # 200 samples in batches of 64: 40 steps in 10 epochs.
+    return DeepRACClassifier(hidden_size=3, n_layers=2, max_epochs=10, batch_size=64,
+                             random_state=0, dtype=np.float64).fit(X, y)
 
 
 def test_convac_learns_and_reports_layout(fitted_convac_1d, tiny_sequences):
@@ -109,3 +113,60 @@ def test_rac_bad_hyperparameters(tiny_sequences, params, error, message):
     X, y = tiny_sequences
     with pytest.raises(error, match=message):
         DeepRACClassifier(max_epochs=1, **params).fit(X, y)
+
+
+def test_rac_saved_with_per_step_norms_loads_and_resumes(tmp_path):
+    # Saved when every step's norm was a module with parameters of its own:
+    # the weights, the optimizer state and the recalibration callback's
+    # statistics are stacked on loading and resuming.
+    import os
+
+    import skqcnn
+
+    data = os.path.join(os.path.dirname(__file__), "data")
+    expected = np.load(os.path.join(data, "rac_per_step_norms_expected.npz"))
+    old = skqcnn.load(os.path.join(data, "rac_per_step_norms.safetensors"))
+    np.testing.assert_allclose(old.decision_function(expected["X"]), expected["decision"],
+                               rtol=1e-12, atol=1e-12)
+    np.testing.assert_array_equal(old.predict(expected["X"]), expected["predict"])
+    moments = old.net_.optimizer_.state_dict()["state"]
+    assert len(moments) == 11 and moments[6]["exp_avg"].shape == (4, 3)
+    old.set_params(warm_start=True, max_epochs=21).fit(expected["X"], expected["y"])
+    assert len(old.history_) == 21
+    skqcnn.save(old, tmp_path / "again.safetensors")
+    again = skqcnn.load(tmp_path / "again.safetensors")
+    np.testing.assert_array_equal(again.decision_function(expected["X"]),
+                                  old.decision_function(expected["X"]))
+
+
+@pytest.mark.parametrize("make", [
+    lambda: DeepRACClassifier(random_state=0),
+    lambda: OverlappingConvACClassifier(random_state=0),
+    lambda: __import__("skqcnn").QCNNClassifier(random_state=0),
+], ids=["rac", "convac", "qcnn"])
+@pytest.mark.parametrize("data", ["constant", "two_samples"])
+def test_default_fit_on_constant_inputs_and_two_samples(make, data):
+    # Identical samples make every batch variance zero; with 30 steps the
+    # RAC's per-step gain weight / sqrt(eps) used to overflow the gradients.
+    if data == "constant":
+        X, y = np.full((20, 30), 3.0), np.arange(20) % 2
+    else:
+        X, y = np.random.default_rng(0).uniform(size=(2, 30)), np.array([0, 1])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", NotLearningWarning)
+        clf = make().fit(X, y)
+    assert np.isfinite(clf.decision_function(X)).all()
+    assert set(clf.predict(X)) <= {0, 1}
+
+
+@pytest.mark.parametrize("dtype, advice", [
+    (np.float32, r"lr=1e\+30\), for example to lr=1e\+29, or train in float64 "
+                 r"\(dtype=np.float64\), whose range is wider\."),
+    (np.float64, r"lr=1e\+30\), for example to lr=1e\+29: training already runs in float64"),
+])
+def test_non_finite_loss_advice_depends_on_the_dtype(tiny_sequences, dtype, advice):
+    X, y = tiny_sequences
+    message = r"became non-finite \(nan\) in epoch \d+\. Lower the learning rate \("
+    with pytest.raises(ValueError, match=message + advice):
+        DeepRACClassifier(hidden_size=3, lr=1e30, optimizer="sgd", max_epochs=2,
+                          dtype=dtype, random_state=0).fit(X, y)

@@ -164,10 +164,9 @@ def test_rac_folded_layers_reproduce_the_eval_forward():
     with torch.no_grad():
         for p in net.parameters():
             p.normal_()
-        for layer in net.norms:
-            for norm in layer:
-                norm.running_mean.normal_()
-                norm.running_var.uniform_(0.5, 2.0)
+        for norms in net.norms:
+            norms.running_mean.normal_()
+            norms.running_var.uniform_(0.5, 2.0)
     features = torch.randn(4, 6, 3, dtype=torch.float64)
     layers, readout = net.folded_layers()
     sequence = features
@@ -281,3 +280,155 @@ def test_clipped_pooling_rank_bound_holds(n_sites, pooling, kernel):
         ranks.append(rank)
         assert rank <= convac_rank_bound((n_sites,), local_dim, channels, kernel, pooling, in_a)
     assert max(ranks) > 1
+
+
+# --- the RAC's fused training steps against a step-by-step reference ----------
+
+
+def _reference_rac(net, features, training):
+    """Scores of ``net`` computed step by step with autograd, as the RAC is defined.
+
+    Step t of layer l: ``u = (W^H h_{t-1}) * (W^I x_t)`` over the full
+    channels (constant channel 0 first), then the step's BatchNorm: in
+    training mode the batch mean and biased variance (the running ones in a
+    flat channel, where the samples agree up to rounding; the constant
+    channel passes), in eval mode the fixed map ``scale * u + shift * u_0``. Returns
+    the scores and, in training mode, the running statistics the steps'
+    update gives (momentum average of the batch mean and biased variance).
+    """
+    batch = features.shape[0]
+    sequence = features
+    statistics = []
+    for w_h, w_i, h0, norms in zip(net.hidden_weights, net.input_weights, net.initial_states,
+                                   net.norms):
+        full_h = torch.cat((torch.eye(1, w_h.shape[1], dtype=w_h.dtype), w_h))
+        full_i = torch.cat((torch.eye(1, w_i.shape[1], dtype=w_i.dtype), w_i))
+        state = torch.cat((torch.ones(batch, 1, dtype=h0.dtype), h0.expand(batch, -1)), dim=1)
+        outputs, steps = [], []
+        for t in range(net.n_steps):
+            weight, bias = norms.weight[t], norms.bias[t]
+            running_mean, running_var = norms.running_mean[t], norms.running_var[t]
+            u = (state @ full_h.T) * (sequence[:, t] @ full_i.T)
+            const, rest = u[:, :1], u[:, 1:]
+            if training:
+                mean, var = rest.mean(dim=0), rest.var(dim=0, unbiased=False)
+                # A flat channel (the samples agree up to rounding) is
+                # normalised with the running statistics, which it keeps.
+                flat = var <= torch.finfo(var.dtype).eps * rest.square().mean(dim=0)
+                used_mean = torch.where(flat, running_mean, mean)
+                used_var = torch.where(flat, running_var, var)
+                rest = (rest - used_mean) / torch.sqrt(used_var + norms.eps) * weight + bias
+                steps.append(tuple(
+                    torch.where(flat, running, (1 - norms.momentum) * running
+                                + norms.momentum * batch.detach())
+                    for running, batch in ((running_mean, mean), (running_var, var))))
+            else:
+                scale = weight / torch.sqrt(running_var + norms.eps)
+                rest = rest * scale + const * (bias - running_mean * scale)
+            state = torch.cat((const, rest), dim=1)
+            outputs.append(state)
+        sequence = torch.stack(outputs, dim=1)
+        if training:
+            statistics.append([torch.stack(rows) for rows in zip(*steps)])
+    return state @ net.readout.weight.T, statistics
+
+
+def _assert_statistics(net, statistics):
+    for norms, (means, variances) in zip(net.norms, statistics):
+        torch.testing.assert_close(norms.running_mean, means, rtol=1e-12, atol=1e-12)
+        torch.testing.assert_close(norms.running_var, variances, rtol=1e-12, atol=1e-12)
+
+
+def _random_rac(n_steps, local_dim, hidden_sizes, seed=0):
+    """A float64 RAC whose weights, BatchNorm affines and statistics are all random."""
+    gen = torch.Generator().manual_seed(seed)
+    net = DeepRACNetwork(n_steps, local_dim, hidden_sizes, 3, generator=gen).double()
+    with torch.no_grad():
+        for p in net.parameters():
+            p.add_(0.3 * torch.randn(p.shape, generator=gen, dtype=p.dtype))
+        for norms in net.norms:
+            norms.running_mean.normal_(1.0, 0.3, generator=gen)
+            norms.running_var.uniform_(0.5, 2.0, generator=gen)
+    return net
+
+
+@pytest.mark.parametrize("hidden_sizes", [(3,), (4, 3)])
+@pytest.mark.parametrize("training", [True, False])
+def test_rac_matches_the_step_by_step_reference(hidden_sizes, training):
+    net = _random_rac(6, 3, hidden_sizes).train(training)
+    features = _fourier_features((7, 6), seed=2).double()
+    before = {name: b.clone() for name, b in net.named_buffers()}
+    expected, statistics = _reference_rac(net, features, training)
+    scores = net(features)
+    np.testing.assert_allclose(scores.detach().numpy(), expected.detach().numpy(), rtol=1e-10,
+                               atol=1e-12)
+    params = list(net.parameters())
+    weights = torch.randn(scores.shape, generator=torch.Generator().manual_seed(3),
+                          dtype=torch.float64)
+    for got, want in zip(torch.autograd.grad((scores * weights).sum(), params),
+                         torch.autograd.grad((expected * weights).sum(), params)):
+        np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=1e-8, atol=1e-10)
+    if training:
+        _assert_statistics(net, statistics)
+    else:
+        for name, buffer in net.named_buffers():
+            assert torch.equal(buffer, before[name])
+
+
+def test_rac_flat_channels_use_the_running_statistics():
+    # Identical samples agree on every channel at every step: each step then
+    # uses its running statistics, as eval mode does, and keeps them; without
+    # this rule the gain weight / sqrt(eps) per step overflows the gradients.
+    net = DeepRACNetwork(30, 3, (32, 32), 2, generator=torch.Generator().manual_seed(0))
+    features = _fourier_features((1, 30)).expand(20, -1, -1)
+    before = {name: b.clone() for name, b in net.named_buffers()}
+    scores = net.train()(features)
+    torch.testing.assert_close(scores, net.eval()(features))
+    for name, buffer in net.named_buffers():
+        assert torch.equal(buffer, before[name])
+    net.train()
+    labels = torch.arange(20) % 2
+    loss = torch.nn.functional.cross_entropy(net(features), labels)
+    grads = torch.autograd.grad(loss, list(net.parameters()))
+    assert all(torch.isfinite(g).all() for g in grads)
+    # A batch of one sample: every channel is flat.
+    torch.testing.assert_close(net.train()(features[:1]), net.eval()(features[:1]))
+
+
+def test_rac_flat_and_ordinary_channels_mix_as_the_reference():
+    # The first input row reads only the constant channel: at step 1, where
+    # h_0 is the same for every sample, that channel is flat; the others and
+    # the later steps are not.
+    net = _random_rac(4, 3, (3, 2)).train()
+    with torch.no_grad():
+        net.input_weights[0][0, 1:] = 0.0
+    features = _fourier_features((5, 4), seed=4).double()
+    expected, statistics = _reference_rac(net, features, training=True)
+    scores = net(features)
+    torch.testing.assert_close(scores, expected, rtol=1e-10, atol=1e-12)
+    params = list(net.parameters())
+    for got, want in zip(torch.autograd.grad(scores.sum(), params),
+                         torch.autograd.grad(expected.sum(), params)):
+        torch.testing.assert_close(got, want, rtol=1e-8, atol=1e-10)
+    _assert_statistics(net, statistics)
+    # The flat channel kept its running variance.
+    assert net.norms[0].running_var[0, 0] == _random_rac(4, 3, (3, 2)).norms[0].running_var[0, 0]
+
+
+def test_rac_eval_mode_after_recalibration_repeats_training_mode():
+    net = _random_rac(5, 3, (4, 3))
+    features = _fourier_features((9, 5), seed=5).double()
+    recalibrate_statistics(net, [features])
+    evaluated = net(features)
+    torch.testing.assert_close(evaluated, net.train()(features), rtol=1e-10, atol=1e-12)
+
+
+def test_qcnn_eval_mode_after_recalibration_repeats_training_mode():
+    from skqcnn.nn import QCNNNetwork
+
+    gen = torch.Generator().manual_seed(0)
+    net = QCNNNetwork(np.arange(16), 3, (3, 3, 2, 2), 2, generator=gen).double()
+    features = _fourier_features((12, 16), seed=6).double()
+    recalibrate_statistics(net, [features])
+    evaluated = net(features)
+    torch.testing.assert_close(evaluated, net.train()(features), rtol=1e-10, atol=1e-12)
