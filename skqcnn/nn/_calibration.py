@@ -55,16 +55,10 @@ def recalibrate_statistics(network, batches):
          if name.startswith("running_")}
         for norm in norms
     ]
-    # Values per channel in the last call of each ConstantChannelBatchNorm,
-    # whose update goes through torch's BatchNorm; StepNorms store the biased
-    # variance themselves.
-    counts = {}
-
-    def count(norm, args):
-        counts[norm] = args[0].numel() // args[0].shape[1]
-
-    handles = [norm.register_forward_pre_hook(count) for norm in norms
-               if isinstance(norm, ConstantChannelBatchNorm)]
+    # torch's BatchNorm stores the unbiased batch variance, training divides
+    # by the biased one: ConstantChannelBatchNorm counts the values it
+    # normalised, to convert. StepNorms store the biased variance themselves.
+    plain_norms = [norm for norm in norms if isinstance(norm, ConstantChannelBatchNorm)]
     n_batches = 0
     network.train()
     with torch.no_grad():
@@ -73,19 +67,19 @@ def recalibrate_statistics(network, batches):
             for norm in norms:
                 norm.momentum = 1.0
             for batch in batches:
-                counts.clear()
+                for norm in plain_norms:
+                    norm.values_per_channel = 1
                 network(batch)
                 n_batches += 1
                 for norm, totals in zip(norms, sums):
                     for name, total in totals.items():
                         statistic = getattr(norm, name)
                         # One value per channel: the running statistics were used, unchanged.
-                        if name == "running_var" and counts.get(norm, 1) > 1:
-                            statistic = statistic * ((counts[norm] - 1) / counts[norm])
+                        count = getattr(norm, "values_per_channel", 1)
+                        if name == "running_var" and count > 1:
+                            statistic = statistic * ((count - 1) / count)
                         total += statistic
         finally:
-            for handle in handles:
-                handle.remove()
             for norm, momentum in zip(norms, momenta):
                 norm.momentum = momentum
         if n_batches == 0:

@@ -155,6 +155,15 @@ class ConstantChannelBatchNorm(nn.Module):
     momentum, eps : float
         As in :class:`torch.nn.BatchNorm1d`.
 
+    Attributes
+    ----------
+    values_per_channel : int
+        Number of values per channel in the last training-mode batch
+        normalisation (batch size times positions), 1 before any. torch
+        stores the unbiased batch variance in ``running_var``, while training
+        normalises with the biased one; this count converts between them
+        (:func:`~skqcnn.nn.recalibrate_statistics`).
+
     Examples
     --------
     >>> import torch
@@ -174,6 +183,7 @@ class ConstantChannelBatchNorm(nn.Module):
         self.bias = nn.Parameter(torch.full((n_channels,), float(mean_init)))
         self.register_buffer("running_mean", torch.zeros(n_channels))
         self.register_buffer("running_var", torch.ones(n_channels))
+        self.values_per_channel = 1
 
     def affine(self):
         """Eval-mode ``(scale, shift)``, each of shape ``(C,)``."""
@@ -188,12 +198,28 @@ class ConstantChannelBatchNorm(nn.Module):
         # running statistics instead, as in evaluation.
         if self.training and rest.numel() > rest.shape[1]:
             # On training data u_0 = 1, where plain BatchNorm is the same map.
-            rest = F.batch_norm(
-                rest, self.running_mean, self.running_var, self.weight, self.bias,
-                training=True, momentum=self.momentum, eps=self.eps,
-            )
+            rest = self.normalise_batch(rest)
         else:
             scale, shift = self.affine()
             shape = (1, -1) + (1,) * (u.dim() - 2)
             rest = rest * scale.view(shape) + const * shift.view(shape)
         return torch.cat((const, rest), dim=1)
+
+    def normalise_batch(self, rest):
+        """Training-mode BatchNorm of the non-constant channels, batch statistics.
+
+        Parameters
+        ----------
+        rest : torch.Tensor of shape (n, C, *positions)
+            Channels ``1..C`` only, with more than one value per channel.
+
+        Returns
+        -------
+        torch.Tensor of the same shape
+            Updates the running statistics and :attr:`values_per_channel`.
+        """
+        self.values_per_channel = rest.numel() // rest.shape[1]
+        return F.batch_norm(
+            rest, self.running_mean, self.running_var, self.weight, self.bias,
+            training=True, momentum=self.momentum, eps=self.eps,
+        )

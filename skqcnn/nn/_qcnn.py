@@ -128,10 +128,10 @@ class QCNNNetwork(nn.Module):
         # carries only channels 1..: one matrix product and one product per level.
         u = self._leaves(features, slice(1, None)).flatten(0, 1)
         for norm, weight in zip(self.norms, self.convs):
-            u = _pool(_batch_norm(norm, u), weight)
+            u = _pool(norm.normalise_batch(u), weight)
         norm = self.norms[-1]
         if u.shape[0] > 1:
-            u = _batch_norm(norm, u)
+            u = norm.normalise_batch(u)
         else:
             # One value per channel has no batch variance: as
             # ConstantChannelBatchNorm does, use the running statistics, whose
@@ -214,12 +214,6 @@ class QCNNNetwork(nn.Module):
         matrices, readout = self._folded(torch.float64)
         fixed = self.leaf_index.cpu().numpy() == self.n_features
         return [m.cpu().numpy() for m in matrices], readout.cpu().numpy(), fixed
-
-
-def _batch_norm(norm, u):
-    """Training-mode BatchNorm of ``norm`` on rows ``u`` (nodes x batch, channels 1..)."""
-    return F.batch_norm(u, norm.running_mean, norm.running_var, norm.weight, norm.bias,
-                        training=True, momentum=norm.momentum, eps=norm.eps)
 
 
 def _pool(u, weight):
