@@ -26,6 +26,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from ._data_loading import BatchFetchDataset, collate_fetched_batch
 from ._validation import Interval, Options, boolean, random_state, validate_parameters
 from .callbacks import (
     BatchNormRecalibration,
@@ -628,7 +629,10 @@ class NetworkClassifierBase(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
         callbacks.extend(self._user_callbacks())
         if self.verbose:
             callbacks.append(("progress_bar", ProgressBar()))
-        net_kwargs = {"optimizer__weight_decay": self.weight_decay}
+        # foreach: one kernel per step for all parameters, not one per tensor
+        # (the same arithmetic: identical weights, a third of the operators).
+        net_kwargs = {"optimizer__weight_decay": self.weight_decay,
+                      "optimizer__foreach": True}
         if self.optimizer == "sgd":
             net_kwargs["optimizer__momentum"] = 0.9
         net_class = CompiledTrainingNet if self.compile else NeuralNet
@@ -652,10 +656,13 @@ class NetworkClassifierBase(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
             batch_size=self.batch_size,
             train_split=train_split,
             callbacks=callbacks,
+            dataset=BatchFetchDataset,
             iterator_train__shuffle=True,
             iterator_train__generator=torch.Generator(),
+            iterator_train__collate_fn=collate_fetched_batch,
             # A loader without a generator draws its base seed from the global one.
             iterator_valid__generator=torch.Generator(),
+            iterator_valid__collate_fn=collate_fetched_batch,
             verbose=self.verbose,
             **net_kwargs,
         )

@@ -101,9 +101,11 @@ class BatchNormRecalibration(Callback):
             name: buffer.detach().clone() for name, buffer in net.module_.named_buffers()
         }
         # Its own generator: without one, the loader draws its base seed from
-        # torch's global generator, which fits in other threads share.
+        # torch's global generator, which fits in other threads share. The
+        # net's collate_fn matches its dataset (skqcnn fetches whole batches).
+        collate = net.get_params_for("iterator_valid").get("collate_fn")
         loader = torch.utils.data.DataLoader(net.get_dataset(X), batch_size=self.batch_size,
-                                             generator=torch.Generator())
+                                             generator=torch.Generator(), collate_fn=collate)
         device = module_device(net.module_)
         batches = [unpack_data(batch)[0].to(device) for batch in loader]
         recalibrate_statistics(net.module_, batches)
