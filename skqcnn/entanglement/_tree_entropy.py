@@ -179,17 +179,20 @@ def tree_renyi_entropies(network, in_a, alpha, *, classes=None, base=None):
     children in a fixed order, optimal for dense children), or once its
     network exceeds 24 tensors and it fits in ``MAX_REPLICA_ELEMENTS``
     (``2**26``); otherwise it stays a network of the matrices and Gram
-    matrices it is made of. Networks are contracted in an order from
-    opt_einsum (exact dynamic programming up to 20 tensors, greedy beyond),
-    sliced over up to two indices where an intermediate would exceed
-    ``MAX_REPLICA_ELEMENTS``; steps that do not involve a sliced index run
-    once. Orders, peak memory and operation counts are known before anything
-    is contracted. For the ``"up_down"`` cut of a 16x16 q-CNN (two mixed
-    subtree levels, ``alpha=2``, 10 classes) this plans ``2e9`` operations
-    with ``D = 65`` (``channels=("linear", 8)``) and ``1.3e12`` operations,
-    sliced, with ``D = 145`` (``("linear", 18)``). Refused: intermediates
-    above ``MAX_REPLICA_ELEMENTS`` even after slicing (e.g. a single level of
-    300 channels), or more than ``MAX_REPLICA_FLOPS`` operations (``2**41``).
+    matrices it is made of. The selected classes are one more index of the
+    last contraction, so that everything that does not involve the readout
+    is done once. Networks are contracted in the order with the fewest
+    operations from opt_einsum (exact dynamic programming up to 20 tensors,
+    greedy beyond); where an intermediate would exceed
+    ``MAX_REPLICA_ELEMENTS``, an index is sliced locally, at the step that
+    sums it, so that the operation count stays that of the order. Orders,
+    peak memory and operation counts are known before anything is
+    contracted. For the ``"up_down"`` cut of a 16x16 q-CNN (two mixed
+    subtree levels, ``alpha=2``, 10 classes) this plans ``2.0e9`` operations
+    with ``D = 65`` (``channels=("linear", 8)``) and ``5.5e10`` with
+    ``D = 145`` (``("linear", 18)``). Refused: more than
+    ``MAX_REPLICA_FLOPS`` operations (``2**41``), or intermediates above
+    ``MAX_REPLICA_ELEMENTS`` that slicing cannot reduce.
 
     Parameters
     ----------
@@ -547,11 +550,13 @@ class _ReplicaPlan:
     ``MAX_REPLICA_ELEMENTS``; otherwise it stays a network, so that a cut
     through wide bonds is never formed as ``D**(2 alpha)`` values. Dense
     children are combined in a fixed order (each child, their product, then
-    one matrix per index); networks get an order from opt_einsum. Everything
-    is planned before anything is contracted, so ``flops`` (operations) and
-    ``largest`` (float64 values of the largest intermediate) are known in
-    advance; ``steps`` are the dense tensors to form, in order, and ``root``
-    the final contraction, run once per class.
+    one matrix per index) unless that order needs an intermediate above
+    ``MAX_REPLICA_ELEMENTS``; networks get an order from opt_einsum, sliced
+    by :class:`_Contraction`. Everything is planned before anything is
+    contracted, so ``flops`` (operations) and ``largest`` (float64 values of
+    the largest intermediate) are known in advance; ``steps`` are the dense
+    tensors to form, in order, and ``root`` the final contraction, with the
+    selected classes as its one open index.
 
     Every operand is divided by its largest magnitude and the log of that
     scale is carried, as is that of every dense result.
@@ -823,6 +828,41 @@ class _Contraction:
                 symbol[label] for label in self.terms[node] if label not in self.fixed[node]
             )
             self.equations[node] = f"{inputs}->{output}"
+        self.fused = {}
+        for node in range(n_leaves, len(self.terms)):
+            product = self._fusable(node)
+            if product is not None:
+                self.fused[node] = product
+                left, right = self.equations[node].split("->")[0].split(",")
+                inputs = self.equations[product].split("->")[0]
+                other = right if self.children[node][0] == product else left
+                output = self.equations[node].split("->")[1]
+                self.equations[node] = f"{inputs},{other}->{output}"
+
+    def _fusable(self, node):
+        """The child whose product ``node`` should take in one pass, or None.
+
+        A step that multiplies two results without summing, whose parent
+        sums over a part of it with a factor of no other labels, is never
+        formed: the parent multiplies and sums all three at once.
+        """
+        children = self.children[node]
+        if len(children) != 2 or set(self.terms[node]) >= set().union(
+            *(self.terms[child] for child in children)
+        ):
+            return None
+        for product, other in (children, children[::-1]):
+            grand = self.children[product]
+            if (
+                len(grand) == 2
+                and not self.loops[product]
+                and product not in self.kept
+                and not any(self.views[product])
+                and set(self.terms[product]) == set().union(*(self.terms[g] for g in grand))
+                and set(self.terms[other]) <= set(self.terms[product])
+            ):
+                return product
+        return None
 
     def _walk(self):
         """Per node: the loop labels it is computed for, its executions, and
@@ -955,20 +995,11 @@ class _Contraction:
         loops, total = self.loops[node], None
         for point in itertools.product(*(range(self.dims[label]) for label in loops)):
             inner = {**values, **dict(zip(loops, point))}
-            parts = []
-            for child in self.children[node]:
-                part = self._result(child, arrays, inner)
-                if any(self.views[child]):
-                    labels = [l for l in self.terms[child] if l not in self.fixed[child]]
-                    part = part[
-                        tuple(
-                            inner[label] if view else slice(None)
-                            for label, view in zip(labels, self.views[child])
-                        )
-                    ]
-                parts.append(part)
+            parts = self._parts(node, arrays, inner)
             if node not in self._steps:
-                self._steps[node] = _compile_step(self.equations[node], parts)
+                self._steps[node] = _compile_step(
+                    self.equations[node], parts, node in self.fused
+                )
             result = self._steps[node](parts)
             if total is None:
                 total = result if not loops else np.array(result)
@@ -978,10 +1009,31 @@ class _Contraction:
             self._memo[node] = (key, total)
         return total
 
+    def _parts(self, node, arrays, values):
+        """The operands of a node's step, sliced to the current loop values."""
+        parts = []
+        for child in self.children[node]:
+            if self.fused.get(node) == child:
+                parts.extend(self._parts(child, arrays, values))
+                continue
+            part = self._result(child, arrays, values)
+            if any(self.views[child]):
+                labels = [l for l in self.terms[child] if l not in self.fixed[child]]
+                part = part[
+                    tuple(
+                        values[label] if view else slice(None)
+                        for label, view in zip(labels, self.views[child])
+                    )
+                ]
+            parts.append(part)
+        return parts
 
-def _compile_step(equation, operands):
+
+def _compile_step(equation, operands, fused=False):
     """A function contracting operands like ``operands`` by ``equation``.
 
+    ``fused`` steps (a product and the sum over it, see
+    ``_Contraction._fusable``) are one pass of numpy's einsum.
     A step runs once per loop value, so its order and layout are settled
     once. numpy's einsum runs at several ns per value where a step keeps a
     shared index and sums nothing: such products are done by broadcasting,
@@ -993,6 +1045,12 @@ def _compile_step(equation, operands):
     """
     inputs, output = equation.split("->")
     terms = inputs.split(",")
+    # numpy's einsum takes ASCII letters only.
+    letters = dict(zip(sorted(set(inputs) - {","}), string.ascii_letters))
+    letters[","], letters["-"], letters[">"] = ",", "-", ">"
+    local = "".join(letters[s] for s in equation)
+    if fused:
+        return lambda parts: np.einsum(local, *parts)
     general = oe.contract_expression(equation, *(x.shape for x in operands))
     if len(terms) != 2 or not set(inputs) - {","} <= set(output) | (
         set(terms[0]) & set(terms[1])
@@ -1009,10 +1067,6 @@ def _compile_step(equation, operands):
     if summed and not batch:
         return lambda parts: general(*parts)
     if summed and thin < _MIN_GEMM_SIDE:
-        # numpy's einsum takes ASCII letters only.
-        letters = dict(zip(sorted(set(inputs) - {","}), string.ascii_letters))
-        letters[","], letters["-"], letters[">"] = ",", "-", ">"
-        local = "".join(letters[s] for s in equation)
         return lambda parts: np.einsum(local, *parts)
     swap = a.size < b.size
     if swap:
