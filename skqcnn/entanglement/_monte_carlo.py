@@ -416,9 +416,10 @@ def _warn(result, n_chains, n_temperatures, thinning):
         warnings.warn(
             f"The swap values of classes {classes_where(undefined)} are not finite: some "
             f"chains sit on configurations whose amplitude is exactly 0 (the network "
-            f"state vanishes there or underflows in float64), so entropy, stderr, r_hat "
-            f"and ess are NaN. Raise burn_in, or check the network's amplitudes on "
-            f"one-hot inputs.",
+            f"state vanishes there or underflows in float64), or far below that of a "
+            f"swapped pair (beyond float64's range: chains far from the bulk of "
+            f"|Psi|^2), so entropy, stderr, r_hat and ess are NaN. Raise burn_in, or "
+            f"check the network's amplitudes on one-hot inputs.",
             MonteCarloConvergenceWarning, stacklevel=4,
         )
     bad = ~(result.r_hat <= _MAX_R_HAT) & ~undefined
