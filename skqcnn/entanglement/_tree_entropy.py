@@ -685,12 +685,18 @@ class _ReplicaPlan:
         equation = ",".join(
             "".join(symbol[label] for label in labels) for labels in network.indices
         ) + "->" + "".join(symbol[label] for label in network.open)
-        shapes = [tuple(self.dims[label] for label in labels) for labels in network.indices]
+        shapes = [
+            tuple(self.dims[label] for label in labels) for labels in network.indices
+        ]
         search = "dp" if len(shapes) <= _MAX_DP_OPERANDS else "greedy"
-        _, info = oe.contract_path(equation, *shapes, shapes=True, optimize=fixed or search)
+        _, info = oe.contract_path(
+            equation, *shapes, shapes=True, optimize=fixed or search
+        )
         if fixed and info.largest_intermediate > MAX_REPLICA_ELEMENTS:
             # Wide children with narrow spans: the spans first.
-            _, info = oe.contract_path(equation, *shapes, shapes=True, optimize=search)
+            _, info = oe.contract_path(
+                equation, *shapes, shapes=True, optimize=search
+            )
         plan = _Contraction(network, info, self.dims, symbol)
         self.flops += plan.flops
         self.largest = max(self.largest, plan.largest)
@@ -762,7 +768,12 @@ class _Contraction:
     for the values of a loop it does not depend on. Without such nesting the
     operation count is that of the unsliced order. Labels are chosen greedily
     among those of the largest result, for the smallest peak memory, then
-    the fewest operations, with ``_CALL_FLOPS`` charged per numpy call.
+    the fewest operations, with ``_CALL_FLOPS`` charged per numpy call; then
+    results formed on every pass of a loop are sliced further, down to
+    ``_CACHE_ELEMENTS``, where that costs at most ``_LOOP_SLACK`` times the
+    operations (a large product streamed through memory on every pass is
+    slower than many small ones). A product that its parent sums over is
+    not formed: the parent takes its factors (see :meth:`_fusable`).
     ``flops`` and ``largest`` (values of the largest result) are those of
     the sliced plan; ``sliced`` lists its loops.
     """
@@ -784,14 +795,18 @@ class _Contraction:
             self.terms.append(tuple(label_of[s] for s in output))
             joined = set(inputs.replace(",", ""))
             self.flops_of.append(
-                oe.helpers.flop_count(joined, bool(removed), len(positions), info.size_dict)
+                oe.helpers.flop_count(
+                    joined, bool(removed), len(positions), info.size_dict
+                )
             )
             for s in joined - set(output):
                 self.summed[label_of[s]] = node
             current.append(node)
         (self.root,) = current
         self.parent = {
-            child: node for node, children in enumerate(self.children) for child in children
+            child: node
+            for node, children in enumerate(self.children)
+            for child in children
         }
         self.below = [frozenset(term) for term in self.terms]
         for node in range(n_leaves, len(self.terms)):
@@ -821,11 +836,15 @@ class _Contraction:
                     if label not in self.fixed[child]
                 )
             inputs = ",".join(
-                "".join(symbol[label] for label in self.terms[child] if label not in inner)
+                "".join(
+                    symbol[label] for label in self.terms[child] if label not in inner
+                )
                 for child in self.children[node]
             )
             output = "".join(
-                symbol[label] for label in self.terms[node] if label not in self.fixed[node]
+                symbol[label]
+                for label in self.terms[node]
+                if label not in self.fixed[node]
             )
             self.equations[node] = f"{inputs}->{output}"
         self.fused = {}
@@ -858,7 +877,8 @@ class _Contraction:
                 and not self.loops[product]
                 and product not in self.kept
                 and not any(self.views[product])
-                and set(self.terms[product]) == set().union(*(self.terms[g] for g in grand))
+                and set(self.terms[product])
+                == set().union(*(self.terms[g] for g in grand))
                 and set(self.terms[other]) <= set(self.terms[product])
             ):
                 return product
