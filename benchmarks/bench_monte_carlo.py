@@ -19,13 +19,13 @@ estimator resolves). For each network the script prints:
    every ``n_sites`` moves, the RAC by full forward passes), run in the same
    process with a time cap and reported as ``> cap`` when it does not finish.
 
-``--samples`` and ``--chains`` change the first run, to measure what a
-converged estimate costs.
+``--samples``, ``--chains`` and ``--burn-in`` change the first run, to
+measure what a converged estimate costs.
 
 Run from the repository root with skqcnn importable::
 
     OMP_NUM_THREADS=1 python benchmarks/bench_monte_carlo.py [--cap 150] [--samples 2000] \
-        [--chains 16] [--only convac|rac]
+        [--chains 16] [--burn-in N] [--only convac|rac]
 """
 
 import argparse
@@ -126,6 +126,8 @@ def main():
     parser.add_argument("--samples", type=int, default=2000)
     parser.add_argument("--chains", type=int, default=16,
                         help="chain pairs per class of the new sampler")
+    parser.add_argument("--burn-in", type=int, default=None,
+                        help="burn-in moves of the new sampler (default: its own)")
     parser.add_argument("--only", choices=("convac", "rac"))
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
@@ -140,7 +142,8 @@ def main():
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             est = renyi2_monte_carlo(net, n_sites, local_dim, in_a, args.samples,
-                                     classes=[0], random_state=0, n_chains=args.chains)
+                                     classes=[0], random_state=0, n_chains=args.chains,
+                                     burn_in=args.burn_in)
         seconds = time.perf_counter() - start
         verdict = "PASS" if seconds <= TARGET_SECONDS else "FAIL"
         print(f"  new: {seconds:.1f} s ({verdict}, target {TARGET_SECONDS:.0f} s); "
