@@ -2,19 +2,23 @@
 
 Run from the repository root with skqcnn importable, for example::
 
-    OMP_NUM_THREADS=1 python benchmarks/bench_entanglement_tree.py
+    OMP_NUM_THREADS=1 python benchmarks/bench_entanglement_tree.py [--only up_down]
 
 Every figure is the median of several runs (``time.perf_counter``). The
 targets are the ones set for a 2-core CPU machine. The last section runs the
 engine as it was at commit 3f3b2b6 (loaded from ``git show`` into a temporary
 module, so the repository must be a git checkout) beside the current one,
-in the same process, with a time cap on the old code. The networks have separate
+in the same process, with a time cap on the old code; the "up_down" replica
+cases also run the engine of commit 9037a22 (the previous one: opt_einsum
+orders, sliced globally, one contraction per class), interleaved with the
+current one. ``--only up_down`` runs that section alone. The networks have separate
 left and right matrices at every level, as a q-CNN folds into; the entropy
 timings with one shared matrix per level follow for comparison. The matrices
 are small, so a threaded BLAS only adds overhead, and a lot of it on a loaded
 machine.
 """
 
+import argparse
 import importlib.util
 import signal
 import subprocess
@@ -184,19 +188,20 @@ def main():
 
 
 OLD_COMMIT = "3f3b2b6"
+PREVIOUS_COMMIT = "9037a22"
 
 
-def old_engine():
-    """The tree entropy module of ``OLD_COMMIT``, imported inside the package."""
+def old_engine(commit=OLD_COMMIT):
+    """The tree entropy module of ``commit``, imported inside the package."""
     root = Path(__file__).resolve().parents[1]
     source = subprocess.run(
-        ["git", "show", f"{OLD_COMMIT}:skqcnn/entanglement/_tree_entropy.py"],
+        ["git", "show", f"{commit}:skqcnn/entanglement/_tree_entropy.py"],
         cwd=root, check=True, capture_output=True, text=True,
     ).stdout
-    name = "skqcnn.entanglement._old_tree_entropy"
+    name = f"skqcnn.entanglement._tree_entropy_{commit}"
     module = importlib.util.module_from_spec(importlib.util.spec_from_loader(name, None))
     module.__package__ = "skqcnn.entanglement"
-    exec(compile(source, f"{OLD_COMMIT}:_tree_entropy.py", "exec"), module.__dict__)
+    exec(compile(source, f"{commit}:_tree_entropy.py", "exec"), module.__dict__)
     sys.modules[name] = module
     return module
 
@@ -266,6 +271,12 @@ def old_versus_new(cap=180.0):
     """Mid-size exact cuts and the up_down replica cases, old beside new."""
     old = old_engine()
     print(f"\nThis engine against the one of commit {OLD_COMMIT} (cap {cap:.0f} s)")
+    mid_size(old, cap)
+    up_down_cases(old, cap)
+
+
+def mid_size(old, cap):
+    """The 4x4 q-CNN cut of weight 2187, old beside new."""
     network = qcnn_network(4, 4)  # bond dims (3, 9, 13, 17, 21), 10 classes
     in_a = mid_size_cut(network)
     print(f"4x4 q-CNN, M=3, linear-4, 10 classes, cut weight "
@@ -286,6 +297,13 @@ def old_versus_new(cap=180.0):
         gap = np.max(np.abs(new_s2[0][1] / old_s2[1] - 1))
         print(f"  S2 max relative difference new vs old: {gap:.1e}")
 
+
+def up_down_cases(old, cap, previous_cap=400.0):
+    """Replica S2 of "up_down" on 16x16 q-CNNs: new, previous and old engines.
+
+    New and previous runs alternate; medians are quoted.
+    """
+    previous = old_engine(PREVIOUS_COMMIT)
     for width, repeats in ((8, 3), (18, 1)):
         network = qcnn_network(16, width)
         in_a = up_down(16)
@@ -297,13 +315,21 @@ def old_versus_new(cap=180.0):
         planning = time.perf_counter() - start
         print(f"  plan: {planning:.2f} s, {plan.flops:.2e} operations, largest "
               f"intermediate {plan.largest:.2e} values")
-        runs = [capped(lambda: tree_renyi_entropies(network, in_a, 2), cap)
-                for _ in range(repeats)]
-        if all(r[0] is not None for r in runs):
-            print(f"  new {np.median([r[0] for r in runs]):8.2f} s "
-                  f"(median of {repeats})")
-        else:
-            print(f"  new {describe(runs[0])}")
+        runs, previous_runs = [], []
+        for _ in range(repeats):
+            runs.append(capped(lambda: tree_renyi_entropies(network, in_a, 2), cap))
+            previous_runs.append(capped(
+                lambda: previous.tree_renyi_entropies(network, in_a, 2), previous_cap))
+        for label, results in (("new", runs), (f"previous ({PREVIOUS_COMMIT})",
+                                                previous_runs)):
+            if all(r[0] is not None and not isinstance(r[1], str) for r in results):
+                print(f"  {label} {np.median([r[0] for r in results]):8.2f} s "
+                      f"(median of {repeats})")
+            else:
+                print(f"  {label} {describe(results[0])}")
+        if not isinstance(previous_runs[0][1], str) and not isinstance(runs[0][1], str):
+            gap = np.max(np.abs(runs[0][1] / previous_runs[0][1] - 1))
+            print(f"  max relative difference new vs previous: {gap:.1e}")
         old_run = capped(lambda: old.tree_renyi_entropies(network, in_a, 2), cap)
         print(f"  old {describe(old_run)}")
         if isinstance(old_run[1], str) and old_run[0] is not None:
@@ -340,6 +366,11 @@ def spectrum_cost_model():
 
 
 if __name__ == "__main__":
-    main()
-    spectrum_cost_model()
-    old_versus_new()
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", choices=("up_down",))
+    if parser.parse_args().only == "up_down":
+        up_down_cases(old_engine(), 180.0)
+    else:
+        main()
+        spectrum_cost_model()
+        old_versus_new()

@@ -1,28 +1,31 @@
 """Monte Carlo Renyi-2 at scale: a 32x32 ConvAC and a T=256 RAC, new sampler beside the old.
 
-Both networks have the classifiers' default architectures
-(``OverlappingConvACClassifier``: channels (16, 16), kernel 3, pooling 2,
-Legendre degree 2, so ``M = 3``; ``DeepRACClassifier``: hidden size 32, two
-layers, Fourier with one frequency, so ``M = 3``) and ten classes, with
-near-uniform weights (``bench_entanglement_nontree.near_uniform_weights``,
-spread 0.05): at its initialisation the ConvAC's amplitudes on one-hot
-configurations underflow to exactly 0 in float64, which the sampler reports
-but cannot sample. One class is estimated, for a 4x4 block in the middle of
-the image and for the first 8 steps of the sequence (a half cut has an
-``S_2`` far beyond what any swap estimator resolves). For each network the
-script prints:
+The ConvAC is the module ``OverlappingConvACClassifier()`` builds for a 32x32
+image at its defaults (channels ("constant", 16), four layers, kernel 3,
+pooling 2, Fourier with one frequency, so ``M = 3``), at its initialisation
+from ``random_state=0``, in eval mode; ten classes. The RAC has the
+``DeepRACClassifier`` defaults (hidden size 32, two layers, Fourier with one
+frequency, so ``M = 3``) on 256 steps, ten classes, with near-uniform weights
+(``bench_entanglement_nontree.near_uniform_weights``, spread 0.05). One class
+is estimated, for a 4x4 block in the middle of the image and for the first 8
+steps of the sequence (a half cut has an ``S_2`` far beyond what any swap
+estimator resolves). For each network the script prints:
 
 1. the time of ``renyi2_monte_carlo`` with 2,000 samples and default options
    (target: at most 120 s on the 2-core CPU), with the estimate, its standard
-   error, split R-hat and effective sample size;
+   error, split R-hat and effective sample size, and any convergence warning;
 2. the time of the sampler this package had before (one ladder-less pair of
    chains per 1/128 of the samples, burn-in ``20 * n_sites`` moves, a sample
    every ``n_sites`` moves, the RAC by full forward passes), run in the same
    process with a time cap and reported as ``> cap`` when it does not finish.
 
+``--samples``, ``--chains`` and ``--burn-in`` change the first run, to
+measure what a converged estimate costs.
+
 Run from the repository root with skqcnn importable::
 
-    OMP_NUM_THREADS=1 python benchmarks/bench_monte_carlo.py [--cap 150] [--samples 2000]
+    OMP_NUM_THREADS=1 python benchmarks/bench_monte_carlo.py [--cap 150] [--samples 2000] \
+        [--chains 16] [--burn-in N] [--only convac|rac]
 """
 
 import argparse
@@ -35,10 +38,10 @@ import torch
 
 from bench_entanglement_nontree import near_uniform_weights
 
+from skqcnn import OverlappingConvACClassifier
 from skqcnn.entanglement._enumeration import float64_eval_copy
 from skqcnn.entanglement._monte_carlo import network_log_amplitudes, renyi2_monte_carlo
 from skqcnn.entanglement._sampling import FullUpdater
-from skqcnn.nn._convac import OverlappingConvACNetwork
 from skqcnn.nn._rac import DeepRACNetwork
 
 TARGET_SECONDS = 120.0
@@ -101,17 +104,18 @@ def old_sampler(network, n_sites, local_dim, in_a, n_samples, cap, seed=0):
 
 
 def networks():
-    """``name: (network, n_sites, local_dim, in_a)``."""
-    convac = near_uniform_weights(
-        OverlappingConvACNetwork((32, 32), 3, (16, 16), 3, 10, pooling=2), 0, spread=0.05)
+    """``key: (title, network, n_sites, local_dim, in_a)``."""
+    convac = OverlappingConvACClassifier()._build_module(
+        1024, 3, 10, torch.Generator().manual_seed(0))
     rac = near_uniform_weights(DeepRACNetwork(256, 3, (32, 32), 10), 0, spread=0.05)
     block = np.zeros((32, 32), dtype=bool)
     block[14:18, 14:18] = True
     return {
-        "32x32 ConvAC (channels (16, 16), K=3, pooling 2, M=3), 4x4 block":
-            (convac, 1024, 3, block.ravel()),
-        "T=256 RAC (hidden 32, 2 layers, M=3), first 8 steps":
-            (rac, 256, 3, np.arange(256) < 8),
+        "convac": (f"32x32 ConvAC at defaults (channels {convac.channels}, "
+                   f"K={convac.kernel_size}, pooling {convac.pooling}, M=3), 4x4 block",
+                   convac, 1024, 3, block.ravel()),
+        "rac": ("T=256 RAC (hidden 32, 2 layers, M=3), first 8 steps",
+                rac, 256, 3, np.arange(256) < 8),
     }
 
 
@@ -120,17 +124,26 @@ def main():
     parser.add_argument("--cap", type=float, default=150.0,
                         help="time cap of the old sampler, seconds")
     parser.add_argument("--samples", type=int, default=2000)
+    parser.add_argument("--chains", type=int, default=16,
+                        help="chain pairs per class of the new sampler")
+    parser.add_argument("--burn-in", type=int, default=None,
+                        help="burn-in moves of the new sampler (default: its own)")
+    parser.add_argument("--only", choices=("convac", "rac"))
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
-    for name, (net, n_sites, local_dim, in_a) in networks().items():
-        print(f"{name}: {n_sites} sites, {args.samples} samples, class 0")
+    for key, (name, net, n_sites, local_dim, in_a) in networks().items():
+        if args.only not in (None, key):
+            continue
+        print(f"{name}: {n_sites} sites, {args.samples} samples, {args.chains} chain "
+              "pairs, class 0")
         start = time.perf_counter()
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             est = renyi2_monte_carlo(net, n_sites, local_dim, in_a, args.samples,
-                                     classes=[0], random_state=0)
+                                     classes=[0], random_state=0, n_chains=args.chains,
+                                     burn_in=args.burn_in)
         seconds = time.perf_counter() - start
         verdict = "PASS" if seconds <= TARGET_SECONDS else "FAIL"
         print(f"  new: {seconds:.1f} s ({verdict}, target {TARGET_SECONDS:.0f} s); "

@@ -26,6 +26,8 @@ from ._sampling import (
 _MAX_R_HAT = 1.05
 # Below this many effective samples the standard error is itself too uncertain.
 _MIN_ESS = 100
+# Most moves between two jumps: four in the default burn-in of 500 moves.
+_JUMP_EVERY = 125
 
 
 @dataclass(frozen=True)
@@ -177,7 +179,7 @@ def renyi2_monte_carlo(network, n_sites, local_dim, in_a, n_samples, *, classes=
     ``|Psi|^2`` that single-site moves at ``beta = 1`` cannot leave, and hand
     their configurations down the ladder. Only the ``beta = 1`` walker is
     measured, every ``thinning`` moves after ``burn_in`` moves. Once per
-    sweep every walker also *jumps*: it proposes one of the constant
+    sweep (at least every 125 moves) every walker also *jumps*: it proposes one of the constant
     configurations or a random one (see ``jumps``), which reaches isolated
     spikes of ``|Psi|^2`` that neither single-site moves nor tempering find.
 
@@ -237,8 +239,9 @@ def renyi2_monte_carlo(network, n_sites, local_dim, in_a, n_samples, *, classes=
     beta_min : float, default=0.1
         Inverse temperature of the hottest walker, in ``(0, 1)``.
     jumps : bool, default=True
-        Once per sweep (``n_sites`` moves), every walker also proposes an
-        independent configuration: one of the ``local_dim`` constant
+        Every ``min(n_sites, 125)`` moves (once per sweep on networks of up
+        to 125 sites, four times in the default burn-in of larger ones),
+        every walker also proposes an independent configuration: one of the ``local_dim`` constant
         configurations or a uniformly random one, accepted by
         Metropolis-Hastings. Networks with a constant channel can put
         isolated spikes of ``|Psi|^2`` there. Each jump costs a full
@@ -337,8 +340,9 @@ def renyi2_monte_carlo(network, n_sites, local_dim, in_a, n_samples, *, classes=
 
     def move():
         chains.step()
-        # Once per sweep: a jump costs about one full evaluation of every walker.
-        if jumps and chains.n_proposals % n_sites == 0:
+        # A jump costs about one full evaluation of every walker: once per
+        # sweep, but early enough in the burn-in of a large network to count.
+        if jumps and chains.n_proposals % min(n_sites, _JUMP_EVERY) == 0:
             chains.jump(batch_size)
         progress.update()
 
@@ -412,9 +416,10 @@ def _warn(result, n_chains, n_temperatures, thinning):
         warnings.warn(
             f"The swap values of classes {classes_where(undefined)} are not finite: some "
             f"chains sit on configurations whose amplitude is exactly 0 (the network "
-            f"state vanishes there or underflows in float64), so entropy, stderr, r_hat "
-            f"and ess are NaN. Raise burn_in, or check the network's amplitudes on "
-            f"one-hot inputs.",
+            f"state vanishes there or underflows in float64), or far below that of a "
+            f"swapped pair (beyond float64's range: chains far from the bulk of "
+            f"|Psi|^2), so entropy, stderr, r_hat and ess are NaN. Raise burn_in, or "
+            f"check the network's amplitudes on one-hot inputs.",
             MonteCarloConvergenceWarning, stacklevel=4,
         )
     bad = ~(result.r_hat <= _MAX_R_HAT) & ~undefined

@@ -28,6 +28,7 @@ that this matrix is well defined; there are then at most twice as many.
 import itertools
 import math
 import numbers
+import string
 
 import numpy as np
 import opt_einsum as oe
@@ -67,8 +68,15 @@ _SIDE_A, _SIDE_B, _SIDE_NONE = 0, 1, 2
 _SMALL_REPLICA_ELEMENTS = 2**20
 # Networks with more operands are formed densely when they fit.
 _MAX_LAZY_OPERANDS = 24
-# Closed indices a replica contraction may be sliced over to save memory.
-_MAX_SLICED = 2
+# Operations charged per numpy call of a planned contraction, so that plans
+# sliced into many small steps pay for their Python overhead (tens of us).
+_CALL_FLOPS = 2**16
+# Results formed on every pass of a loop are sliced down to this many values
+# (2 MiB) where that adds at most a fraction _LOOP_SLACK - 1 of operations.
+_CACHE_ELEMENTS = 2**18
+_LOOP_SLACK = 1.25
+# Batched sums go to numpy.matmul when both kept sides have this many values.
+_MIN_GEMM_SIDE = 16
 # Exact dynamic-programming paths up to this many operands, greedy beyond
 # (opt_einsum's randomised optimisers reseed the global ``random`` module).
 _MAX_DP_OPERANDS = 20
@@ -171,17 +179,20 @@ def tree_renyi_entropies(network, in_a, alpha, *, classes=None, base=None):
     children in a fixed order, optimal for dense children), or once its
     network exceeds 24 tensors and it fits in ``MAX_REPLICA_ELEMENTS``
     (``2**26``); otherwise it stays a network of the matrices and Gram
-    matrices it is made of. Networks are contracted in an order from
-    opt_einsum (exact dynamic programming up to 20 tensors, greedy beyond),
-    sliced over up to two indices where an intermediate would exceed
-    ``MAX_REPLICA_ELEMENTS``; steps that do not involve a sliced index run
-    once. Orders, peak memory and operation counts are known before anything
-    is contracted. For the ``"up_down"`` cut of a 16x16 q-CNN (two mixed
-    subtree levels, ``alpha=2``, 10 classes) this plans ``2e9`` operations
-    with ``D = 65`` (``channels=("linear", 8)``) and ``1.3e12`` operations,
-    sliced, with ``D = 145`` (``("linear", 18)``). Refused: intermediates
-    above ``MAX_REPLICA_ELEMENTS`` even after slicing (e.g. a single level of
-    300 channels), or more than ``MAX_REPLICA_FLOPS`` operations (``2**41``).
+    matrices it is made of. The selected classes are one more index of the
+    last contraction, so that everything that does not involve the readout
+    is done once. Networks are contracted in the order with the fewest
+    operations from opt_einsum (exact dynamic programming up to 20 tensors,
+    greedy beyond); where an intermediate would exceed
+    ``MAX_REPLICA_ELEMENTS``, an index is sliced locally, at the step that
+    sums it, so that the operation count stays that of the order. Orders,
+    peak memory and operation counts are known before anything is
+    contracted. For the ``"up_down"`` cut of a 16x16 q-CNN (two mixed
+    subtree levels, ``alpha=2``, 10 classes) this plans ``2.0e9`` operations
+    with ``D = 65`` (``channels=("linear", 8)``) and ``5.5e10`` with
+    ``D = 145`` (``("linear", 18)``). Refused: more than
+    ``MAX_REPLICA_FLOPS`` operations (``2**41``), or intermediates above
+    ``MAX_REPLICA_ELEMENTS`` that slicing cannot reduce.
 
     Parameters
     ----------
@@ -539,11 +550,13 @@ class _ReplicaPlan:
     ``MAX_REPLICA_ELEMENTS``; otherwise it stays a network, so that a cut
     through wide bonds is never formed as ``D**(2 alpha)`` values. Dense
     children are combined in a fixed order (each child, their product, then
-    one matrix per index); networks get an order from opt_einsum. Everything
-    is planned before anything is contracted, so ``flops`` (operations) and
-    ``largest`` (float64 values of the largest intermediate) are known in
-    advance; ``steps`` are the dense tensors to form, in order, and ``root``
-    the final contraction, run once per class.
+    one matrix per index) unless that order needs an intermediate above
+    ``MAX_REPLICA_ELEMENTS``; networks get an order from opt_einsum, sliced
+    by :class:`_Contraction`. Everything is planned before anything is
+    contracted, so ``flops`` (operations) and ``largest`` (float64 values of
+    the largest intermediate) are known in advance; ``steps`` are the dense
+    tensors to form, in order, and ``root`` the final contraction, with the
+    selected classes as its one open index.
 
     Every operand is divided by its largest magnitude and the log of that
     scale is carried, as is that of every dense result.
@@ -613,12 +626,13 @@ class _ReplicaPlan:
         self.row = len(self.arrays)
         self.arrays.append(None)
         self.log_scales.append(0.0)
-        self.shapes.append((self.dims[root.open[0]],))
-        # The rows come first so that a dense root is swept into by each.
+        self.shapes.append((n_classes, self.dims[root.open[0]]))
+        # The classes are one open index of the last contraction, so that the
+        # work that does not involve the readout is done once for all of them.
+        (label,) = self._labels(n_classes, 1)
         operands = [self.row] * len(root.open) + root.operands
-        indices = [(label,) for label in root.open] + root.indices
-        fixed = _fixed_path([], len(operands)) if len(root.operands) == 1 else None
-        self.root = self._step(_Network(operands, indices, ()), fixed, n_classes)
+        indices = [(label, node) for node in root.open] + root.indices
+        self.root = self._step(_Network(operands, indices, (label,)))
 
     def _labels(self, dim, count=None):
         first = len(self.dims)
@@ -658,55 +672,35 @@ class _ReplicaPlan:
             tuple(rename[label] for label in labels) for labels in child.indices
         )
 
-    def _step(self, network, fixed=None, repeats=1):
-        """Plan one contraction; count its cost ``repeats`` times.
+    def _step(self, network, fixed=None):
+        """Plan one contraction and add its cost to the plan's.
 
-        ``fixed`` is a contraction order to use as it is; None asks
-        opt_einsum for one. Pairwise orders must keep every index that is
-        still shared, so where a pooling delta (an index of three or more
-        tensors) meets wide bonds the best pairwise order can need an
-        intermediate above ``MAX_REPLICA_ELEMENTS``. The contraction is then
-        sliced: summed over the values of one closed index at a time (up to
-        ``_MAX_SLICED`` indices, each chosen among those of the largest
-        intermediate, for the smallest peak memory, then the fewest
-        operations). Steps that involve no sliced index run once.
+        ``fixed`` is a contraction order to use unless one of its
+        intermediates exceeds ``MAX_REPLICA_ELEMENTS``; otherwise, and for
+        None, opt_einsum gives the order with the fewest operations, whatever
+        its memory: :class:`_Contraction` then slices it.
         """
-        plan = self._path(network, [], fixed)
-        while (
-            fixed is None
-            and plan.largest > MAX_REPLICA_ELEMENTS
-            and len(plan.sliced) < _MAX_SLICED
-        ):
-            candidates = [
-                label
-                for label in plan.widest
-                if label not in network.open and label not in plan.sliced
-            ]
-            if not candidates:
-                break
-            plan = min(
-                (self._path(network, plan.sliced + [label]) for label in candidates),
-                key=lambda trial: (trial.largest, trial.flops),
-            )
-        self.flops += repeats * plan.flops
-        self.largest = max(self.largest, plan.largest)
-        return plan
-
-    def _path(self, network, sliced, fixed=None):
-        """Contraction order of ``network`` with the ``sliced`` labels fixed."""
-        indices = [
-            tuple(label for label in labels if label not in sliced)
-            for labels in network.indices
-        ]
-        used = sorted({label for labels in indices for label in labels})
+        used = sorted({label for labels in network.indices for label in labels})
         symbol = {label: oe.get_symbol(n) for n, label in enumerate(used)}
         equation = ",".join(
-            "".join(symbol[label] for label in labels) for labels in indices
+            "".join(symbol[label] for label in labels) for labels in network.indices
         ) + "->" + "".join(symbol[label] for label in network.open)
-        shapes = [tuple(self.dims[label] for label in labels) for labels in indices]
-        optimize = fixed or ("dp" if len(shapes) <= _MAX_DP_OPERANDS else "greedy")
-        _, info = oe.contract_path(equation, *shapes, shapes=True, optimize=optimize)
-        return _Contraction(network, sliced, info, self.dims, symbol)
+        shapes = [
+            tuple(self.dims[label] for label in labels) for labels in network.indices
+        ]
+        search = "dp" if len(shapes) <= _MAX_DP_OPERANDS else "greedy"
+        _, info = oe.contract_path(
+            equation, *shapes, shapes=True, optimize=fixed or search
+        )
+        if fixed and info.largest_intermediate > MAX_REPLICA_ELEMENTS:
+            # Wide children with narrow spans: the spans first.
+            _, info = oe.contract_path(
+                equation, *shapes, shapes=True, optimize=search
+            )
+        plan = _Contraction(network, info, self.dims, symbol)
+        self.flops += plan.flops
+        self.largest = max(self.largest, plan.largest)
+        return plan
 
     def _densify(self, network, fixed=None):
         step = self._step(network, fixed)
@@ -730,19 +724,17 @@ class _ReplicaPlan:
                 value /= scale
             self.arrays[target] = value
             self.log_scales[target] = log_scale + np.log(scale)
-        log_powers = []
-        for row in rows:
-            scale = np.abs(row).max()
-            self.arrays[self.row] = row / scale
-            self.log_scales[self.row] = np.log(scale)
-            power, log_scale = self._contract(self.root)
+        # Each class's row is scaled on its own; it enters 2 alpha times.
+        scales = np.abs(rows).max(axis=1)
+        self.arrays[self.row] = rows / scales[:, None]
+        powers, log_scale = self._contract(self.root)
+        for power in powers:
             if not power > 0:
                 raise ValueError(
                     f"Tr rho_A**{self.alpha} came out as {float(power):.3g}: the "
                     "contraction lost all precision."
                 )
-            log_powers.append(np.log(power) + log_scale)
-        return log_powers
+        return np.log(powers) + log_scale + 2 * self.alpha * np.log(scales)
 
 
 def _fixed_path(groups, n_operands):
@@ -762,75 +754,388 @@ def _fixed_path(groups, n_operands):
 
 
 class _Contraction:
-    """A network's pairwise contraction order, optionally sliced.
+    """A network's contraction tree in a given order, sliced where needed.
 
-    ``steps`` holds, per pairwise step of the opt_einsum order, the positions
-    it takes from the list of operands, its einsum equation and whether it
-    depends on the sliced indices. ``flops`` counts the steps that do once
-    per slice and the others once; ``largest`` is the largest intermediate
-    and ``widest`` its labels.
+    Each step of the opt_einsum order is a node whose children are operands
+    or earlier steps; a label is summed at the one step that joins the last
+    of its tensors. Where a result would exceed ``MAX_REPLICA_ELEMENTS``
+    values, a label it holds is *sliced*: the step that sums the label loops
+    over its values and accumulates, and the steps below it that hold the
+    label are computed for one value at a time, on slices. A result is
+    computed for the loop values it depends on, outermost first, up to the
+    first loop it does not depend on; it is computed for all values of the
+    loops inside that one at once and kept, so that nothing is recomputed
+    for the values of a loop it does not depend on. Without such nesting the
+    operation count is that of the unsliced order. Labels are chosen greedily
+    among those of the largest result, for the smallest peak memory, then
+    the fewest operations, with ``_CALL_FLOPS`` charged per numpy call; then
+    results formed on every pass of a loop are sliced further, down to
+    ``_CACHE_ELEMENTS``, where that costs at most ``_LOOP_SLACK`` times the
+    operations (a large product streamed through memory on every pass is
+    slower than many small ones). A product that its parent sums over is
+    not formed: the parent takes its factors (see :meth:`_fusable`).
+    ``flops`` and ``largest`` (values of the largest result) are those of
+    the sliced plan; ``sliced`` lists its loops.
     """
 
-    def __init__(self, network, sliced, info, dims, symbol):
-        self.operands = network.operands
-        self.sliced = list(sliced)
-        self.axes = [
-            [
-                labels.index(label) if label in labels else None
-                for labels in network.indices
-            ]
-            for label in sliced
-        ]
-        self.slice_dims = [dims[label] for label in sliced]
-        n_slices = math.prod(self.slice_dims)
-        depends = [
-            any(label in labels for label in sliced) for labels in network.indices
-        ]
+    def __init__(self, network, info, dims, symbol):
         label_of = {s: label for label, s in symbol.items()}
-        self.steps, self.flops, self.largest, self.widest = [], 0, 0, ()
+        self.operands = network.operands
+        self.dims = dims
+        n_leaves = len(network.operands)
+        self.terms = [tuple(labels) for labels in network.indices]
+        self.children = [()] * n_leaves
+        self.flops_of = [0] * n_leaves
+        self.summed = {}
+        current = list(range(n_leaves))
         for positions, removed, equation, _, _ in info.contraction_list:
-            dependent = any([depends.pop(position) for position in positions])
-            depends.append(dependent)
+            node = len(self.terms)
+            self.children.append(tuple(current.pop(p) for p in positions))
             inputs, output = equation.split("->")
-            flops = oe.helpers.flop_count(
-                set(inputs.replace(",", "")), bool(removed), len(positions),
-                info.size_dict,
+            self.terms.append(tuple(label_of[s] for s in output))
+            joined = set(inputs.replace(",", ""))
+            self.flops_of.append(
+                oe.helpers.flop_count(
+                    joined, bool(removed), len(positions), info.size_dict
+                )
             )
-            self.flops += flops * (n_slices if dependent else 1)
-            size = math.prod(info.size_dict[s] for s in output)
-            if size >= self.largest:
-                self.largest = size
-                self.widest = tuple(label_of[s] for s in output)
-            self.steps.append((positions, equation, dependent))
+            for s in joined - set(output):
+                self.summed[label_of[s]] = node
+            current.append(node)
+        (self.root,) = current
+        self.parent = {
+            child: node
+            for node, children in enumerate(self.children)
+            for child in children
+        }
+        self.below = [frozenset(term) for term in self.terms]
+        for node in range(n_leaves, len(self.terms)):
+            self.below[node] = self.below[node].union(
+                *(self.below[child] for child in self.children[node])
+            )
+        self.loops = [()] * len(self.terms)
+        self._slice()
+        self.sliced = [label for loops in self.loops for label in loops]
+        self.fixed, _, around = self._walk()
+        # Results computed for fewer loops than surround them are kept.
+        self.kept = {
+            node
+            for node in range(n_leaves, len(self.terms))
+            if len(self.fixed[node]) < len(around[node])
+        }
+        self.equations = [None] * len(self.terms)
+        self._steps = {}
+        self.views = [()] * len(self.terms)
+        for node in range(n_leaves, len(self.terms)):
+            inner = set(self.fixed[node] + self.loops[node])
+            for child in self.children[node]:
+                # Labels the child's result still has but this step fixes.
+                self.views[child] = tuple(
+                    label in inner and label not in self.fixed[child]
+                    for label in self.terms[child]
+                    if label not in self.fixed[child]
+                )
+            inputs = ",".join(
+                "".join(
+                    symbol[label] for label in self.terms[child] if label not in inner
+                )
+                for child in self.children[node]
+            )
+            output = "".join(
+                symbol[label]
+                for label in self.terms[node]
+                if label not in self.fixed[node]
+            )
+            self.equations[node] = f"{inputs}->{output}"
+        self.fused = {}
+        for node in range(n_leaves, len(self.terms)):
+            product = self._fusable(node)
+            if product is not None:
+                self.fused[node] = product
+                left, right = self.equations[node].split("->")[0].split(",")
+                inputs = self.equations[product].split("->")[0]
+                other = right if self.children[node][0] == product else left
+                output = self.equations[node].split("->")[1]
+                self.equations[node] = f"{inputs},{other}->{output}"
+
+    def _fusable(self, node):
+        """The child whose product ``node`` should take in one pass, or None.
+
+        A step that multiplies two results without summing, whose parent
+        sums over a part of it with a factor of no other labels, is never
+        formed: the parent multiplies and sums all three at once.
+        """
+        children = self.children[node]
+        if len(children) != 2 or set(self.terms[node]) >= set().union(
+            *(self.terms[child] for child in children)
+        ):
+            return None
+        for product, other in (children, children[::-1]):
+            grand = self.children[product]
+            if (
+                len(grand) == 2
+                and not self.loops[product]
+                and product not in self.kept
+                and not any(self.views[product])
+                and set(self.terms[product])
+                == set().union(*(self.terms[g] for g in grand))
+                and set(self.terms[other]) <= set(self.terms[product])
+            ):
+                return product
+        return None
+
+    def _walk(self):
+        """Per node: the loop labels it is computed for, its executions, and
+        the loops around it (outermost first).
+
+        A node is computed for the loops around it that it depends on, up to
+        the first loop it does not depend on, when its result for all values
+        of the loops inside that one fits in ``MAX_REPLICA_ELEMENTS``; else
+        for every loop it depends on. Either way only for labels its parent
+        is computed for or loops over. It runs once per value of the loops
+        around it down to the innermost one it is computed for.
+        """
+        around = [()] * len(self.terms)
+        fixed = [()] * len(self.terms)
+        runs = [1] * len(self.terms)
+        for node in range(len(self.terms) - 1, -1, -1):
+            if node >= len(self.operands) and around[node]:
+                parent = self.parent[node]
+                allowed = set(fixed[parent] + self.loops[parent])
+                labels = around[node]
+                depends = [
+                    label in self.below[node] and label in allowed for label in labels
+                ]
+                first = depends.index(False) if False in depends else len(labels)
+                hoisted = tuple(l for l, d in zip(labels[:first], depends) if d)
+                every = tuple(l for l, d in zip(labels, depends) if d)
+                fixed[node] = (
+                    hoisted
+                    if self._size_for(node, hoisted) <= MAX_REPLICA_ELEMENTS
+                    else every
+                )
+                last = max((labels.index(l) + 1 for l in fixed[node]), default=0)
+                runs[node] = math.prod(self.dims[label] for label in labels[:last])
+            for child in self.children[node]:
+                around[child] = around[node] + self.loops[node]
+        return fixed, runs, around
+
+    def _size_for(self, node, fixed):
+        """Values of a node's result computed for the labels ``fixed``."""
+        return math.prod(
+            self.dims[label] for label in self.terms[node] if label not in fixed
+        )
+
+    def _cost(self):
+        """Operations (calls included), largest result, and that result's node."""
+        fixed, runs, _ = self._walk()
+        flops, largest, widest = 0, 0, self.root
+        for node in range(len(self.operands), len(self.terms)):
+            calls = math.prod(self.dims[label] for label in self.loops[node])
+            share = math.prod(self.dims[label] for label in fixed[node])
+            flops += runs[node] * (self.flops_of[node] // share + calls * _CALL_FLOPS)
+            size = self._size_for(node, fixed[node])
+            if size >= largest:
+                largest, widest = size, node
+        return flops, largest, widest
+
+    def _slice(self):
+        self.flops, self.largest, widest = self._cost()
+        while self.largest > MAX_REPLICA_ELEMENTS:
+            best = min(self._trials(widest), default=None)
+            if best is None or best[0] >= self.largest:
+                return
+            self.largest, self.flops, widest, node, label = best
+            self.loops[node] += (label,)
+        # Results formed on every pass of a loop are worth slicing further
+        # while they are larger than a cache, as long as the operation count
+        # stays within _LOOP_SLACK of the plan's.
+        done = set()
+        while True:
+            fixed, runs, around = self._walk()
+            size = {
+                node: self._size(node, fixed)
+                for node in range(len(self.operands), len(self.terms))
+                if around[node] and node not in done
+            }
+            if not size or max(size.values()) <= _CACHE_ELEMENTS:
+                return
+            target = max(size, key=size.get)
+            done.add(target)
+            trials = [
+                trial
+                for trial in self._trials(target)
+                if trial[0] <= max(self.largest, MAX_REPLICA_ELEMENTS)
+                and trial[1] <= _LOOP_SLACK * self.flops
+                and self._size(target, self._walk()[0], trial[3:]) < size[target]
+            ]
+            if trials:
+                _, flops, _, node, label = min(trials, key=lambda trial: trial[1])
+                self.loops[node] += (label,)
+                self.flops, self.largest, _ = self._cost()
+
+    def _size(self, node, fixed, extra=None):
+        """Values of a node's result; ``extra`` is a trial loop ``(node, label)``."""
+        if extra is not None:
+            self.loops[extra[0]] += (extra[1],)
+            fixed = self._walk()[0]
+            self.loops[extra[0]] = self.loops[extra[0]][:-1]
+        return self._size_for(node, fixed[node])
+
+    def _trials(self, widest):
+        """``(largest, flops, widest node, loop node, label)`` of each new loop
+        on a label of ``widest``'s result."""
+        fixed, _, _ = self._walk()
+        for label in self.terms[widest]:
+            if label in fixed[widest] or label not in self.summed:
+                continue
+            node = self.summed[label]
+            if label in self.loops[node]:
+                continue
+            self.loops[node] += (label,)
+            flops, largest, where = self._cost()
+            self.loops[node] = self.loops[node][:-1]
+            yield largest, flops, where, node, label
 
     def run(self, arrays):
-        """The contracted tensor, summed over every slice."""
-        if not self.sliced:
-            return self._run(arrays, {})
-        cached, total = {}, 0.0
-        for values in itertools.product(*(range(dim) for dim in self.slice_dims)):
-            parts = []
-            for position, array in enumerate(arrays):
-                index = [slice(None)] * array.ndim
-                for value, where in zip(values, self.axes):
-                    if where[position] is not None:
-                        index[where[position]] = value
-                parts.append(array[tuple(index)])
-            total = total + self._run(parts, cached)
+        """The contracted tensor."""
+        self._memo = {}
+        try:
+            return self._result(self.root, arrays, {})
+        finally:
+            self._memo = {}
+
+    def _result(self, node, arrays, values):
+        """A node's result for the current values of the labels it is computed for."""
+        if not self.children[node]:
+            return arrays[node]
+        key = tuple(values[label] for label in self.fixed[node])
+        if node in self._memo and self._memo[node][0] == key:
+            return self._memo[node][1]
+        loops, total = self.loops[node], None
+        for point in itertools.product(*(range(self.dims[label]) for label in loops)):
+            inner = {**values, **dict(zip(loops, point))}
+            parts = self._parts(node, arrays, inner)
+            if node not in self._steps:
+                self._steps[node] = _compile_step(
+                    self.equations[node], parts, node in self.fused
+                )
+            result = self._steps[node](parts)
+            if total is None:
+                total = result if not loops else np.array(result)
+            else:
+                total += result
+        if node in self.kept:
+            self._memo[node] = (key, total)
         return total
 
-    def _run(self, operands, cached):
-        operands = list(operands)
-        for number, (positions, equation, dependent) in enumerate(self.steps):
-            parts = [operands.pop(position) for position in positions]
-            if not dependent and number in cached:
-                result = cached[number]
-            else:
-                result = oe.contract(equation, *parts)
-                if not dependent:
-                    cached[number] = result
-            operands.append(result)
-        return operands[0]
+    def _parts(self, node, arrays, values):
+        """The operands of a node's step, sliced to the current loop values."""
+        parts = []
+        for child in self.children[node]:
+            if self.fused.get(node) == child:
+                parts.extend(self._parts(child, arrays, values))
+                continue
+            part = self._result(child, arrays, values)
+            if any(self.views[child]):
+                labels = [l for l in self.terms[child] if l not in self.fixed[child]]
+                part = part[
+                    tuple(
+                        values[label] if view else slice(None)
+                        for label, view in zip(labels, self.views[child])
+                    )
+                ]
+            parts.append(part)
+        return parts
+
+
+def _compile_step(equation, operands, fused=False):
+    """A function contracting operands like ``operands`` by ``equation``.
+
+    ``fused`` steps (a product and the sum over it, see
+    ``_Contraction._fusable``) are one pass of numpy's einsum.
+    A step runs once per loop value, so its order and layout are settled
+    once. numpy's einsum runs at several ns per value where a step keeps a
+    shared index and sums nothing: such products are done by broadcasting,
+    and batched matrix products by ``numpy.matmul``, both in the memory
+    layout of the larger operand (a copy to another layout costs as much as
+    the step), returning a view in the order asked for. Batched dot and
+    matrix-vector products go to numpy's einsum, which streams through them;
+    the rest to opt_einsum (BLAS where it can).
+    """
+    inputs, output = equation.split("->")
+    terms = inputs.split(",")
+    # numpy's einsum takes ASCII letters only.
+    letters = dict(zip(sorted(set(inputs) - {","}), string.ascii_letters))
+    letters[","], letters["-"], letters[">"] = ",", "-", ">"
+    local = "".join(letters[s] for s in equation)
+    if fused:
+        return lambda parts: np.einsum(local, *parts)
+    general = oe.contract_expression(equation, *(x.shape for x in operands))
+    if len(terms) != 2 or not set(inputs) - {","} <= set(output) | (
+        set(terms[0]) & set(terms[1])
+    ):
+        return lambda parts: general(*parts)
+    (left, right), (a, b) = terms, operands
+    summed = [s for s in left if s in right and s not in output]
+    batch = set(left) & set(right) & set(output)
+    size = dict(zip(left, a.shape)) | dict(zip(right, b.shape))
+    thin = min(
+        math.prod(size[s] for s in left if s not in right),
+        math.prod(size[s] for s in right if s not in left),
+    )
+    if summed and not batch:
+        return lambda parts: general(*parts)
+    if summed and thin < _MIN_GEMM_SIDE:
+        return lambda parts: np.einsum(local, *parts)
+    swap = a.size < b.size
+    if swap:
+        (left, right), (a, b) = (right, left), (b, a)
+    layout = _by_stride(left, a)
+    if not summed:
+        order = layout + "".join(s for s in _by_stride(right, b) if s not in left)
+        first, second = _aligner(left, order), _aligner(right, order)
+        back = [order.index(s) for s in output]
+
+        def product(parts):
+            x, y = parts[::-1] if swap else parts
+            return (first(x) * second(y)).transpose(back)
+
+        return product
+    summed = [s for s in layout if s in summed]
+    batch = [s for s in layout if s in batch]
+    left_only = [s for s in layout if s not in right]
+    right_only = [s for s in _by_stride(right, b) if s not in left]
+    first = [left.index(s) for s in batch + left_only + summed]
+    second = [right.index(s) for s in batch + summed + right_only]
+    n_batch = math.prod(size[s] for s in batch)
+    n_summed = math.prod(size[s] for s in summed)
+    order = batch + left_only + right_only
+    shape = [size[s] for s in order]
+    back = [order.index(s) for s in output]
+
+    def matmul(parts):
+        x, y = parts[::-1] if swap else parts
+        x = x.transpose(first).reshape(n_batch, -1, n_summed)
+        y = y.transpose(second).reshape(n_batch, n_summed, -1)
+        return np.matmul(x, y).reshape(shape).transpose(back)
+
+    return matmul
+
+
+def _by_stride(term, array):
+    """The labels of ``array`` in the order of its memory layout."""
+    return "".join(
+        term[n] for n in sorted(range(len(term)), key=lambda n: -array.strides[n])
+    )
+
+
+def _aligner(term, output):
+    """A function viewing an array (labels ``term``) so that it broadcasts to
+    ``output``."""
+    order = sorted(range(len(term)), key=lambda n: output.index(term[n]))
+    index = tuple(slice(None) if s in term else None for s in output)
+    return lambda array: array.transpose(order)[index]
 
 
 def _pool_cores(left, right):

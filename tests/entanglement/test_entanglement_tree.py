@@ -9,6 +9,7 @@ are a left or a right child.
 import functools
 import itertools
 import math
+import re
 from collections import deque
 
 import numpy as np
@@ -29,6 +30,7 @@ from skqcnn.entanglement import (
     tree_schmidt_spectra,
 )
 
+from skqcnn.entanglement import _tree_entropy
 from skqcnn.entanglement._tree import SubtreePatterns
 
 TOL = 1e-8
@@ -734,12 +736,27 @@ def test_max_cut_dim_is_the_switch(small_network):
         tree_schmidt_spectra(small_network, in_a, max_cut_dim=bound - 1)
 
 
-def test_replica_memory_limit():
-    # One level of 300 channels: every order of the two Gram pairs and the
-    # readout needs a 300**4 intermediate, even sliced; refused while planning.
+def test_replica_of_a_wide_level_is_sliced_not_refused():
+    # One level of 300 channels: every pairwise order of the two Gram pairs
+    # and the readout forms a 300**4 intermediate unless it is sliced.
     network = random_network(np.random.default_rng(52), 2, (300,))
-    with pytest.raises(ValueError, match="300 float64|MAX_REPLICA_ELEMENTS"):
-        tree_renyi_entropies(network, np.array([1, 0], dtype=bool), 2)
+    in_a = np.array([1, 0], dtype=bool)
+    plan = _tree_entropy._Bipartition(network, in_a).replica_plan(2, np.arange(2))
+    assert plan.largest <= _tree_entropy.MAX_REPLICA_ELEMENTS
+    np.testing.assert_allclose(
+        tree_renyi_entropies(network, in_a, 2),
+        tree_entropies(network, in_a, alpha=2),
+        rtol=1e-10,
+    )
+
+
+def test_replica_operation_limit(monkeypatch):
+    network = random_network(np.random.default_rng(52), 2, (30, 30))
+    in_a = np.arange(4) % 2 == 0
+    plan = _tree_entropy._Bipartition(network, in_a).replica_plan(3, np.arange(2))
+    monkeypatch.setattr(_tree_entropy, "MAX_REPLICA_FLOPS", plan.flops - 1)
+    with pytest.raises(ValueError, match=re.escape(f"about {plan.flops:.2g} operations")):
+        tree_renyi_entropies(network, in_a, 3)
 
 
 @pytest.mark.parametrize(
@@ -980,18 +997,20 @@ def test_replica_of_wide_bonds_matches_dense_svd(alpha):
             )
 
 
-def test_sliced_replica_matches_dense_svd(monkeypatch):
-    """With a tiny memory limit the contraction is sliced; results stay exact."""
-    from skqcnn.entanglement import _tree_entropy
+@pytest.mark.parametrize("in_a", [np.arange(8) % 4 < 2, np.arange(8) % 2 == 1])
+def test_sliced_replica_matches_dense_svd(monkeypatch, in_a):
+    """With a tiny memory limit the contraction is sliced; results stay exact.
 
+    The first cut needs two nested loops, with results kept across the
+    inner one and computed outside the loops they do not depend on.
+    """
     rng = np.random.default_rng(74)
     network = random_network(rng, 2, (4, 40, 40), n_classes=2, kind="pair")
-    in_a = np.arange(8) % 4 < 2
     expected = tree_renyi_entropies(network, in_a, 2)
     monkeypatch.setattr(_tree_entropy, "MAX_REPLICA_ELEMENTS", 40**3)
     plan = _tree_entropy._Bipartition(network, in_a).replica_plan(2, np.arange(2))
     assert plan.largest <= 40**3
-    assert plan.root.sliced
+    assert plan.root.sliced and plan.root.kept
     np.testing.assert_allclose(
         tree_renyi_entropies(network, in_a, 2), expected, rtol=1e-12
     )
