@@ -13,6 +13,8 @@ from ._layers import ConstantChannelBatchNorm
 # and pooling product (to first order); see _FactorNorm.
 FACTOR_SPREAD = 0.5
 
+_CONVOLUTIONS = {1: nn.functional.conv1d, 2: nn.functional.conv2d}
+
 
 class OverlappingConvACNetwork(nn.Module):
     """Overlapping ConvAC: stride-1 generalised convolutions and product pooling.
@@ -165,6 +167,8 @@ class OverlappingConvACNetwork(nn.Module):
         ndim = len(self.image_shape)
         window = self.kernel_size**ndim
         self.offsets = list(itertools.product(range(self.kernel_size), repeat=ndim))
+        # Not saved: fixed by the geometry, and rebuilt with the network.
+        self.register_buffer("_offset_eye", torch.eye(window), persistent=False)
 
         weights, norms = [], []
         fan_in = self.local_dim
@@ -394,32 +398,36 @@ class OverlappingConvACNetwork(nn.Module):
         the division of every position by its largest magnitude, whose
         logarithm joins the log-scale map.
         """
-        weight, norm = self.conv_weights[layer], self.norms[layer]
         n_spatial = padded.dim() - 2
-        if not self.training:
-            padded, padded_log = self._rescale_positions(padded, padded_log, layer)
-        # Offset k of every window as its own map: unfold and unbind have
-        # cheap gradients, unlike K^d slices of one large tensor.
-        const = self._offsets(padded[:, :1])
-        projected = torch.stack([
-            torch.einsum("cd,bd...->bc...", w, x)
-            for w, x in zip(weight, self._offsets(padded))
-        ], dim=1)
-        z, spread = norm.standardise(projected, torch.stack(const, dim=1))
-        z = z.unbind(dim=1)
-        if spread is None:
-            spread = norm.batch_spread(self._pool(_combine(z, torch.add), torch.add))
-        shape = (-1,) + (1,) * n_spatial
-        gain = (norm.weight / spread).view(shape)
-        mean = norm.bias.view(shape)
-        h = torch.cat((
-            self._pool(_combine(const, torch.mul), torch.mul),
-            self._pool(_combine([mean * c + gain * zk for c, zk in zip(const, z)], torch.mul),
-                       torch.mul),
-        ), dim=1)
+        weight, norm = self.conv_weights[layer], self.norms[layer]
+        window, shape = weight.shape[0], (-1,) + (1,) * n_spatial
+        if self.training:
+            # Every offset's map at every padded position is one matrix
+            # product; the windows are a strided view of it.
+            maps = self._windows(_project(weight, padded))
+            z, spread = norm.standardise(maps.flatten(1, n_spatial + 1),
+                                         lambda z: self._pool(z.sum(dim=1), torch.sum))
+            # On data the constant channel u_0 is 1, and the factor b + w z / D.
+            factors = torch.addcmul(norm.bias.view(shape), (norm.weight / spread).view(shape),
+                                    z.unflatten(1, (window, -1)))
+            const = self._windows(padded[:, None, :1].expand(-1, window, -1, *padded.shape[2:]))
+            h = torch.cat((const.flatten(1, n_spatial).prod(dim=1), factors.prod(dim=1)), dim=1)
+        else:
+            # Fixed linear maps: the normalisation folds into them, and the
+            # shift multiplies the constant channel (row 0 copies it).
+            constant_row = weight.new_zeros(1, 1, weight.shape[2])
+            constant_row[..., 0] = 1.0
+            scale, shift = norm.affine()
+            rows = torch.cat((constant_row.expand(window, 1, -1),
+                              scale.unsqueeze(-1) * weight + shift.unsqueeze(-1) * constant_row),
+                             dim=1)
+            projected, padded_log = self._rescale_positions(_project(rows, padded), padded_log)
+            h = self._windows(projected).flatten(1, n_spatial).prod(dim=1)
+        h = self._pool(h, torch.prod)
         log_scale = None
         if padded_log is not None:
-            log_scale = self._pool(_combine(self._offsets(padded_log), torch.add), torch.add)
+            ones = padded_log.new_ones((1, 1) + (self.kernel_size,) * n_spatial)
+            log_scale = self._pool(_CONVOLUTIONS[n_spatial](padded_log, ones), torch.sum)
         if layer == len(self.channels) - 1:
             h = self.top_norm(h)
             if not self.training:
@@ -427,46 +435,52 @@ class OverlappingConvACNetwork(nn.Module):
                 h, log_scale = _divide(h, log_scale, top)
         return h, log_scale
 
-    def _rescale_positions(self, padded, padded_log, layer):
+    def _rescale_positions(self, projected, padded_log):
         """Divide every input position by the largest magnitude of its factors.
 
         Eval mode only, where every step is homogeneous-linear or a product:
         a scalar on a position passes through unchanged, so dividing by it
         and adding its logarithm to the log-scale map is exact. With every
         factor at most 1 in magnitude and the largest equal to 1, the window
-        products neither overflow nor, on data, underflow.
+        products neither overflow nor, on data, underflow. ``projected``
+        holds the factor maps ``(batch, K^d, 1 + r, *padded)`` at every padded
+        position, row 0 the constant channel, and is returned divided (the
+        maps are linear in the input), with the padded log-scale map.
         """
-        weight, norm = self.conv_weights[layer], self.norms[layer]
-        const = padded[:, :1].unsqueeze(1)
-        projected = torch.einsum("kcd,bd...->bkc...", weight, padded)
-        z, spread = norm.standardise(projected, const)
-        shape = (1, 1, -1) + (1,) * (padded.dim() - 2)
-        factors = norm.bias.view(shape) * const + (norm.weight / spread).view(shape) * z
-        top = torch.maximum(factors.abs().flatten(1, 2).amax(dim=1, keepdim=True),
-                            padded[:, :1].abs())
-        return _divide(padded, padded_log, top)
+        top = projected.abs().flatten(1, 2).amax(dim=1, keepdim=True)
+        top = torch.where(top > 0, top, torch.ones_like(top))
+        log_top = torch.log(top)
+        padded_log = log_top if padded_log is None else padded_log + log_top
+        return projected / top.unsqueeze(1), padded_log
 
-    def _offsets(self, padded):
-        """The ``K^d`` shifted maps: entry ``k`` holds, at output ``t``, padded position ``t + k``."""
-        windows = padded
-        for axis in range(2, padded.dim()):
-            windows = windows.unfold(axis, self.kernel_size, 1)
-        return windows.flatten(padded.dim()).unbind(dim=-1)
+    def _windows(self, projected):
+        """Entry ``k`` of every window: ``projected`` of shape ``(batch, K^d, C,
+        *padded)`` as the strided view ``(batch, K, [K,] C, *positions)`` holding
+        ``projected[:, k, :, t + k]`` at output ``t``."""
+        k = self.kernel_size
+        n_spatial = projected.dim() - 3
+        base = projected.contiguous().unflatten(1, (k,) * n_spatial)
+        strides = base.stride()
+        shape = base.shape[:-n_spatial] + tuple(n - k + 1 for n in base.shape[-n_spatial:])
+        window_strides = tuple(strides[1 + i] + strides[-n_spatial + i] for i in range(n_spatial))
+        return base.as_strided(shape, strides[:1] + window_strides + strides[1 + n_spatial:],
+                               base.storage_offset())
 
-    def _pool(self, h, combine):
-        """Combine ``P`` (``P x P``) blocks by ``combine``; a clipped last block
-        is padded with its neutral element (1 for ``torch.mul``, 0 for ``torch.add``)."""
+    def _pool(self, h, reduce):
+        """Reduce ``P`` (``P x P``) blocks by ``reduce`` (``torch.prod`` or
+        ``torch.sum``); a clipped last block is padded with its neutral
+        element (1 or 0)."""
         if self.pooling is None:
             return h
         p = self.pooling
+        identity = 1.0 if reduce is torch.prod else 0.0
         for axis in range(2, h.dim()):
             missing = -h.shape[axis] % p
             if missing:
                 shape = list(h.shape)
                 shape[axis] = missing
-                identity = 1.0 if combine is torch.mul else 0.0
                 h = torch.cat((h, h.new_full(shape, identity)), dim=axis)
-            h = _combine(h.unflatten(axis, (-1, p)).unbind(dim=axis + 1), combine)
+            h = reduce(h.unflatten(axis, (-1, p)), dim=axis + 1)
         return h
 
     def _pad(self, h):
@@ -522,24 +536,30 @@ class _FactorNorm(nn.Module):
         self.weight = nn.Parameter(torch.ones(n_channels))
         self.bias = nn.Parameter(torch.ones(n_channels))
 
-    def standardise(self, projected, const):
-        """``z`` of ``projected`` (batch, K^d, C, *positions), and ``D`` in eval mode.
+    def standardise(self, maps, window_sum):
+        """``z`` of the factor maps and the divisor ``D``, in training mode.
 
-        ``const`` (batch, 1, 1, *positions) is the constant channel of the
-        input. In eval mode ``z = (W^(k) x - m u_0) / sigma`` with running
-        statistics, linear in the input; in training mode (where ``u_0 = 1``
-        on data) the batch statistics are used and ``S`` is None: the caller
-        computes ``D`` from the window-and-pool sums of ``z``.
+        ``maps`` has shape ``(batch, K^d * C, *positions)``, offsets first;
+        ``z`` is standardised with the batch statistics (updating the running
+        ones), and ``D`` computed from ``window_sum(z)``, the window-and-pool
+        sums of ``z`` of shape ``(batch, C, *positions)``. With one value per
+        (offset, channel) there is no batch variance, and the running
+        statistics are used, as in eval mode.
         """
-        if not self.training or projected[:, 0, 0].numel() == 1:
-            shape = (1,) + self.running_mean.shape + (1,) * (projected.dim() - 3)
-            z = projected - self.running_mean.view(shape) * const
-            return z / torch.sqrt(self.running_var.view(shape) + self.eps), self.running_spread
+        single = maps[:, 0].numel() == 1
         z = nn.functional.batch_norm(
-            projected.flatten(1, 2), self.running_mean.view(-1), self.running_var.view(-1),
-            training=True, momentum=self.momentum, eps=self.eps,
+            maps, self.running_mean.view(-1), self.running_var.view(-1),
+            training=not single, momentum=self.momentum, eps=self.eps,
         )
-        return z.view_as(projected), None
+        if single:
+            return z, self.running_spread
+        return z, self.batch_spread(window_sum(z.unflatten(1, self.running_mean.shape)))
+
+    def affine(self):
+        """Eval-mode ``(scale, shift)``, shape ``(K^d, C)``: the factor is
+        ``scale * W^(k) x + shift * u_0``."""
+        scale = self.weight / (self.running_spread * torch.sqrt(self.running_var + self.eps))
+        return scale, self.bias - scale * self.running_mean
 
     def batch_spread(self, summed):
         """``D_c`` of the batch from the window-and-pool sums of ``z``, updating the running one."""
@@ -642,12 +662,12 @@ def _divide(h, log_scale, top):
     return h / top, log_top if log_scale is None else log_scale + log_top
 
 
-def _combine(maps, combine):
-    """``maps[0] combine maps[1] combine ...``, left to right."""
-    out = maps[0]
-    for other in maps[1:]:
-        out = combine(out, other)
-    return out
+def _project(rows, padded):
+    """Every offset's map at every position: ``(K^d, C, d)`` rows on a map
+    ``(batch, d, *positions)`` give ``(batch, K^d, C, *positions)``."""
+    # One matrix product over batch and positions (gradient included), not a batch of them.
+    flat = torch.einsum("od,bdp->bop", rows.flatten(0, 1), padded.flatten(2))
+    return flat.view((padded.shape[0],) + rows.shape[:2] + padded.shape[2:])
 
 
 def _box(lo, hi):
