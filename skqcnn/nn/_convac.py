@@ -332,14 +332,7 @@ class OverlappingConvACNetwork(nn.Module):
         log_abs, sign : torch.Tensor of shape (batch, 1 + channels[-1])
             ``-inf`` and 0 where a channel's product is exactly zero.
         """
-        expected = (self.n_sites, self.local_dim)
-        if features.dim() != 3 or tuple(features.shape[1:]) != expected:
-            raise ValueError(
-                f"features must have shape (batch, {expected[0]}, {expected[1]}), "
-                f"got {tuple(features.shape)}."
-            )
-        h = features.reshape(features.shape[0], *self.image_shape, self.local_dim)
-        h = h.movedim(-1, 1)
+        h = self._input_map(features)
         log_scale = None
         for layer in range(len(self.channels)):
             h, log_scale = self._layer(self._pad(h), self._pad_log(log_scale), layer)
@@ -351,16 +344,22 @@ class OverlappingConvACNetwork(nn.Module):
 
     @torch.no_grad()
     def recalibrate_log_scale(self, batches):
-        """Set the log-scale and the readout statistics from data, weights fixed.
+        """Set every running statistic from data, layer by layer, weights fixed.
 
-        ``running_log_scale`` becomes the mean over ``batches`` of the
-        log-magnitude of every pooled channel, as eval mode computes it (the
-        factor normalisations use their running statistics), and the running
-        mean and variance of ``readout_norm`` those of the pooled channels
-        rescaled by it, so that eval-mode scores are those of the data's
-        statistics. :func:`~skqcnn.nn.recalibrate_statistics` calls it after
-        recomputing the other running statistics. The network is left in
-        eval mode.
+        Layer by layer, from the first: the running mean and (biased)
+        variance of every factor map ``W^(k) x`` per (offset, channel) and
+        the divisor ``running_spread`` become those of the data, with the
+        layers before in eval mode, i.e. with the statistics just set; then
+        those of ``top_norm``; then ``running_log_scale`` becomes the mean
+        over ``batches`` of the log-magnitude of every pooled channel, and
+        the running mean and variance of ``readout_norm`` those of the pooled
+        channels rescaled by it. Averages of per-batch statistics computed in
+        training mode would instead describe inputs normalised with batch
+        statistics, not the eval-mode inputs: over several layers of products
+        of many factors that gap grows until eval-mode predictions differ from
+        training-mode ones. :func:`~skqcnn.nn.recalibrate_statistics` calls
+        it after recomputing the running statistics of other modules. The
+        network is left in eval mode.
 
         Parameters
         ----------
@@ -379,24 +378,61 @@ class OverlappingConvACNetwork(nn.Module):
         True
         """
         self.eval()
-        pooled = [self.pooled_log_magnitudes(features) for features in batches]
-        if not pooled:
+        maps = [self._input_map(features) for features in batches]
+        if not maps:
             raise ValueError("batches is empty.")
+        n_spatial = len(self.image_shape)
+        for layer, (weight, norm) in enumerate(zip(self.conv_weights, self.norms)):
+            padded = [self._pad(h) for h in maps]
+
+            def windows():
+                # Recomputed, not stored: all of them would not fit in memory on large images.
+                for x in padded:
+                    yield self._windows(_project(weight, x)).flatten(1, n_spatial)
+
+            mean, var = _moments(windows(), dims=(0,) + tuple(range(3, 3 + n_spatial)))
+            norm.running_mean.copy_(mean)
+            norm.running_var.copy_(var)
+            sigma = torch.sqrt(var + norm.eps).view((1,) + var.shape + (1,) * n_spatial)
+            sums = (self._pool(((w - mean.view(sigma.shape)) / sigma).sum(dim=1), torch.sum)
+                    for w in windows())
+            # As batch_spread computes it on one batch.
+            _, spread = _moments(sums, dims=(0,) + tuple(range(2, 2 + n_spatial)), correction=1)
+            norm.running_spread.copy_(torch.sqrt(spread + norm.eps) / FACTOR_SPREAD)
+            # The eval-mode products at their true scale (no rescaling: on
+            # data they stay in range), the next layer's input.
+            maps = [self._layer(x, None, layer, rescale=False) for x in padded]
+        top_mean, top_var = _moments([h[:, 1:] for h in maps],
+                                     dims=(0,) + tuple(range(2, 2 + n_spatial)))
+        self.top_norm.running_mean.copy_(top_mean)
+        self.top_norm.running_var.copy_(top_var)
+        pooled = [self.pooled_log_magnitudes(features) for features in batches]
         log_abs = torch.cat([log_abs for log_abs, _ in pooled])[:, 1:]
         sign = torch.cat([sign for _, sign in pooled])[:, 1:]
         self.running_log_scale.copy_(log_abs.mean(dim=0))
         values = sign * torch.exp(log_abs - self.running_log_scale)
         self.readout_norm.running_mean.copy_(values.mean(dim=0))
-        self.readout_norm.running_var.copy_(
-            values.var(dim=0) if len(values) > 1 else torch.ones_like(values[0]))
+        # Biased, as training mode normalises a batch.
+        self.readout_norm.running_var.copy_(values.var(dim=0, correction=0))
 
-    def _layer(self, padded, padded_log, layer):
+    def _input_map(self, features):
+        """Features ``(batch, n_sites, local_dim)`` as the map ``(batch, local_dim, *image_shape)``."""
+        expected = (self.n_sites, self.local_dim)
+        if features.dim() != 3 or tuple(features.shape[1:]) != expected:
+            raise ValueError(
+                f"features must have shape (batch, {expected[0]}, {expected[1]}), "
+                f"got {tuple(features.shape)}."
+            )
+        return features.reshape(features.shape[0], *self.image_shape, self.local_dim).movedim(-1, 1)
+
+    def _layer(self, padded, padded_log, layer, rescale=True):
         """Layer ``layer`` (from 0) over a padded map and its padded log-scale map.
 
         Normalised factor maps, their same-channel product over every full
         window, pooling, ``top_norm`` after the last layer, and in eval mode
         the division of every position by its largest magnitude, whose
-        logarithm joins the log-scale map.
+        logarithm joins the log-scale map. With ``rescale=False`` (eval mode)
+        the products are returned at their true scale, before ``top_norm``.
         """
         n_spatial = padded.dim() - 2
         weight, norm = self.conv_weights[layer], self.norms[layer]
@@ -421,7 +457,11 @@ class OverlappingConvACNetwork(nn.Module):
             rows = torch.cat((constant_row.expand(window, 1, -1),
                               scale.unsqueeze(-1) * weight + shift.unsqueeze(-1) * constant_row),
                              dim=1)
-            projected, padded_log = self._rescale_positions(_project(rows, padded), padded_log)
+            projected = _project(rows, padded)
+            if not rescale:
+                return self._pool(self._windows(projected).flatten(1, n_spatial).prod(dim=1),
+                                  torch.prod)
+            projected, padded_log = self._rescale_positions(projected, padded_log)
             h = self._windows(projected).flatten(1, n_spatial).prod(dim=1)
         h = self._pool(h, torch.prod)
         log_scale = None
@@ -668,6 +708,22 @@ def _project(rows, padded):
     # One matrix product over batch and positions (gradient included), not a batch of them.
     flat = torch.einsum("od,bdp->bop", rows.flatten(0, 1), padded.flatten(2))
     return flat.view((padded.shape[0],) + rows.shape[:2] + padded.shape[2:])
+
+
+def _moments(tensors, dims, correction=0):
+    """Mean and variance (divisor ``count - correction``) over ``dims`` of the
+    concatenation of the ``tensors`` (an iterable) along dimension 0,
+    accumulated in float64."""
+    total = count = square = 0
+    for t in tensors:
+        dtype = t.dtype
+        t = t.double()
+        total = total + t.sum(dim=dims)
+        square = square + t.square().sum(dim=dims)
+        count += t.numel() // total.numel()
+    mean = total / count
+    var = (square / count - mean.square()).clamp(min=0) * (count / (count - correction))
+    return mean.to(dtype), var.to(dtype)
 
 
 def _box(lo, hi):
