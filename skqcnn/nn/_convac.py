@@ -108,6 +108,13 @@ class OverlappingConvACNetwork(nn.Module):
     generator : torch.Generator or None, default=None
         Source of every random initial value (factor maps and readout);
         None uses torch's global generator.
+    score_offset : float, default=0.0
+        Initial common score of every class. When not 0, the readout's
+        column 0 (which multiplies the constant channel) starts at this value
+        and its other columns are drawn 10 times smaller, so that no score
+        starts near 0: Born-rule probabilities ``alpha_y**2 / sum alpha**2``
+        (``loss="cross_entropy"``) then start uniform, and their gradients,
+        which grow as ``1 / alpha_y``, start bounded.
 
     Attributes
     ----------
@@ -150,7 +157,7 @@ class OverlappingConvACNetwork(nn.Module):
     """
 
     def __init__(self, image_shape, local_dim, channels, kernel_size, n_classes, pooling=None,
-                 generator=None):
+                 generator=None, score_offset=0.0):
         super().__init__()
         self.image_shape = tuple(int(n) for n in image_shape)
         self.local_dim = int(local_dim)
@@ -203,11 +210,13 @@ class OverlappingConvACNetwork(nn.Module):
         self.norms = nn.ModuleList(norms + [top_norm, readout_norm])
         # skip_init: nn.Linear would draw (and discard) values from the global RNG.
         self.readout = nn.utils.skip_init(nn.Linear, fan_in, self.n_classes, bias=False)
-        bound = 1.0 / math.sqrt(fan_in)
+        bound = 1.0 / math.sqrt(fan_in) * (0.1 if score_offset else 1.0)
         with torch.no_grad():
             self.readout.weight.copy_(
                 bound * (2 * torch.rand(self.readout.weight.shape, generator=generator) - 1)
             )
+            if score_offset:
+                self.readout.weight[:, 0] = float(score_offset)
 
     @property
     def top_norm(self):
