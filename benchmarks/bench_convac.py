@@ -23,6 +23,10 @@ Run from the repository root with skqcnn importable::
 
     OMP_NUM_THREADS=1 python benchmarks/bench_convac.py --size 16 [--seeds 3] \\
         [--threads 1] [--loss cross_entropy] [--pooling 4]
+
+``--profile`` fits nothing: it prints the CPU time of one training step of
+each network (batch 32, after a one-epoch fit on 64 images), the ConvAC's
+forward time per layer and its costliest operators (:mod:`torch.profiler`).
 """
 
 import argparse
@@ -48,6 +52,55 @@ def upsample(X, size):
     return resized.reshape(len(X), -1).numpy()
 
 
+def step_seconds(model, X, y, n_steps=20):
+    """CPU seconds of one training step (forward, backward, optimizer) of a
+    fitted estimator's module on a batch of its ``batch_size``."""
+    module = model.net_.module_.train()
+    inputs = torch.tensor(model._scale_inputs(X[:model.batch_size]))
+    targets = torch.tensor(np.searchsorted(model.classes_, y[:model.batch_size]))
+    criterion = model.net_.criterion_
+    optimizer = torch.optim.AdamW(module.parameters(), lr=1e-3)
+
+    def step():
+        loss = criterion(module(inputs), targets)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+
+    for _ in range(3):
+        step()
+    start = time.process_time()
+    for _ in range(n_steps):
+        step()
+    return (time.process_time() - start) / n_steps
+
+
+def profile(size, X, y):
+    """Per-step CPU time of both networks, the ConvAC's split by layer, and its top operators."""
+    models = {"convac": OverlappingConvACClassifier(random_state=0, device="cpu", max_epochs=1),
+              "qcnn": QCNNClassifier(random_state=0, device="cpu", max_epochs=1)}
+    for model in models.values():
+        model.fit(X[:64], y[:64])
+    steps = {key: step_seconds(model, X, y) for key, model in models.items()}
+    print(f"training step, batch 32, CPU time: ConvAC {1e3 * steps['convac']:.1f} ms, q-CNN "
+          f"{1e3 * steps['qcnn']:.1f} ms, ratio {steps['convac'] / steps['qcnn']:.2f}")
+    clf = models["convac"]
+    network = clf.net_.module_.network.train()
+    features = clf.net_.module_.basis(torch.tensor(clf._scale_inputs(X[:32])))
+    with torch.profiler.profile() as prof:
+        for _ in range(5):
+            h, log_scale = network._input_map(features), None
+            for layer in range(len(network.channels)):
+                with torch.profiler.record_function(f"layer {layer + 1} forward"):
+                    h, log_scale = network._layer(network._pad(h), None, layer)
+            h.sum().backward()
+    table = prof.key_averages()
+    print("ConvAC forward by layer (CPU ms per step): " + ", ".join(
+        f"{event.key} {event.cpu_time_total / 5e3:.1f}" for event in table
+        if event.key.startswith("layer")))
+    print(table.table(sort_by="self_cpu_time_total", row_limit=12))
+
+
 def report(name, accuracy, seconds, cpu_seconds):
     print(f"{name:<52} {accuracy:>14.4f} {seconds:>13.1f} {cpu_seconds:>13.1f}", flush=True)
 
@@ -65,6 +118,8 @@ def main():
                         help="ConvAC pooling (default: its default)")
     parser.add_argument("--no-qcnn", action="store_true",
                         help="skip the q-CNN baseline (no time ratio)")
+    parser.add_argument("--profile", action="store_true",
+                        help="only time training steps and profile the ConvAC's operators")
     args = parser.parse_args()
     if args.threads is not None:
         torch.set_num_threads(args.threads)
@@ -74,6 +129,9 @@ def main():
     X_train, X_test, y_train, y_test = digits_split()
     X_train, X_test = upsample(X_train, args.size), upsample(X_test, args.size)
     print(f"images {args.size} x {args.size}; ConvAC options {options or 'defaults'}\n")
+    if args.profile:
+        profile(args.size, X_train, y_train)
+        return
     print(f"{'model':<52} {'test accuracy':>14} {'fit time (s)':>13} {'CPU time (s)':>13}")
 
     results = {"qcnn": ([], [], []), "convac": ([], [], [])}
