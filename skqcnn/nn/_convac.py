@@ -174,8 +174,6 @@ class OverlappingConvACNetwork(nn.Module):
         ndim = len(self.image_shape)
         window = self.kernel_size**ndim
         self.offsets = list(itertools.product(range(self.kernel_size), repeat=ndim))
-        # Not saved: fixed by the geometry, and rebuilt with the network.
-        self.register_buffer("_offset_eye", torch.eye(window), persistent=False)
 
         weights, norms = [], []
         fan_in = self.local_dim
