@@ -71,7 +71,10 @@ early_stopping, validation_fraction, n_iter_no_change, track_entanglement, track
 callbacks, warm_start, accelerator, compile, device, dtype, \
 random_state, verbose
         As in :class:`QCNNClassifier` (the same local basis and batch size);
-        ``max_epochs`` defaults to 60.
+        ``max_epochs`` defaults to 60. With ``loss="cross_entropy"`` the
+        readout starts at the common score 1 for every class (see
+        ``score_offset`` of :class:`~skqcnn.nn.OverlappingConvACNetwork`):
+        Born-rule probabilities of scores that start near 0 did not train.
 
     Attributes
     ----------
@@ -181,9 +184,11 @@ entanglement_history_
             n_layers = convac_default_depth(self.image_shape_, self.pooling)
         self.channels_ = resolve_channels(self.channels, layer_count(self.channels, n_layers))
         self.n_layers_ = len(self.channels_)
+        # Born-rule probabilities need scores away from 0 from the start.
         return OverlappingConvACNetwork(self.image_shape_, local_dim, self.channels_,
                                         self.kernel_size_, n_classes, pooling=self.pooling,
-                                        generator=generator)
+                                        generator=generator,
+                                        score_offset=1.0 if self.loss == "cross_entropy" else 0.0)
 
     def _duplicated_rank_bound(self, in_a):
         return convac_rank_bound(self.image_shape_, self.local_dim_, self.channels_,

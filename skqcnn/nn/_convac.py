@@ -13,6 +13,8 @@ from ._layers import ConstantChannelBatchNorm
 # and pooling product (to first order); see _FactorNorm.
 FACTOR_SPREAD = 0.5
 
+_CONVOLUTIONS = {1: nn.functional.conv1d, 2: nn.functional.conv2d}
+
 
 class OverlappingConvACNetwork(nn.Module):
     """Overlapping ConvAC: stride-1 generalised convolutions and product pooling.
@@ -106,6 +108,13 @@ class OverlappingConvACNetwork(nn.Module):
     generator : torch.Generator or None, default=None
         Source of every random initial value (factor maps and readout);
         None uses torch's global generator.
+    score_offset : float, default=0.0
+        Initial common score of every class. When not 0, the readout's
+        column 0 (which multiplies the constant channel) starts at this value
+        and its other columns are drawn 10 times smaller, so that no score
+        starts near 0: Born-rule probabilities ``alpha_y**2 / sum alpha**2``
+        (``loss="cross_entropy"``) then start uniform, and their gradients,
+        which grow as ``1 / alpha_y``, start bounded.
 
     Attributes
     ----------
@@ -148,7 +157,7 @@ class OverlappingConvACNetwork(nn.Module):
     """
 
     def __init__(self, image_shape, local_dim, channels, kernel_size, n_classes, pooling=None,
-                 generator=None):
+                 generator=None, score_offset=0.0):
         super().__init__()
         self.image_shape = tuple(int(n) for n in image_shape)
         self.local_dim = int(local_dim)
@@ -199,11 +208,13 @@ class OverlappingConvACNetwork(nn.Module):
         self.norms = nn.ModuleList(norms + [top_norm, readout_norm])
         # skip_init: nn.Linear would draw (and discard) values from the global RNG.
         self.readout = nn.utils.skip_init(nn.Linear, fan_in, self.n_classes, bias=False)
-        bound = 1.0 / math.sqrt(fan_in)
+        bound = 1.0 / math.sqrt(fan_in) * (0.1 if score_offset else 1.0)
         with torch.no_grad():
             self.readout.weight.copy_(
                 bound * (2 * torch.rand(self.readout.weight.shape, generator=generator) - 1)
             )
+            if score_offset:
+                self.readout.weight[:, 0] = float(score_offset)
 
     @property
     def top_norm(self):
@@ -328,14 +339,7 @@ class OverlappingConvACNetwork(nn.Module):
         log_abs, sign : torch.Tensor of shape (batch, 1 + channels[-1])
             ``-inf`` and 0 where a channel's product is exactly zero.
         """
-        expected = (self.n_sites, self.local_dim)
-        if features.dim() != 3 or tuple(features.shape[1:]) != expected:
-            raise ValueError(
-                f"features must have shape (batch, {expected[0]}, {expected[1]}), "
-                f"got {tuple(features.shape)}."
-            )
-        h = features.reshape(features.shape[0], *self.image_shape, self.local_dim)
-        h = h.movedim(-1, 1)
+        h = self._input_map(features)
         log_scale = None
         for layer in range(len(self.channels)):
             h, log_scale = self._layer(self._pad(h), self._pad_log(log_scale), layer)
@@ -347,16 +351,22 @@ class OverlappingConvACNetwork(nn.Module):
 
     @torch.no_grad()
     def recalibrate_log_scale(self, batches):
-        """Set the log-scale and the readout statistics from data, weights fixed.
+        """Set every running statistic from data, layer by layer, weights fixed.
 
-        ``running_log_scale`` becomes the mean over ``batches`` of the
-        log-magnitude of every pooled channel, as eval mode computes it (the
-        factor normalisations use their running statistics), and the running
-        mean and variance of ``readout_norm`` those of the pooled channels
-        rescaled by it, so that eval-mode scores are those of the data's
-        statistics. :func:`~skqcnn.nn.recalibrate_statistics` calls it after
-        recomputing the other running statistics. The network is left in
-        eval mode.
+        Layer by layer, from the first: the running mean and (biased)
+        variance of every factor map ``W^(k) x`` per (offset, channel) and
+        the divisor ``running_spread`` become those of the data, with the
+        layers before in eval mode, i.e. with the statistics just set; then
+        those of ``top_norm``; then ``running_log_scale`` becomes the mean
+        over ``batches`` of the log-magnitude of every pooled channel, and
+        the running mean and variance of ``readout_norm`` those of the pooled
+        channels rescaled by it. Averages of per-batch statistics computed in
+        training mode would instead describe inputs normalised with batch
+        statistics, not the eval-mode inputs: over several layers of products
+        of many factors that gap grows until eval-mode predictions differ from
+        training-mode ones. :func:`~skqcnn.nn.recalibrate_statistics` calls
+        it after recomputing the running statistics of other modules. The
+        network is left in eval mode.
 
         Parameters
         ----------
@@ -375,51 +385,96 @@ class OverlappingConvACNetwork(nn.Module):
         True
         """
         self.eval()
-        pooled = [self.pooled_log_magnitudes(features) for features in batches]
-        if not pooled:
+        maps = [self._input_map(features) for features in batches]
+        if not maps:
             raise ValueError("batches is empty.")
+        n_spatial = len(self.image_shape)
+        for layer, (weight, norm) in enumerate(zip(self.conv_weights, self.norms)):
+            padded = [self._pad(h) for h in maps]
+
+            def windows():
+                # Recomputed, not stored: all of them would not fit in memory on large images.
+                for x in padded:
+                    yield self._windows(_project(weight, x)).flatten(1, n_spatial)
+
+            mean, var = _moments(windows(), dims=(0,) + tuple(range(3, 3 + n_spatial)))
+            norm.running_mean.copy_(mean)
+            norm.running_var.copy_(var)
+            sigma = torch.sqrt(var + norm.eps).view((1,) + var.shape + (1,) * n_spatial)
+            sums = (self._pool(((w - mean.view(sigma.shape)) / sigma).sum(dim=1), torch.sum)
+                    for w in windows())
+            # As batch_spread computes it on one batch.
+            _, spread = _moments(sums, dims=(0,) + tuple(range(2, 2 + n_spatial)), correction=1)
+            norm.running_spread.copy_(torch.sqrt(spread + norm.eps) / FACTOR_SPREAD)
+            # The eval-mode products at their true scale (no rescaling: on
+            # data they stay in range), the next layer's input.
+            maps = [self._layer(x, None, layer, rescale=False) for x in padded]
+        top_mean, top_var = _moments([h[:, 1:] for h in maps],
+                                     dims=(0,) + tuple(range(2, 2 + n_spatial)))
+        self.top_norm.running_mean.copy_(top_mean)
+        self.top_norm.running_var.copy_(top_var)
+        pooled = [self.pooled_log_magnitudes(features) for features in batches]
         log_abs = torch.cat([log_abs for log_abs, _ in pooled])[:, 1:]
         sign = torch.cat([sign for _, sign in pooled])[:, 1:]
         self.running_log_scale.copy_(log_abs.mean(dim=0))
         values = sign * torch.exp(log_abs - self.running_log_scale)
         self.readout_norm.running_mean.copy_(values.mean(dim=0))
-        self.readout_norm.running_var.copy_(
-            values.var(dim=0) if len(values) > 1 else torch.ones_like(values[0]))
+        # Biased, as training mode normalises a batch.
+        self.readout_norm.running_var.copy_(values.var(dim=0, correction=0))
 
-    def _layer(self, padded, padded_log, layer):
+    def _input_map(self, features):
+        """Features ``(batch, n_sites, local_dim)`` as the map ``(batch, local_dim, *image_shape)``."""
+        expected = (self.n_sites, self.local_dim)
+        if features.dim() != 3 or tuple(features.shape[1:]) != expected:
+            raise ValueError(
+                f"features must have shape (batch, {expected[0]}, {expected[1]}), "
+                f"got {tuple(features.shape)}."
+            )
+        return features.reshape(features.shape[0], *self.image_shape, self.local_dim).movedim(-1, 1)
+
+    def _layer(self, padded, padded_log, layer, rescale=True):
         """Layer ``layer`` (from 0) over a padded map and its padded log-scale map.
 
         Normalised factor maps, their same-channel product over every full
         window, pooling, ``top_norm`` after the last layer, and in eval mode
         the division of every position by its largest magnitude, whose
-        logarithm joins the log-scale map.
+        logarithm joins the log-scale map. With ``rescale=False`` (eval mode)
+        the products are returned at their true scale, before ``top_norm``.
         """
-        weight, norm = self.conv_weights[layer], self.norms[layer]
         n_spatial = padded.dim() - 2
-        if not self.training:
-            padded, padded_log = self._rescale_positions(padded, padded_log, layer)
-        # Offset k of every window as its own map: unfold and unbind have
-        # cheap gradients, unlike K^d slices of one large tensor.
-        const = self._offsets(padded[:, :1])
-        projected = torch.stack([
-            torch.einsum("cd,bd...->bc...", w, x)
-            for w, x in zip(weight, self._offsets(padded))
-        ], dim=1)
-        z, spread = norm.standardise(projected, torch.stack(const, dim=1))
-        z = z.unbind(dim=1)
-        if spread is None:
-            spread = norm.batch_spread(self._pool(_combine(z, torch.add), torch.add))
-        shape = (-1,) + (1,) * n_spatial
-        gain = (norm.weight / spread).view(shape)
-        mean = norm.bias.view(shape)
-        h = torch.cat((
-            self._pool(_combine(const, torch.mul), torch.mul),
-            self._pool(_combine([mean * c + gain * zk for c, zk in zip(const, z)], torch.mul),
-                       torch.mul),
-        ), dim=1)
+        weight, norm = self.conv_weights[layer], self.norms[layer]
+        window, shape = weight.shape[0], (-1,) + (1,) * n_spatial
+        if self.training:
+            # Every offset's map at every padded position is one matrix
+            # product; the windows are a strided view of it.
+            maps = self._windows(_project(weight, padded))
+            z, spread = norm.standardise(maps.flatten(1, n_spatial + 1),
+                                         lambda z: self._pool(z.sum(dim=1), torch.sum))
+            # On data the constant channel u_0 is 1, and the factor b + w z / D.
+            factors = torch.addcmul(norm.bias.view(shape), (norm.weight / spread).view(shape),
+                                    z.unflatten(1, (window, -1)))
+            const = self._windows(padded[:, None, :1].expand(-1, window, -1, *padded.shape[2:]))
+            h = torch.cat((const.flatten(1, n_spatial).prod(dim=1), factors.prod(dim=1)), dim=1)
+        else:
+            # Fixed linear maps: the normalisation folds into them, and the
+            # shift multiplies the constant channel (row 0 copies it).
+            constant_row = weight.new_zeros(1, 1, weight.shape[2])
+            constant_row[..., 0] = 1.0
+            scale, shift = norm.affine()
+            rows = torch.cat((constant_row.expand(window, 1, -1),
+                              scale.unsqueeze(-1) * weight + shift.unsqueeze(-1) * constant_row),
+                             dim=1)
+            projected = _project(rows, padded)
+            if not rescale:
+                return self._pool(self._windows(projected).flatten(1, n_spatial).prod(dim=1),
+                                  torch.prod)
+            projected, padded_log = self._rescale_positions(projected, padded_log)
+            h = self._windows(projected).flatten(1, n_spatial).prod(dim=1)
+        h = self._pool(h, torch.prod)
         log_scale = None
         if padded_log is not None:
-            log_scale = self._pool(_combine(self._offsets(padded_log), torch.add), torch.add)
+            ones = padded_log.new_ones((1, 1) + (self.kernel_size,) * n_spatial)
+            log_scale = self._pool(_CONVOLUTIONS[n_spatial](padded_log, ones), torch.sum)
         if layer == len(self.channels) - 1:
             h = self.top_norm(h)
             if not self.training:
@@ -427,46 +482,52 @@ class OverlappingConvACNetwork(nn.Module):
                 h, log_scale = _divide(h, log_scale, top)
         return h, log_scale
 
-    def _rescale_positions(self, padded, padded_log, layer):
+    def _rescale_positions(self, projected, padded_log):
         """Divide every input position by the largest magnitude of its factors.
 
         Eval mode only, where every step is homogeneous-linear or a product:
         a scalar on a position passes through unchanged, so dividing by it
         and adding its logarithm to the log-scale map is exact. With every
         factor at most 1 in magnitude and the largest equal to 1, the window
-        products neither overflow nor, on data, underflow.
+        products neither overflow nor, on data, underflow. ``projected``
+        holds the factor maps ``(batch, K^d, 1 + r, *padded)`` at every padded
+        position, row 0 the constant channel, and is returned divided (the
+        maps are linear in the input), with the padded log-scale map.
         """
-        weight, norm = self.conv_weights[layer], self.norms[layer]
-        const = padded[:, :1].unsqueeze(1)
-        projected = torch.einsum("kcd,bd...->bkc...", weight, padded)
-        z, spread = norm.standardise(projected, const)
-        shape = (1, 1, -1) + (1,) * (padded.dim() - 2)
-        factors = norm.bias.view(shape) * const + (norm.weight / spread).view(shape) * z
-        top = torch.maximum(factors.abs().flatten(1, 2).amax(dim=1, keepdim=True),
-                            padded[:, :1].abs())
-        return _divide(padded, padded_log, top)
+        top = projected.abs().flatten(1, 2).amax(dim=1, keepdim=True)
+        top = torch.where(top > 0, top, torch.ones_like(top))
+        log_top = torch.log(top)
+        padded_log = log_top if padded_log is None else padded_log + log_top
+        return projected / top.unsqueeze(1), padded_log
 
-    def _offsets(self, padded):
-        """The ``K^d`` shifted maps: entry ``k`` holds, at output ``t``, padded position ``t + k``."""
-        windows = padded
-        for axis in range(2, padded.dim()):
-            windows = windows.unfold(axis, self.kernel_size, 1)
-        return windows.flatten(padded.dim()).unbind(dim=-1)
+    def _windows(self, projected):
+        """Entry ``k`` of every window: ``projected`` of shape ``(batch, K^d, C,
+        *padded)`` as the strided view ``(batch, K, [K,] C, *positions)`` holding
+        ``projected[:, k, :, t + k]`` at output ``t``."""
+        k = self.kernel_size
+        n_spatial = projected.dim() - 3
+        base = projected.contiguous().unflatten(1, (k,) * n_spatial)
+        strides = base.stride()
+        shape = base.shape[:-n_spatial] + tuple(n - k + 1 for n in base.shape[-n_spatial:])
+        window_strides = tuple(strides[1 + i] + strides[-n_spatial + i] for i in range(n_spatial))
+        return base.as_strided(shape, strides[:1] + window_strides + strides[1 + n_spatial:],
+                               base.storage_offset())
 
-    def _pool(self, h, combine):
-        """Combine ``P`` (``P x P``) blocks by ``combine``; a clipped last block
-        is padded with its neutral element (1 for ``torch.mul``, 0 for ``torch.add``)."""
+    def _pool(self, h, reduce):
+        """Reduce ``P`` (``P x P``) blocks by ``reduce`` (``torch.prod`` or
+        ``torch.sum``); a clipped last block is padded with its neutral
+        element (1 or 0)."""
         if self.pooling is None:
             return h
         p = self.pooling
+        identity = 1.0 if reduce is torch.prod else 0.0
         for axis in range(2, h.dim()):
             missing = -h.shape[axis] % p
             if missing:
                 shape = list(h.shape)
                 shape[axis] = missing
-                identity = 1.0 if combine is torch.mul else 0.0
                 h = torch.cat((h, h.new_full(shape, identity)), dim=axis)
-            h = _combine(h.unflatten(axis, (-1, p)).unbind(dim=axis + 1), combine)
+            h = reduce(h.unflatten(axis, (-1, p)), dim=axis + 1)
         return h
 
     def _pad(self, h):
@@ -522,24 +583,30 @@ class _FactorNorm(nn.Module):
         self.weight = nn.Parameter(torch.ones(n_channels))
         self.bias = nn.Parameter(torch.ones(n_channels))
 
-    def standardise(self, projected, const):
-        """``z`` of ``projected`` (batch, K^d, C, *positions), and ``D`` in eval mode.
+    def standardise(self, maps, window_sum):
+        """``z`` of the factor maps and the divisor ``D``, in training mode.
 
-        ``const`` (batch, 1, 1, *positions) is the constant channel of the
-        input. In eval mode ``z = (W^(k) x - m u_0) / sigma`` with running
-        statistics, linear in the input; in training mode (where ``u_0 = 1``
-        on data) the batch statistics are used and ``S`` is None: the caller
-        computes ``D`` from the window-and-pool sums of ``z``.
+        ``maps`` has shape ``(batch, K^d * C, *positions)``, offsets first;
+        ``z`` is standardised with the batch statistics (updating the running
+        ones), and ``D`` computed from ``window_sum(z)``, the window-and-pool
+        sums of ``z`` of shape ``(batch, C, *positions)``. With one value per
+        (offset, channel) there is no batch variance, and the running
+        statistics are used, as in eval mode.
         """
-        if not self.training or projected[:, 0, 0].numel() == 1:
-            shape = (1,) + self.running_mean.shape + (1,) * (projected.dim() - 3)
-            z = projected - self.running_mean.view(shape) * const
-            return z / torch.sqrt(self.running_var.view(shape) + self.eps), self.running_spread
+        single = maps[:, 0].numel() == 1
         z = nn.functional.batch_norm(
-            projected.flatten(1, 2), self.running_mean.view(-1), self.running_var.view(-1),
-            training=True, momentum=self.momentum, eps=self.eps,
+            maps, self.running_mean.view(-1), self.running_var.view(-1),
+            training=not single, momentum=self.momentum, eps=self.eps,
         )
-        return z.view_as(projected), None
+        if single:
+            return z, self.running_spread
+        return z, self.batch_spread(window_sum(z.unflatten(1, self.running_mean.shape)))
+
+    def affine(self):
+        """Eval-mode ``(scale, shift)``, shape ``(K^d, C)``: the factor is
+        ``scale * W^(k) x + shift * u_0``."""
+        scale = self.weight / (self.running_spread * torch.sqrt(self.running_var + self.eps))
+        return scale, self.bias - scale * self.running_mean
 
     def batch_spread(self, summed):
         """``D_c`` of the batch from the window-and-pool sums of ``z``, updating the running one."""
@@ -642,12 +709,28 @@ def _divide(h, log_scale, top):
     return h / top, log_top if log_scale is None else log_scale + log_top
 
 
-def _combine(maps, combine):
-    """``maps[0] combine maps[1] combine ...``, left to right."""
-    out = maps[0]
-    for other in maps[1:]:
-        out = combine(out, other)
-    return out
+def _project(rows, padded):
+    """Every offset's map at every position: ``(K^d, C, d)`` rows on a map
+    ``(batch, d, *positions)`` give ``(batch, K^d, C, *positions)``."""
+    # One matrix product over batch and positions (gradient included), not a batch of them.
+    flat = torch.einsum("od,bdp->bop", rows.flatten(0, 1), padded.flatten(2))
+    return flat.view((padded.shape[0],) + rows.shape[:2] + padded.shape[2:])
+
+
+def _moments(tensors, dims, correction=0):
+    """Mean and variance (divisor ``count - correction``) over ``dims`` of the
+    concatenation of the ``tensors`` (an iterable) along dimension 0,
+    accumulated in float64."""
+    total = count = square = 0
+    for t in tensors:
+        dtype = t.dtype
+        t = t.double()
+        total = total + t.sum(dim=dims)
+        square = square + t.square().sum(dim=dims)
+        count += t.numel() // total.numel()
+    mean = total / count
+    var = (square / count - mean.square()).clamp(min=0) * (count / (count - correction))
+    return mean.to(dtype), var.to(dtype)
 
 
 def _box(lo, hi):

@@ -432,3 +432,82 @@ def test_qcnn_eval_mode_after_recalibration_repeats_training_mode():
     recalibrate_statistics(net, [features])
     evaluated = net(features)
     torch.testing.assert_close(evaluated, net.train()(features), rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("training", [True, False])
+def test_2d_layer_matches_a_loop_over_windows(training):
+    # A 2-D layer (K = 3, P = 2 on a 5 x 4 map, so pooling clips) written
+    # out window by window: factor k at output t is b + w z / D with
+    # z = (W^(k) x_{t + k - 1} - m_k) / sigma_k (e_0 outside the map), the
+    # statistics of the batch (training) or the running ones (eval), where
+    # D is the spread of the window-and-pool sums of z over the data divided
+    # by FACTOR_SPREAD.
+    from skqcnn.nn._convac import FACTOR_SPREAD
+
+    gen = torch.Generator().manual_seed(3)
+    net = OverlappingConvACNetwork((5, 4), 3, (2, 2), 3, 2, pooling=2, generator=gen).double()
+    norm = net.norms[0]
+    with torch.no_grad():
+        for p in (norm.running_mean, norm.weight, norm.bias):
+            p.copy_(torch.randn(p.shape, generator=gen, dtype=p.dtype))
+        for p in (norm.running_var, norm.running_spread):
+            p.copy_(torch.rand(p.shape, generator=gen, dtype=p.dtype) + 0.5)
+    net.train(training)
+    x = _fourier_features((6, 20), seed=4).double().reshape(6, 5, 4, 3).movedim(-1, 1)
+    with torch.no_grad():
+        # The first of two layers: no top_norm; eval-mode products at their true scale.
+        h = net._layer(net._pad(x), None, 0) if training else \
+            (net._layer(net._pad(x), None, 0, rescale=False), None)
+        h = h[0]
+    weight = net.conv_weights[0].detach().numpy()
+    xs = x.numpy()
+    e0 = np.eye(3)[0]
+    maps = np.zeros((9, 2, 6, 5, 4))
+    for k, (a, b) in enumerate(net.offsets):
+        for i in range(5):
+            for j in range(4):
+                p, q = i + a - 1, j + b - 1
+                v = xs[:, :, p, q] if 0 <= p < 5 and 0 <= q < 4 else np.tile(e0, (6, 1))
+                maps[k, :, :, i, j] = weight[k] @ v.T
+    if training:
+        mean = maps.mean(axis=(2, 3, 4))
+        var = maps.var(axis=(2, 3, 4))
+    else:
+        mean, var = norm.running_mean.numpy(), norm.running_var.numpy()
+    z = (maps - mean[..., None, None, None]) / np.sqrt(var + norm.eps)[..., None, None, None]
+    summed = np.zeros((2, 6, 3, 2))
+    for i in range(5):
+        for j in range(4):
+            summed[:, :, i // 2, j // 2] += z[:, :, :, i, j].sum(axis=0)
+    spread = (np.sqrt(summed.reshape(2, -1).var(axis=1, ddof=1) + norm.eps) / FACTOR_SPREAD
+              if training else norm.running_spread.numpy())
+    gain = norm.weight.detach().numpy() / spread
+    factors = norm.bias.detach().numpy()[None, :, None, None, None] + \
+        gain[None, :, None, None, None] * z
+    products = factors.prod(axis=0)
+    expected = np.ones((6, 2, 3, 2))
+    for i in range(5):
+        for j in range(4):
+            expected[:, :, i // 2, j // 2] *= products[:, :, i, j].T
+    np.testing.assert_allclose(h[:, 1:].numpy(), expected, rtol=1e-10)
+    np.testing.assert_allclose(h[:, 0].numpy(), 1.0, rtol=1e-12)
+
+
+def test_recalibration_reproduces_training_mode_on_the_whole_data():
+    # Training mode on one batch holding all the data normalises every layer
+    # with the statistics of that layer's inputs, themselves normalised with
+    # the data's statistics: what recalibration sets layer by layer, here
+    # from two batches. Averaging per-batch statistics would not.
+    import copy
+
+    gen = torch.Generator().manual_seed(5)
+    net = OverlappingConvACNetwork((6, 5), 3, (3, 3, 3), 3, 4, pooling=2, generator=gen).double()
+    with torch.no_grad():
+        for p in net.parameters():
+            p.add_(0.3 * torch.randn(p.shape, generator=gen, dtype=p.dtype))
+    features = _fourier_features((40, 30), seed=6).double()
+    with torch.no_grad():
+        expected = copy.deepcopy(net).train()(features)
+    recalibrate_statistics(net, [features[:25], features[25:]])
+    with torch.no_grad():
+        torch.testing.assert_close(net(features), expected, rtol=1e-8, atol=1e-10)
