@@ -192,6 +192,6 @@ def test_landing_page_quick_start_runs(scratch, capsys):
     namespace = {}
     run_blocks(blocks, namespace)
     printed = capsys.readouterr().out
-    entropies = namespace["clf"].entanglement_entropy()
+    entropies = namespace["clf"].entanglement_entropy(alpha=1)
     assert entropies.shape == (10,) and np.isfinite(entropies).all()
     assert printed.strip() == str(entropies.round(2))
