@@ -167,7 +167,9 @@ def test_readme_outputs_are_finite(readme_run):
     entropies, std = namespace["rac"].entanglement_entropy(
         2, alpha=2, n_samples=2000, random_state=0, return_std=True)
     assert entropies.shape == std.shape == (10,)
-    assert (std > 0).all() and (entropies >= 0).all()
+    # The swap estimator is unbiased in the purity, not in the entropy: an
+    # estimate may fall below 0 (documented), but not by more than its errors.
+    assert (std > 0).all() and (entropies >= -3 * std).all(), (entropies, std)
 
 
 @pytest.mark.slow
