@@ -210,8 +210,9 @@ class ConstantChannelBatchNorm(nn.Module):
 
         Parameters
         ----------
-        rest : torch.Tensor of shape (n, C, *positions)
-            Channels ``1..C`` only, with more than one value per channel.
+        rest : torch.Tensor
+            Channels ``1..C`` only, of shape ``(n, C, *positions)``, with more
+            than one value per channel.
 
         Returns
         -------
