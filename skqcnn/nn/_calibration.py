@@ -2,7 +2,7 @@
 
 import torch
 
-from ._convac import OverlappingConvACNetwork, _FactorNorm
+from ._convac import OverlappingConvACNetwork
 from ._layers import ConstantChannelBatchNorm
 from ._rac import StepNorms
 
@@ -16,16 +16,16 @@ def recalibrate_statistics(network, batches):
     than the same weights in training mode. This pass, in the manner of
     :func:`torch.optim.swa_utils.update_bn`, sets the running mean and
     variance of every :class:`~skqcnn.nn.ConstantChannelBatchNorm` (and the
-    running statistics of the step norms of a :class:`DeepRACNetwork` and of
-    the factor normalisations of an :class:`OverlappingConvACNetwork`) to
+    running statistics of the step norms of a :class:`DeepRACNetwork`) to
     their averages over ``batches`` (in
     training mode). The variance is the biased one that training mode
     normalises with (torch's BatchNorm update stores ``n / (n - 1)`` times
     it), so that after recalibration on a single batch, eval mode computes
-    on that batch what training mode does. Then the running log-scale of every
-    :class:`OverlappingConvACNetwork` to its average over ``batches`` with the
-    normalisations in eval mode, as eval mode uses it
-    (:meth:`OverlappingConvACNetwork.recalibrate_log_scale`). Call
+    on that batch what training mode does. An
+    :class:`OverlappingConvACNetwork` sets all of its statistics itself,
+    layer by layer from eval-mode inputs
+    (:meth:`OverlappingConvACNetwork.recalibrate_log_scale`), so its norms
+    take no part in the training-mode pass. Call
     it after training, before predicting or measuring entanglement. The
     network is left in eval mode.
 
@@ -47,48 +47,16 @@ def recalibrate_statistics(network, batches):
     >>> net.training
     False
     """
+    convacs = [m for m in network.modules() if isinstance(m, OverlappingConvACNetwork)]
+    # recalibrate_log_scale overwrites every statistic of a ConvAC.
+    in_convac = {id(m) for convac in convacs for m in convac.modules()}
     norms = [m for m in network.modules()
-             if isinstance(m, (ConstantChannelBatchNorm, StepNorms, _FactorNorm))]
-    momenta = [norm.momentum for norm in norms]
-    sums = [
-        {name: torch.zeros_like(buffer) for name, buffer in norm.named_buffers()
-         if name.startswith("running_")}
-        for norm in norms
-    ]
-    # torch's BatchNorm stores the unbiased batch variance, training divides
-    # by the biased one: ConstantChannelBatchNorm counts the values it
-    # normalised, to convert. StepNorms store the biased variance themselves.
-    plain_norms = [norm for norm in norms if isinstance(norm, ConstantChannelBatchNorm)]
-    n_batches = 0
-    network.train()
+             if isinstance(m, (ConstantChannelBatchNorm, StepNorms)) and id(m) not in in_convac]
     with torch.no_grad():
-        try:
-            # Momentum 1 makes the running statistics those of the last batch.
-            for norm in norms:
-                norm.momentum = 1.0
-            for batch in batches:
-                for norm in plain_norms:
-                    norm.values_per_channel = 1
-                network(batch)
-                n_batches += 1
-                for norm, totals in zip(norms, sums):
-                    for name, total in totals.items():
-                        statistic = getattr(norm, name)
-                        # One value per channel: the running statistics were used, unchanged.
-                        count = getattr(norm, "values_per_channel", 1)
-                        if name == "running_var" and count > 1:
-                            statistic = statistic * ((count - 1) / count)
-                        total += statistic
-        finally:
-            for norm, momentum in zip(norms, momenta):
-                norm.momentum = momentum
-        if n_batches == 0:
-            raise ValueError("batches is empty.")
-        for norm, totals in zip(norms, sums):
-            for name, total in totals.items():
-                getattr(norm, name).copy_(total / n_batches)
+        # A network of ConvACs alone needs no training-mode pass.
+        if norms or not convacs:
+            _average_batch_statistics(network, norms, batches)
         network.eval()
-        convacs = [m for m in network.modules() if isinstance(m, OverlappingConvACNetwork)]
         if not convacs:
             return
         inputs = {id(m): [] for m in convacs}
@@ -105,3 +73,44 @@ def recalibrate_statistics(network, batches):
                 handle.remove()
         for m in convacs:
             m.recalibrate_log_scale(inputs[id(m)])
+
+
+def _average_batch_statistics(network, norms, batches):
+    """Set the running statistics of ``norms`` to their averages over ``batches``."""
+    momenta = [norm.momentum for norm in norms]
+    sums = [
+        {name: torch.zeros_like(buffer) for name, buffer in norm.named_buffers()
+         if name.startswith("running_")}
+        for norm in norms
+    ]
+    # torch's BatchNorm stores the unbiased batch variance, training divides
+    # by the biased one: ConstantChannelBatchNorm counts the values it
+    # normalised, to convert. StepNorms store the biased variance themselves.
+    plain_norms = [norm for norm in norms if isinstance(norm, ConstantChannelBatchNorm)]
+    n_batches = 0
+    network.train()
+    try:
+        # Momentum 1 makes the running statistics those of the last batch.
+        for norm in norms:
+            norm.momentum = 1.0
+        for batch in batches:
+            for norm in plain_norms:
+                norm.values_per_channel = 1
+            network(batch)
+            n_batches += 1
+            for norm, totals in zip(norms, sums):
+                for name, total in totals.items():
+                    statistic = getattr(norm, name)
+                    # One value per channel: the running statistics were used, unchanged.
+                    count = getattr(norm, "values_per_channel", 1)
+                    if name == "running_var" and count > 1:
+                        statistic = statistic * ((count - 1) / count)
+                    total += statistic
+    finally:
+        for norm, momentum in zip(norms, momenta):
+            norm.momentum = momentum
+    if n_batches == 0:
+        raise ValueError("batches is empty.")
+    for norm, totals in zip(norms, sums):
+        for name, total in totals.items():
+            getattr(norm, name).copy_(total / n_batches)

@@ -6,8 +6,6 @@ import math
 import torch
 from torch import nn
 
-
-
 _STEP_STATE = ("weight", "bias", "running_mean", "running_var")
 
 
