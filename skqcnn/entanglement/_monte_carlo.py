@@ -179,9 +179,10 @@ def renyi2_monte_carlo(network, n_sites, local_dim, in_a, n_samples, *, classes=
     ``|Psi|^2`` that single-site moves at ``beta = 1`` cannot leave, and hand
     their configurations down the ladder. Only the ``beta = 1`` walker is
     measured, every ``thinning`` moves after ``burn_in`` moves. Once per
-    sweep (at least every 125 moves) every walker also *jumps*: it proposes one of the constant
-    configurations or a random one (see ``jumps``), which reaches isolated
-    spikes of ``|Psi|^2`` that neither single-site moves nor tempering find.
+    sweep (at least every 125 moves) every walker also *jumps*: it proposes
+    one of the constant configurations or a random one (see ``jumps``),
+    which reaches isolated spikes of ``|Psi|^2`` that neither single-site
+    moves nor tempering find.
 
     **Light cones.** Because every walker changes the same site, a network
     with a ``local_updater(configs)`` method (the overlapping ConvAC)
@@ -241,10 +242,10 @@ def renyi2_monte_carlo(network, n_sites, local_dim, in_a, n_samples, *, classes=
     jumps : bool, default=True
         Every ``min(n_sites, 125)`` moves (once per sweep on networks of up
         to 125 sites, four times in the default burn-in of larger ones),
-        every walker also proposes an independent configuration: one of the ``local_dim`` constant
-        configurations or a uniformly random one, accepted by
-        Metropolis-Hastings. Networks with a constant channel can put
-        isolated spikes of ``|Psi|^2`` there. Each jump costs a full
+        every walker also proposes an independent configuration: one of the
+        ``local_dim`` constant configurations or a uniformly random one,
+        accepted by Metropolis-Hastings. Networks with a constant channel can
+        put isolated spikes of ``|Psi|^2`` there. Each jump costs a full
         evaluation of every walker.
     burn_in : int or None, default=None
         Moves per walker discarded first; None means ``min(20 * n_sites, 500)``.
