@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from .._layout import convac_map_shapes, same_padding
-from ._layers import ConstantChannelBatchNorm
+from ._layers import ConstantChannelBatchNorm, check_site_features
 
 # Standard deviation over the data of the logarithm of every layer's window
 # and pooling product (to first order); see _FactorNorm.
@@ -424,12 +424,7 @@ class OverlappingConvACNetwork(nn.Module):
 
     def _input_map(self, features):
         """Features ``(batch, n_sites, local_dim)`` as the map ``(batch, local_dim, *image_shape)``."""
-        expected = (self.n_sites, self.local_dim)
-        if features.dim() != 3 or tuple(features.shape[1:]) != expected:
-            raise ValueError(
-                f"features must have shape (batch, {expected[0]}, {expected[1]}), "
-                f"got {tuple(features.shape)}."
-            )
+        check_site_features(features, self.n_sites, self.local_dim)
         return features.reshape(features.shape[0], *self.image_shape, self.local_dim).movedim(-1, 1)
 
     def _layer(self, padded, padded_log, layer, rescale=True):

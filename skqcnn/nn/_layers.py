@@ -47,6 +47,21 @@ def basis_domain(representation):
     return (0.0, 0.5) if representation == "fourier" else (-1.0, 1.0)
 
 
+def check_site_features(features, n_sites, local_dim):
+    """Raise a ValueError unless ``features`` has shape ``(batch, n_sites, local_dim)``.
+
+    Parameters
+    ----------
+    features : torch.Tensor
+    n_sites, local_dim : int
+    """
+    if features.dim() != 3 or tuple(features.shape[1:]) != (n_sites, local_dim):
+        raise ValueError(
+            f"features must have shape (batch, {n_sites}, {local_dim}), "
+            f"got {tuple(features.shape)}."
+        )
+
+
 class LocalBasis(nn.Module):
     """Map scalar inputs to an orthonormal local basis with ``f_0 = 1``.
 

@@ -6,6 +6,8 @@ import math
 import torch
 from torch import nn
 
+from ._layers import check_site_features
+
 _STEP_STATE = ("weight", "bias", "running_mean", "running_var")
 
 
@@ -280,12 +282,7 @@ class DeepRACNetwork(nn.Module):
         States are carried time-major, ``(T, batch, channels)``, with the
         constant channel apart from the others, so that no step concatenates.
         """
-        expected = (self.n_steps, self.local_dim)
-        if features.dim() != 3 or tuple(features.shape[1:]) != expected:
-            raise ValueError(
-                f"features must have shape (batch, {expected[0]}, {expected[1]}), "
-                f"got {tuple(features.shape)}."
-            )
+        check_site_features(features, self.n_steps, self.local_dim)
         steps = features.transpose(0, 1)
         const = steps[..., 0]
         # The first layer reads the full local vectors, element 0 included.
