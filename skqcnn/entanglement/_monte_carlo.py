@@ -481,15 +481,20 @@ def _warn(result, n_chains, n_temperatures, thinning):
             f"itself uncertain. Raise n_samples or thinning (now {thinning}).",
             MonteCarloConvergenceWarning, stacklevel=4,
         )
-    # purity * (1 - 3 stderr) > 1, in logarithms: the purity may exceed float64.
+    # purity - 3 purity_stderr > 1, in logarithms as the purity may exceed
+    # float64; or S_2 below 0 by more than three of its own standard errors,
+    # which catches swap values so large that their standard error is as well.
     with np.errstate(invalid="ignore", divide="ignore"):
-        above = -result.entropy + np.log(1 - 3 * result.stderr) > 0
+        above = ((-result.entropy + np.log(1 - 3 * result.stderr) > 0)
+                 | (result.entropy + 3 * result.stderr < 0))
     if above.any():
         warnings.warn(
-            f"The estimate of Tr rho_A^2 for classes {classes_where(above)} is "
-            f"{values(result.purity, above)}, above its maximum 1 by more than three "
-            f"standard errors; the error bars are too small. Raise n_samples, "
-            f"n_chains (now {n_chains}) and n_temperatures (now {n_temperatures}).",
+            f"The estimate of S_2 for classes {classes_where(above)} is "
+            f"{values(result.entropy, above)} +- {values(result.stderr, above)}, below 0 "
+            f"(Tr rho_A^2 above its maximum 1) by more than three standard errors: the "
+            f"error bars are too small, or some chains are still far from the bulk of "
+            f"|Psi|^2, where swap values are huge. Raise burn_in, n_samples, n_chains "
+            f"(now {n_chains}) and n_temperatures (now {n_temperatures}).",
             MonteCarloConvergenceWarning, stacklevel=4,
         )
     nonpositive = result.purity <= 0

@@ -239,12 +239,13 @@ class TemperedChains:
     configurations (the bias paths of every layer meet there), which no
     sequence of single-site moves through low-amplitude neighbours reaches.
 
-    With ``jumps``, the walkers start from the jump proposal resampled by the target: each
-    picks its uniformly random configuration or one of the ``M`` constant
-    ones with probability proportional to ``|Psi|^(2 beta)``, so that chains
-    begin on the spikes at the constant configurations (where the networks
-    have them) instead of waiting for jumps to find them; single-site moves
-    and later jumps still sample the rest.
+    With ``jumps``, the walkers start from the jump proposal resampled by
+    the target (sampling-importance-resampling): each picks its uniformly
+    random configuration or one of the ``M`` constant ones with probability
+    proportional to ``|Psi|^(2 beta) / q``. Chains then begin on spikes at
+    the constant configurations where a network has them, instead of waiting
+    for jumps to find them, and on a random configuration where the weight
+    of ``|Psi|^2`` is spread out.
 
     Parameters
     ----------
@@ -291,13 +292,16 @@ class TemperedChains:
 
     def _start_on_constants(self):
         """Move each walker to a constant configuration with probability
-        proportional to ``|Psi|^(2 beta)`` among it and its own configuration."""
+        proportional to ``|Psi|^(2 beta) / q`` among them and its own configuration."""
         m, n_sites = self.local_dim, self.n_sites
         constants = torch.arange(m, device=self.device).unsqueeze(1).expand(m, n_sites)
         log_abs, sign = self.evaluate(constants)
         candidates = torch.cat((self.log_abs.unsqueeze(1),
                                 log_abs[:, self.column].T.double()), dim=1)
-        logits = 2.0 * self.betas[self.level].unsqueeze(1) * candidates
+        # Importance weights |Psi|^(2 beta) / q of the candidates, a draw of q.
+        log_q = torch.cat((self._log_q(self.configs).unsqueeze(1),
+                           self._log_q(constants[:1]).expand(len(self.configs), m)), dim=1)
+        logits = 2.0 * self.betas[self.level].unsqueeze(1) * candidates - log_q
         # Where every candidate vanishes, the walker keeps its own configuration.
         logits[torch.isneginf(logits).all(dim=1), 0] = 0.0
         choice = torch.multinomial(torch.softmax(logits, dim=1), 1, generator=self.gen)[:, 0]

@@ -10,7 +10,8 @@ import pytest
 import torch
 
 from skqcnn.entanglement._convac_maps import ConvACMaps, ConvACUpdater
-from skqcnn.entanglement._monte_carlo import _summarise
+from skqcnn.entanglement._monte_carlo import _summarise, renyi2_monte_carlo
+from skqcnn.exceptions import MonteCarloConvergenceWarning
 from skqcnn.nn._convac import OverlappingConvACNetwork
 
 torch.set_num_threads(1)
@@ -145,3 +146,27 @@ def test_swap_values_beyond_float64_give_a_finite_and_correct_entropy():
     assert huge.r_hat[0] == pytest.approx(direct.r_hat[0], rel=1e-3)
     # A purity estimate beyond float64 is reported as inf, the entropy stays finite.
     assert np.isinf(huge.purity[0])
+
+
+def _paired_bits_fn(configs):
+    """Four qubits, log |Psi| = 400 where sites 0, 1 repeat sites 2, 3, else 0: the
+    maximally entangled S_2 = log 4 across (0, 1) | (2, 3), with swap values of
+    chains off the diagonal near exp(1600)."""
+    diagonal = (configs[:, :2] == configs[:, 2:]).all(dim=1)
+    log_abs = torch.where(diagonal, 400.0, 0.0).to(torch.float64)
+    return log_abs[:, None], torch.ones_like(log_abs)[:, None]
+
+
+@pytest.mark.filterwarnings("ignore:Monte Carlo chains disagree")
+def test_chains_far_from_the_bulk_give_a_finite_estimate_and_a_warning():
+    in_a = np.arange(4) < 2
+    # No burn-in, no jumps and no tempering: the first samples come from
+    # random configurations, off the diagonal, and their swap values overflow
+    # float64 (the estimate was NaN when they were averaged directly).
+    with pytest.warns(MonteCarloConvergenceWarning, match="far from the bulk"):
+        est = renyi2_monte_carlo(_paired_bits_fn, 4, 2, in_a, 200, burn_in=0, thinning=1,
+                                 jumps=False, n_temperatures=1, random_state=0)
+    assert np.isfinite(est.entropy[0]) and est.entropy[0] < -100
+    # Burnt in, the same state gives its exact entropy.
+    est = renyi2_monte_carlo(_paired_bits_fn, 4, 2, in_a, 2000, random_state=0)
+    assert abs(est.entropy[0] - np.log(4)) < 3 * est.stderr[0] < 0.3
