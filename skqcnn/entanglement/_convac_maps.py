@@ -132,14 +132,15 @@ class ConvACMaps:
         batch, n_in = padded.shape[:2]
         outputs = [n - self.kernel_size + 1 for n in padded.shape[2:]]
         window = len(self.offsets)
+        # Only the factors the outputs use (offset k at output t reads t + k),
+        # offsets first: one batched product, and reductions over contiguous rows.
         inputs = self._window_view(padded.contiguous(), outputs).reshape(
-            batch, n_in, window, -1)
-        # Only the factors the outputs use: offset k at output t reads t + k.
-        factors = torch.einsum("kod,bdkt->bkot", self.rows[index], inputs)
-        top = factors.abs().amax(dim=2, keepdim=True)
+            batch, n_in, window, -1).permute(2, 1, 0, 3).reshape(window, n_in, -1)
+        factors = torch.bmm(self.rows[index], inputs)
+        top = factors.abs().amax(dim=1, keepdim=True)
         top = torch.where(top > 0, top, torch.ones_like(top))
-        h = (factors / top).prod(dim=1).unflatten(-1, outputs)
-        log_scale = (torch.log(top).sum(dim=1).unflatten(-1, outputs)
+        h = (factors / top).prod(dim=0).view(-1, batch, *outputs).transpose(0, 1)
+        log_scale = (torch.log(top).sum(dim=0).view(1, batch, *outputs).transpose(0, 1)
                      + _CONVOLUTIONS[self.n_spatial](padded_log, self._ones))
         h, log_scale = self.pool(h, 1.0), self.pool(log_scale, 0.0)
         if index == len(self.rows) - 1:
