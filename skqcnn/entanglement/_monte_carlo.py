@@ -49,7 +49,8 @@ class Renyi2Estimate:
         Standard error of ``entropy`` by the delta method,
         ``purity_stderr / purity``; NaN where ``entropy`` is.
     purity : ndarray of float
-        Estimate of ``Tr rho_A^2``: the mean of all swap values.
+        Estimate of ``Tr rho_A^2``: the mean of all swap values; inf only
+        where that mean exceeds float64's range (``entropy`` stays finite).
     purity_stderr : ndarray of float
         Standard deviation of the swap values over the square root of
         ``ess``.
@@ -188,11 +189,24 @@ def renyi2_monte_carlo(network, n_sites, local_dim, in_a, n_samples, *, classes=
     which reaches isolated spikes of ``|Psi|^2`` that neither single-site
     moves nor tempering find.
 
+    **Start.** With ``jumps``, every walker starts from its random
+    configuration or one of the constant ones, drawn with probability
+    proportional to ``|Psi|^(2 beta) / q`` (``q`` the jump proposal), so that
+    chains start on the spikes that the jumps would otherwise have to find.
+
     **Light cones.** Because every walker changes the same site, a network
-    with a ``local_updater(configs)`` method (the overlapping ConvAC)
-    re-evaluates only the light cone of that site, and a network with
-    ``folded_layers()`` and ``n_steps`` (the deep RAC) re-evaluates only the
-    steps from that site on, from cached prefixes.
+    with ``folded_maps()`` (the overlapping ConvAC) re-evaluates only the
+    light cone of that site, and a network with ``folded_layers()`` and
+    ``n_steps`` (the deep RAC) re-evaluates only the steps from that site on,
+    from cached prefixes; both are evaluated by the engine on the exported
+    eval-mode maps. The swapped pairs of a ConvAC are evaluated by the light
+    cone of the bounding box of ``A`` or of its complement, whichever is
+    smaller, when it covers at most half the image.
+
+    **Swap values** are kept as logarithm and sign, and averaged after
+    division by the largest where they exceed ``exp(300)``: chains far from
+    the bulk of ``|Psi|^2`` give huge but finite estimates (with a warning),
+    never an overflow to inf or NaN.
 
     **Error bars.** ``purity_stderr`` is the standard deviation of the swap
     values over the square root of their effective sample size (Geyer's
@@ -202,7 +216,8 @@ def renyi2_monte_carlo(network, n_sites, local_dim, in_a, n_samples, *, classes=
     says which diagnostic failed and what to raise when the rank-normalised
     split R-hat exceeds 1.05, when there are fewer than 100 effective samples,
     or when the purity estimate is impossible (above 1 by more than three
-    standard errors, or not positive).
+    standard errors, ``S_2`` below 0 by more than three of its standard
+    errors, or not positive).
 
     **Negative entropies and NaN.** The entropy is that of the mean purity,
     never clipped: a purity estimate a little above 1 (states of small
