@@ -5,13 +5,13 @@ Works only on the plain tensors of
 per-offset rows (the factor normalisation included), the padding, the pooling,
 ``top_norm`` as a scale and shift, the log-scale and the readout with
 ``readout_norm`` folded in. The arithmetic is that of the network's eval-mode
-``log_forward`` (``docs/theory.rst``, section "Network states"): every
-padded position is divided by the largest magnitude of the factors it feeds,
-and the logarithm of that scalar is carried beside the map, so that window
-products of large images neither over- nor underflow.
+``log_forward`` (``docs/theory.rst``, section "Network states") up to
+rounding: every factor is divided by its largest entry (and every position
+of the last map by its largest channel), and the logarithms of these scalars
+are carried beside the maps, so that window products of large images do not
+overflow, nor underflow unless a channel is far below the others.
 """
 
-import itertools
 import math
 
 import torch
@@ -57,10 +57,8 @@ class ConvACMaps:
         self.readout = folded["readout"].to(device).T.contiguous()
         self.local_dim = self.rows[0].shape[2]
         self.n_spatial = len(self.image_shape)
-        self.offsets = list(itertools.product(range(self.kernel_size),
-                                              repeat=self.n_spatial))
+        self.window = self.kernel_size**self.n_spatial
         self.dtype = self.readout.dtype
-        self.device = self.readout.device
         self._borders = {}
         self._ones = self.readout.new_ones((1, 1) + (self.kernel_size,) * self.n_spatial)
 
@@ -131,7 +129,7 @@ class ConvACMaps:
         """
         batch, n_in = padded.shape[:2]
         outputs = [n - self.kernel_size + 1 for n in padded.shape[2:]]
-        window = len(self.offsets)
+        window = self.window
         # Only the factors the outputs use (offset k at output t reads t + k),
         # offsets first: one batched product, and reductions over contiguous rows.
         inputs = self._window_view(padded.contiguous(), outputs).reshape(

@@ -30,6 +30,9 @@ _MIN_ESS = 100
 # Swap values up to exp(this) are averaged directly: sums of millions of them
 # stay far below float64's largest value, about exp(709).
 _MAX_LOG_VALUE = 300.0
+# Relative resolution of swap values: ratios of amplitudes whose logarithms
+# reach 1e5 (a T=256 RAC) carry rounding errors near 1e-11.
+_RESOLUTION = 1e-10
 # Most moves between two jumps: four in the default burn-in of 500 moves.
 _JUMP_EVERY = 125
 
@@ -439,9 +442,16 @@ def _summarise(log_values, signs, classes, chains, n_temperatures):
     scaled[~defined] = np.nan
     flat = scaled.reshape(n_cls, -1)
     mean = flat.mean(axis=1)
+    # Swap values closer than float64 resolves them are ties for the
+    # diagnostics: otherwise the rank-based R-hat of chains whose values all
+    # equal 1 up to rounding measures the rounding.
+    with np.errstate(invalid="ignore"):
+        resolution = _RESOLUTION * np.nanmax(np.abs(flat), axis=1, initial=0.0)
+        resolution = np.where(resolution > 0, resolution, 1.0)[:, None, None]
+        resolved = np.round(scaled / resolution) * resolution
     ess = np.array([effective_sample_size(d) if ok else np.nan
-                    for d, ok in zip(scaled, defined)])
-    r_hat = np.array([split_r_hat(d) if ok else np.nan for d, ok in zip(scaled, defined)])
+                    for d, ok in zip(resolved, defined)])
+    r_hat = np.array([split_r_hat(d) if ok else np.nan for d, ok in zip(resolved, defined)])
     with np.errstate(invalid="ignore"):
         scaled_stderr = flat.std(axis=1, ddof=1) / np.sqrt(ess)
     positive = mean > 0
