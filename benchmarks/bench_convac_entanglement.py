@@ -26,13 +26,15 @@ random_state=0, for each seed:
    ``kernel_size=1``) that tensor is ``Psi_y`` in the non-orthonormal local
    basis of the three pixel values' feature vectors; with re-use it is the
    duplicated tree contracted with those vectors on every copy of a site.
+   The largest weight of one image in it is printed too.
 
 Prints per seed and model the test accuracy, the mean S1 over classes (in
 nats; a product state has 0, ``log 3**6 = 6.59`` is the largest possible),
 its maximum over classes, the mean weight of ``|0...0>``, the mean S1 of
 the states with their ``|0...0>`` amplitude set to zero (what the scores
-carry beyond their constant part) and the mean S1 of the scores on quantised
-images; then the means over seeds.
+carry beyond their constant part), the mean S1 of the scores on quantised
+images and the mean over classes of the largest weight of one image there;
+then the means over seeds.
 
 Run from the repository root with skqcnn importable::
 
@@ -100,16 +102,17 @@ def quantised_vectors(clf):
 def state_summary(network, local_dim, quantised):
     """Mean and max S1 over classes at the half cut, mean weight of |0...0>,
     mean S1 of the states with their |0...0> component removed, and mean S1
-    of the scores on quantised images."""
+    of the scores on quantised images with the mean largest weight of one image."""
     amplitudes = enumerate_amplitudes(network, N_SITES, local_dim)
     entropies = [half_cut_entropy(psi, local_dim) for psi in amplitudes]
     ground = [psi[0] ** 2 / np.sum(psi**2) for psi in amplitudes]
     rest = [half_cut_entropy(np.concatenate(([0.0], psi[1:])), local_dim)
             for psi in amplitudes]
-    images = [half_cut_entropy(scores, len(quantised))
-              for scores in evaluate_on_vectors(network, quantised)]
+    scores = evaluate_on_vectors(network, quantised)
+    images = [half_cut_entropy(psi, len(quantised)) for psi in scores]
+    largest = [np.max(psi**2) / np.sum(psi**2) for psi in scores]
     return (float(np.mean(entropies)), float(np.max(entropies)), float(np.mean(ground)),
-            float(np.mean(rest)), float(np.mean(images)))
+            float(np.mean(rest)), float(np.mean(images)), float(np.mean(largest)))
 
 
 @contextlib.contextmanager
@@ -127,7 +130,8 @@ def factor_spread(value):
 def print_row(name, accuracy, summary):
     accuracy = "" if math.isnan(accuracy) else f"{accuracy:.4f}"
     print(f"{name:<48} {accuracy:>9} {summary[0]:>10.3g} {summary[1]:>10.3g} "
-          f"{summary[2]:>10.6f} {summary[3]:>9.4f} {summary[4]:>9.4f}", flush=True)
+          f"{summary[2]:>10.6f} {summary[3]:>9.4f} {summary[4]:>9.4f} {summary[5]:>9.4f}",
+          flush=True)
 
 
 def main():
@@ -141,7 +145,7 @@ def main():
     print(f"{len(X_train)} train / {len(X_test)} test chains of {N_SITES} sites; "
           f"S1 in nats, at most log(3**6) = {math.log(3**6):.2f}\n")
     print(f"{'model':<48} {'accuracy':>9} {'mean S1':>10} {'max S1':>10} {'w(0...0)':>10} "
-          f"{'w/o 0..0':>9} {'images':>9}")
+          f"{'w/o 0..0':>9} {'images':>9} {'top image':>9}")
     rows = {}
     for seed in range(args.first_seed, args.first_seed + args.seeds):
         common = dict(image_shape=(N_SITES,), random_state=seed, device="cpu")
