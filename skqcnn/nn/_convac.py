@@ -65,7 +65,7 @@ class OverlappingConvACNetwork(nn.Module):
     ``log |h|`` with a separate sign, and channel ``c >= 1`` is divided by
     ``exp(mu_c)``, where ``mu_c`` is the batch mean of its log-magnitude in
     training mode and a running average of it (momentum 0.1) in eval mode,
-    which :meth:`recalibrate_log_scale` recomputes from data; channel 0 is 1
+    which :meth:`recalibrate_from_data` sets; channel 0 is 1
     on data and is not rescaled. In eval mode every position's vector is
     also divided, before each layer, by the largest magnitude of the factors
     it feeds (and the last map's by its largest entry), and the logarithm of
@@ -350,7 +350,7 @@ class OverlappingConvACNetwork(nn.Module):
         return log_abs, torch.sign(h).prod(dim=2)
 
     @torch.no_grad()
-    def recalibrate_log_scale(self, batches):
+    def recalibrate_from_data(self, batches):
         """Set every running statistic from data, layer by layer, weights fixed.
 
         Layer by layer, from the first: the running mean and (biased)
@@ -379,7 +379,7 @@ class OverlappingConvACNetwork(nn.Module):
         >>> from skqcnn.nn._convac import OverlappingConvACNetwork
         >>> net = OverlappingConvACNetwork((4,), 2, (2,), 2, n_classes=1)
         >>> features = torch.cat((torch.ones(8, 4, 1), torch.rand(8, 4, 1)), dim=2)
-        >>> net.recalibrate_log_scale([features])
+        >>> net.recalibrate_from_data([features])
         >>> log_abs, _ = net.pooled_log_magnitudes(features)
         >>> torch.allclose(log_abs[:, 1:].mean(dim=0), net.running_log_scale)
         True
