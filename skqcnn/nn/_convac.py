@@ -13,6 +13,13 @@ from ._layers import ConstantChannelBatchNorm, check_site_features
 # and pooling product (to first order); see _FactorNorm.
 FACTOR_SPREAD = 0.5
 
+# Fewest window-and-pool sums per channel from which a batch sets the divisor
+# of _FactorNorm. Every one of a layer's n factors shares it, so its error
+# enters the product to the power n: on a map of one position the last batch
+# of an epoch (3 samples on the digits) gave a divisor 25 times too small and
+# products of 144 factors overflowed float32.
+MIN_SPREAD_VALUES = 8
+
 _CONVOLUTIONS = {1: nn.functional.conv1d, 2: nn.functional.conv2d}
 
 
@@ -438,33 +445,31 @@ class OverlappingConvACNetwork(nn.Module):
         """
         n_spatial = padded.dim() - 2
         weight, norm = self.conv_weights[layer], self.norms[layer]
-        window, shape = weight.shape[0], (-1,) + (1,) * n_spatial
+        window = weight.shape[0]
         if self.training:
-            # Every offset's map at every padded position is one matrix
-            # product; the windows are a strided view of it.
-            maps = self._windows(_project(weight, padded))
-            z, spread = norm.standardise(maps.flatten(1, n_spatial + 1),
-                                         lambda z: self._pool(z.sum(dim=1), torch.sum))
-            # On data the constant channel u_0 is 1, and the factor b + w z / D.
-            factors = torch.addcmul(norm.bias.view(shape), (norm.weight / spread).view(shape),
-                                    z.unflatten(1, (window, -1)))
-            const = self._windows(padded[:, None, :1].expand(-1, window, -1, *padded.shape[2:]))
-            h = torch.cat((const.flatten(1, n_spatial).prod(dim=1), factors.prod(dim=1)), dim=1)
+            # The batch statistics of every factor map follow from moments of
+            # the (small) input, so the normalisation folds into the maps as
+            # in eval mode: the K^d r factor values per position are made by
+            # one matrix product and passed over once, by the product.
+            scale, shift = norm.batch_affine(weight, padded, self.kernel_size,
+                                             lambda sums: self._pool(sums, torch.sum))
         else:
-            # Fixed linear maps: the normalisation folds into them, and the
-            # shift multiplies the constant channel (row 0 copies it).
-            constant_row = weight.new_zeros(1, 1, weight.shape[2])
-            constant_row[..., 0] = 1.0
             scale, shift = norm.affine()
-            rows = torch.cat((constant_row.expand(window, 1, -1),
-                              scale.unsqueeze(-1) * weight + shift.unsqueeze(-1) * constant_row),
-                             dim=1)
-            projected = _project(rows, padded)
+        # The shift multiplies the constant channel (row 0 copies it).
+        constant_row = weight.new_zeros(1, 1, weight.shape[2])
+        constant_row[..., 0] = 1.0
+        rows = torch.cat((constant_row.expand(window, 1, -1),
+                          scale.unsqueeze(-1) * weight + shift.unsqueeze(-1) * constant_row),
+                         dim=1)
+        projected = _project(rows, padded)
+        if not self.training:
             if not rescale:
                 return self._pool(self._windows(projected).flatten(1, n_spatial).prod(dim=1),
                                   torch.prod)
             projected, padded_log = self._rescale_positions(projected, padded_log)
             h = self._windows(projected).flatten(1, n_spatial).prod(dim=1)
+        else:
+            h = _WindowProduct.apply(projected, self._windows)
         h = self._pool(h, torch.prod)
         log_scale = None
         if padded_log is not None:
@@ -578,38 +583,56 @@ class _FactorNorm(nn.Module):
         self.weight = nn.Parameter(torch.ones(n_channels))
         self.bias = nn.Parameter(torch.ones(n_channels))
 
-    def standardise(self, maps, window_sum):
-        """``z`` of the factor maps and the divisor ``D``, in training mode.
+    def batch_affine(self, weight, padded, kernel_size, pool_sum):
+        """Training-mode ``(scale, shift)``, shape ``(K^d, C)``, from the batch.
 
-        ``maps`` has shape ``(batch, K^d * C, *positions)``, offsets first;
-        ``z`` is standardised with the batch statistics (updating the running
-        ones), and ``D`` computed from ``window_sum(z)``, the window-and-pool
-        sums of ``z`` of shape ``(batch, C, *positions)``. With one value per
-        (offset, channel) there is no batch variance, and the running
-        statistics are used, as in eval mode.
+        The factor is ``scale * W^(k) x + shift * u_0``, as in :meth:`affine`
+        but with the statistics of the batch, which update the running ones.
+        The mean and variance of ``W^(k) x`` over the batch and the output
+        positions are ``W^(k) m_k`` and ``W^(k) C_k W^(k)^T``, from the mean
+        ``m_k`` and covariance ``C_k`` of the input at window offset ``k``, so
+        no map of all ``K^d C`` factor values is standardised; the window
+        sums of ``z`` are one matrix product with the input at every offset.
+        ``weight`` has shape ``(K^d, C, d)``, ``padded`` is the padded input
+        map ``(batch, d, *padded)`` and ``kernel_size`` is ``K``;
+        ``pool_sum`` sums the pooling blocks of a map ``(batch, C,
+        *positions)``. With one value per (offset, channel) there is no batch
+        variance, and the running statistics are used, as in eval mode; with
+        fewer than ``MIN_SPREAD_VALUES`` window-and-pool sums per channel
+        (the last, incomplete batch of an epoch on a map of one position),
+        ``D`` is the running one.
         """
-        single = maps[:, 0].numel() == 1
-        z = nn.functional.batch_norm(
-            maps, self.running_mean.view(-1), self.running_var.view(-1),
-            training=not single, momentum=self.momentum, eps=self.eps,
-        )
-        if single:
-            return z, self.running_spread
-        return z, self.batch_spread(window_sum(z.unflatten(1, self.running_mean.shape)))
+        mean, cov, count, centred = _offset_moments(padded, kernel_size)
+        if count == 1:
+            return self.affine()
+        m = (weight * mean.unsqueeze(1)).sum(dim=-1)
+        var = (torch.matmul(weight, cov) * weight).sum(dim=-1).clamp(min=0)
+        sigma = torch.sqrt(var + self.eps)
+        with torch.no_grad():
+            self.running_mean.lerp_(m, self.momentum)
+            self.running_var.lerp_(var * (count / (count - 1)), self.momentum)
+        # Sums over the window of z = (W^(k) x - m) / sigma, from the centred
+        # input at every offset (whose mean is centred.mean(-1), not 0).
+        ratio = (weight / sigma.unsqueeze(-1)).transpose(0, 1)
+        sums = torch.mm(ratio.flatten(1), centred.flatten(0, 1))
+        sums = sums - (ratio * centred.mean(dim=-1)).sum(dim=(1, 2)).unsqueeze(1)
+        positions = padded.shape[:1] + tuple(n - kernel_size + 1 for n in padded.shape[2:])
+        summed = pool_sum(sums.view((-1,) + positions).transpose(0, 1))
+        if summed[:, 0].numel() < MIN_SPREAD_VALUES:
+            spread = self.running_spread
+        else:
+            spread = torch.sqrt(summed.transpose(0, 1).flatten(1).var(dim=1) + self.eps)
+            spread = spread / FACTOR_SPREAD
+            with torch.no_grad():
+                self.running_spread.lerp_(spread, self.momentum)
+        scale = self.weight / (spread * sigma)
+        return scale, self.bias - scale * m
 
     def affine(self):
         """Eval-mode ``(scale, shift)``, shape ``(K^d, C)``: the factor is
         ``scale * W^(k) x + shift * u_0``."""
         scale = self.weight / (self.running_spread * torch.sqrt(self.running_var + self.eps))
         return scale, self.bias - scale * self.running_mean
-
-    def batch_spread(self, summed):
-        """``D_c`` of the batch from the window-and-pool sums of ``z``, updating the running one."""
-        spread = torch.sqrt(summed.transpose(0, 1).flatten(1).var(dim=1) + self.eps)
-        spread = spread / FACTOR_SPREAD
-        with torch.no_grad():
-            self.running_spread.lerp_(spread, self.momentum)
-        return spread
 
 
 class _LocalUpdater:
@@ -696,6 +719,51 @@ class _LocalUpdater:
         self.pending = None
 
 
+class _WindowProduct(torch.autograd.Function):
+    """Product over every window of the factor maps, with a gradient that
+    holds no tensor of the window view's size.
+
+    ``projected`` has shape ``(batch, K^d, C, *padded)`` and ``windows`` is
+    :meth:`OverlappingConvACNetwork._windows`; the result is the product over
+    the window axes, ``(batch, C, *positions)``. The gradient with respect to
+    the factor at offset ``k`` of output ``t`` is ``g_t h_t / f``, written
+    straight into the window view of the gradient (each (offset, position)
+    of the view is its own element of ``projected``); autograd's product over
+    a strided view instead materialises the view and scatters its gradient
+    back. Where a product is exactly 0 that quotient is undefined, and the
+    gradient is autograd's.
+    """
+
+    @staticmethod
+    def forward(ctx, projected, windows):
+        view = windows(projected)
+        n_spatial = projected.dim() - 3
+        h = view
+        for _ in range(n_spatial):
+            h = h.prod(dim=1)
+        ctx.windows = windows
+        ctx.save_for_backward(projected, h)
+        return h
+
+    @staticmethod
+    def backward(ctx, grad):
+        projected, h = ctx.saved_tensors
+        windows = ctx.windows
+        n_spatial = projected.dim() - 3
+        if (h == 0).any():
+            with torch.enable_grad():
+                inputs = projected.detach().requires_grad_()
+                out = windows(inputs)
+                for _ in range(n_spatial):
+                    out = out.prod(dim=1)
+                return torch.autograd.grad(out, inputs, grad)[0], None
+        spread = (grad * h).view(grad.shape[:1] + (1,) * n_spatial + grad.shape[1:])
+        # Contiguous, so that the window view is a view of it.
+        result = projected.new_zeros(projected.shape)
+        torch.div(spread, windows(projected), out=windows(result))
+        return result, None
+
+
 def _divide(h, log_scale, top):
     """``h / top`` with ``log top`` added to the log-scale map (None: 0); zero
     positions are left alone."""
@@ -707,9 +775,42 @@ def _divide(h, log_scale, top):
 def _project(rows, padded):
     """Every offset's map at every position: ``(K^d, C, d)`` rows on a map
     ``(batch, d, *positions)`` give ``(batch, K^d, C, *positions)``."""
-    # One matrix product over batch and positions (gradient included), not a batch of them.
-    flat = torch.einsum("od,bdp->bop", rows.flatten(0, 1), padded.flatten(2))
-    return flat.view((padded.shape[0],) + rows.shape[:2] + padded.shape[2:])
+    # One matrix product over batch and positions (gradient included), not a
+    # batch of them, and a contiguous result: the window view needs one, and
+    # einsum's (batch, rows, positions) was a permuted view (its copy and its
+    # gradient took several times the product's time).
+    batch, d = padded.shape[:2]
+    flat = torch.mm(rows.flatten(0, 1), padded.flatten(2).transpose(0, 1).reshape(d, -1))
+    flat = flat.view(-1, batch, flat.shape[1] // batch).transpose(0, 1).contiguous()
+    return flat.view((batch,) + rows.shape[:2] + padded.shape[2:])
+
+
+def _offset_moments(padded, kernel_size):
+    """Moments of the input at every window offset, over the batch and the
+    output positions: offset ``k`` sees ``padded[:, :, t + k]`` at output
+    ``t``.
+
+    Returns the mean ``(K^d, d)``, the biased covariance ``(K^d, d, d)``, the
+    number of values they average, and the input at every offset minus a
+    fixed reference, ``(K^d, d, batch * positions)`` in the order of
+    ``(batch, *positions)``.
+    """
+    n_spatial = padded.dim() - 2
+    sizes = tuple(n - kernel_size + 1 for n in padded.shape[2:])
+    count = padded.shape[0] * math.prod(sizes)
+    # Moments about the (fixed) mean of the whole map, so that the covariance
+    # is not a small difference of large second moments.
+    reference = padded.detach().mean(dim=(0,) + tuple(range(2, 2 + n_spatial)))
+    centred = padded - reference.view((1, -1) + (1,) * n_spatial)
+    for axis, size in enumerate(sizes):
+        centred = centred.unfold(2 + axis, size, 1)
+    # (batch, d, *offsets, *positions) -> (K^d, d, batch * positions)
+    order = tuple(range(2, 2 + n_spatial)) + (1, 0) + tuple(range(2 + n_spatial, centred.dim()))
+    centred = centred.permute(order).reshape(kernel_size**n_spatial, padded.shape[1], -1)
+    mean = centred.sum(dim=-1) / count
+    cov = torch.bmm(centred, centred.transpose(1, 2)) / count
+    cov = cov - mean.unsqueeze(2) * mean.unsqueeze(1)
+    return mean + reference, cov, count, centred
 
 
 def _moments(tensors, dims, correction=0):
