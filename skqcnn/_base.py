@@ -468,7 +468,7 @@ class NetworkClassifierBase(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
         self.input_min_ = float(X.min())
         self.input_max_ = float(X.max())
         self.device_ = resolve_device(self.device)
-        self.lr_ = self._default_lr[self.loss] if self.lr is None else self.lr
+        self.lr_ = self._resolve_lr()
         seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
         # Set before training: the trackers analyse this estimator while the net trains.
         self.net_ = self._untrained_skorch_net(X.shape[1], torch_dtype, seed)
@@ -505,6 +505,10 @@ class NetworkClassifierBase(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
                                       generator)
         return self._make_skorch_net(ScoredNetwork(basis, network), torch_dtype, seed)
 
+    def _resolve_lr(self):
+        """The peak learning rate: ``lr``, or where it is None the family's for ``loss``."""
+        return self._default_lr[self.loss] if self.lr is None else self.lr
+
     def _initialized_net(self, seed):
         """The hook of :func:`skqcnn.load`: an initialized net to load a file into.
 
@@ -524,6 +528,9 @@ class NetworkClassifierBase(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
         net : skorch.NeuralNet
         """
         torch_dtype = self._validate_common_params()
+        if not hasattr(self, "lr_"):
+            # Saved before lr_ existed, when lr had no None: the rule gives lr.
+            self.lr_ = self._resolve_lr()
         net = self._untrained_skorch_net(self.n_features_in_, torch_dtype, seed)
         net.initialize()
         return net
