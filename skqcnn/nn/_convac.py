@@ -399,18 +399,32 @@ class OverlappingConvACNetwork(nn.Module):
         for layer, (weight, norm) in enumerate(zip(self.conv_weights, self.norms)):
             padded = [self._pad(h) for h in maps]
 
-            def windows():
-                # Recomputed, not stored: all of them would not fit in memory on large images.
+            # The moments of the input at every window offset, in float64,
+            # give those of every factor map, as in training mode; the input
+            # at every offset is recomputed, not stored (all of it would not
+            # fit in memory on large images).
+            def moments():
                 for x in padded:
-                    yield self._windows(_project(weight, x)).flatten(1, n_spatial)
+                    yield _offset_moments(x.double(), self.kernel_size)
 
-            mean, var = _moments(windows(), dims=(0,) + tuple(range(3, 3 + n_spatial)))
-            norm.running_mean.copy_(mean)
-            norm.running_var.copy_(var)
-            sigma = torch.sqrt(var + norm.eps).view((1,) + var.shape + (1,) * n_spatial)
-            sums = (self._pool(((w - mean.view(sigma.shape)) / sigma).sum(dim=1), torch.sum)
-                    for w in windows())
-            # As batch_spread computes it on one batch.
+            total, first, second = 0, 0.0, 0.0
+            for mean, cov, count, _ in moments():
+                total += count
+                first = first + count * mean
+                second = second + count * (cov + mean.unsqueeze(2) * mean.unsqueeze(1))
+            mean = first / total
+            cov = second / total - mean.unsqueeze(2) * mean.unsqueeze(1)
+            w = weight.double()
+            map_mean = (w * mean.unsqueeze(1)).sum(dim=-1)
+            map_var = (torch.matmul(w, cov) * w).sum(dim=-1).clamp(min=0)
+            norm.running_mean.copy_(map_mean)
+            norm.running_var.copy_(map_var)
+            ratio = (w / torch.sqrt(map_var + norm.eps).unsqueeze(-1)).transpose(0, 1)
+            sums = (self._pool(_window_sums(
+                ratio, centred, mean - batch_mean + centred.mean(dim=-1),
+                x.shape[:1] + tuple(n - self.kernel_size + 1 for n in x.shape[2:])), torch.sum)
+                for x, (batch_mean, _, _, centred) in zip(padded, moments()))
+            # As batch_affine computes it on one batch.
             _, spread = _moments(sums, dims=(0,) + tuple(range(2, 2 + n_spatial)), correction=1)
             norm.running_spread.copy_(torch.sqrt(spread + norm.eps) / FACTOR_SPREAD)
             # The eval-mode products at their true scale (no rescaling: on
@@ -611,13 +625,9 @@ class _FactorNorm(nn.Module):
         with torch.no_grad():
             self.running_mean.lerp_(m, self.momentum)
             self.running_var.lerp_(var * (count / (count - 1)), self.momentum)
-        # Sums over the window of z = (W^(k) x - m) / sigma, from the centred
-        # input at every offset (whose mean is centred.mean(-1), not 0).
         ratio = (weight / sigma.unsqueeze(-1)).transpose(0, 1)
-        sums = torch.mm(ratio.flatten(1), centred.flatten(0, 1))
-        sums = sums - (ratio * centred.mean(dim=-1)).sum(dim=(1, 2)).unsqueeze(1)
         positions = padded.shape[:1] + tuple(n - kernel_size + 1 for n in padded.shape[2:])
-        summed = pool_sum(sums.view((-1,) + positions).transpose(0, 1))
+        summed = pool_sum(_window_sums(ratio, centred, centred.mean(dim=-1), positions))
         if summed[:, 0].numel() < MIN_SPREAD_VALUES:
             spread = self.running_spread
         else:
@@ -811,6 +821,22 @@ def _offset_moments(padded, kernel_size):
     cov = torch.bmm(centred, centred.transpose(1, 2)) / count
     cov = cov - mean.unsqueeze(2) * mean.unsqueeze(1)
     return mean + reference, cov, count, centred
+
+
+def _window_sums(ratio, centred, shift, positions):
+    """Sums over every window of ``z = (W^(k) x - m_k) / sigma_k``, shape
+    ``(batch, C, *positions)``.
+
+    ``ratio`` holds ``W^(k) / sigma_k`` as ``(C, K^d, d)``, ``centred`` the
+    input at every offset less a reference, ``(K^d, d, batch * positions)``
+    (from :func:`_offset_moments`), and ``shift`` ``(K^d, d)`` the mean of
+    the input at each offset (of which ``m_k`` is the map) less the same
+    reference; ``positions`` is ``(batch, *positions)``. One matrix product
+    over every offset and input channel.
+    """
+    sums = torch.mm(ratio.flatten(1), centred.flatten(0, 1))
+    sums = sums - (ratio * shift).sum(dim=(1, 2)).unsqueeze(1)
+    return sums.view((-1,) + tuple(positions)).transpose(0, 1)
 
 
 def _moments(tensors, dims, correction=0):
