@@ -1,4 +1,4 @@
-"""Monte Carlo Renyi-2 at scale: a 32x32 ConvAC and a T=256 RAC, new sampler beside the old.
+"""Monte Carlo Renyi-2 at scale: a 32x32 ConvAC and a T=256 RAC, light cones beside full passes.
 
 The ConvAC is the module ``OverlappingConvACClassifier()`` builds for a 32x32
 image at its defaults (channels ("constant", 16), four layers, kernel 3,
@@ -14,22 +14,30 @@ estimator resolves). For each network the script prints:
 1. the time of ``renyi2_monte_carlo`` with 2,000 samples and default options
    (target: at most 120 s on the 2-core CPU), with the estimate, its standard
    error, split R-hat and effective sample size, and any convergence warning;
-2. the time of the sampler this package had before (one ladder-less pair of
-   chains per 1/128 of the samples, burn-in ``20 * n_sites`` moves, a sample
-   every ``n_sites`` moves, the RAC by full forward passes), run in the same
-   process with a time cap and reported as ``> cap`` when it does not finish.
+2. the cost of one Metropolis move of the 128 walkers of the default options
+   through the engine's light-cone updater (``ConvACUpdater`` from the
+   network's ``folded_maps()``, ``RecurrentUpdater`` from its
+   ``folded_layers()``) beside ``FullUpdater``, a full ``log_forward`` pass of
+   the network per move, the path of a network without light-cone maps; the
+   median of ``--repeats`` interleaved runs of ``--moves`` moves each;
+3. the same sampler run on the network as a plain amplitude function (every
+   move and swapped pair by full ``log_forward`` passes) with a time cap,
+   reported as ``> cap`` when it does not finish.
 
 ``--samples``, ``--chains`` and ``--burn-in`` change the first run, to
-measure what a converged estimate costs.
+measure what a converged estimate costs. ``--only readme`` instead fits the
+README's ``OverlappingConvACClassifier(random_state=0)`` on the digits and
+times its ``entanglement_entropy()`` (ten classes of 2,000 samples, 1,280
+walkers), with the per-move comparison at that size.
 
 Run from the repository root with skqcnn importable::
 
-    OMP_NUM_THREADS=1 python benchmarks/bench_monte_carlo.py [--cap 150] [--samples 2000] \
-        [--chains 16] [--burn-in N] [--only convac|rac]
+    OMP_NUM_THREADS=1 python benchmarks/bench_monte_carlo.py [--cap 60] [--samples 2000] \
+        [--chains 16] [--burn-in N] [--only convac|rac|readme] [--threads 1]
 """
 
 import argparse
-import math
+import statistics
 import time
 import warnings
 
@@ -39,68 +47,50 @@ import torch
 from bench_entanglement_nontree import near_uniform_weights
 
 from skqcnn import OverlappingConvACClassifier
+from skqcnn.entanglement._convac_maps import ConvACMaps, ConvACUpdater
 from skqcnn.entanglement._enumeration import float64_eval_copy
 from skqcnn.entanglement._monte_carlo import network_log_amplitudes, renyi2_monte_carlo
-from skqcnn.entanglement._sampling import FullUpdater
+from skqcnn.entanglement._sampling import FullUpdater, RecurrentMaps, RecurrentUpdater
 from skqcnn.nn._rac import DeepRACNetwork
 
 TARGET_SECONDS = 120.0
+# Walkers of one class at the default options: 16 chain pairs of 4 temperatures.
+WALKERS = 2 * 16 * 4
 
 
 class TimeCap(Exception):
-    """The old sampler ran past its time cap."""
+    """The full-pass run went past its time cap."""
 
 
-def old_sampler(network, n_sites, local_dim, in_a, n_samples, cap, seed=0):
-    """The previous single-site sampler: 128 chain pairs, burn-in 20 N, thinning N.
-
-    Kept here only for the timing comparison; raises ``TimeCap`` after ``cap``
-    seconds. Returns the purity estimate of class 0.
-    """
+def capped(evaluate, cap):
+    """``evaluate`` that raises ``TimeCap`` once ``cap`` seconds have passed."""
     deadline = time.perf_counter() + cap
-    gen = torch.Generator().manual_seed(seed)
-    n_chains = 128
-    evaluate = network_log_amplitudes(network, local_dim)
-    configs = torch.randint(local_dim, (2 * n_chains, n_sites), generator=gen)
-    if hasattr(network, "local_updater"):
-        updater = float64_eval_copy(network).local_updater(configs)
-    else:
-        updater = FullUpdater(evaluate, configs)
-    log_abs = updater.log_amplitudes()[0][:, 0]
-    in_a = torch.as_tensor(in_a)
-    order = []
 
-    def step(configs, log_abs):
+    def call(configs):
         if time.perf_counter() > deadline:
             raise TimeCap
-        if not order:
-            order.extend(torch.randperm(n_sites, generator=gen).tolist())
-        site = order.pop()
-        values = (configs[:, site] + torch.randint(1, local_dim, (configs.shape[0],),
-                                                   generator=gen)) % local_dim
-        new_log = updater.propose(site, values)[0][:, 0]
-        accept = torch.log(torch.rand(configs.shape[0], generator=gen,
-                                      dtype=torch.float64)) < 2 * (new_log - log_abs)
-        updater.accept(accept)
-        configs = configs.clone()
-        configs[:, site] = torch.where(accept, values, configs[:, site])
-        return configs, torch.where(accept, new_log, log_abs)
+        return evaluate(configs)
 
-    with torch.no_grad():
-        for _ in range(20 * n_sites):
-            configs, log_abs = step(configs, log_abs)
-        total = 0.0
-        per_chain = max(1, math.ceil(n_samples / n_chains))
-        for _ in range(per_chain):
-            for _ in range(n_sites):
-                configs, log_abs = step(configs, log_abs)
-            first, second = configs[:n_chains], configs[n_chains:]
-            swapped = torch.cat((torch.where(in_a, first, second),
-                                 torch.where(in_a, second, first)))
-            swap_log, swap_sign = evaluate(swapped)
-            exponent = swap_log[:, 0].view(2, -1).sum(0) - log_abs.view(2, -1).sum(0)
-            total += float((swap_sign[:, 0].view(2, -1).prod(0) * torch.exp(exponent)).sum())
-    return total / (per_chain * n_chains)
+    return call
+
+
+def light_cone_updater(network, configs):
+    """The engine's light-cone updater of ``network``, as ``renyi2_monte_carlo`` builds it."""
+    if hasattr(network, "folded_maps"):
+        return ConvACUpdater(ConvACMaps(network.folded_maps()), configs)
+    return RecurrentUpdater(RecurrentMaps(float64_eval_copy(network)), configs)
+
+
+def seconds_per_move(updater, n_sites, local_dim, moves, seed=0):
+    """Mean seconds of one proposal and acceptance of every walker of ``updater``."""
+    gen = torch.Generator().manual_seed(seed)
+    batch = updater.log_amplitudes()[0].shape[0]
+    start = time.perf_counter()
+    for move in range(moves):
+        site = int(torch.randint(n_sites, (), generator=gen))
+        updater.propose(site, torch.randint(local_dim, (batch,), generator=gen))
+        updater.accept(torch.rand(batch, generator=gen) < 0.5)
+    return (time.perf_counter() - start) / moves
 
 
 def networks():
@@ -119,20 +109,71 @@ def networks():
     }
 
 
+def readme_convac():
+    """The README's ConvAC: ``OverlappingConvACClassifier(random_state=0)`` fitted on
+    three quarters of the digits (8x8, ``M = 3``, ten classes)."""
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
+
+    X, y = load_digits(return_X_y=True)
+    X_train, _, y_train, _ = train_test_split(X, y, test_size=0.25, stratify=y,
+                                              random_state=0)
+    return OverlappingConvACClassifier(random_state=0).fit(X_train, y_train)
+
+
+def bench_readme(args):
+    """``entanglement_entropy()`` of the README's ConvAC: ten classes, 2,000 samples each."""
+    start = time.perf_counter()
+    clf = readme_convac()
+    print(f"README 8x8 ConvAC (fitted in {time.perf_counter() - start:.0f} s): "
+          "entanglement_entropy(), default arguments, ten classes")
+    start = time.perf_counter()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        entropy, stderr = clf.entanglement_entropy(return_std=True)
+    print(f"  light cones: {time.perf_counter() - start:.1f} s; S_2 = "
+          f"{np.array2string(entropy, precision=4)} +- {np.array2string(stderr, precision=2)}")
+    for warning in caught:
+        print(f"    warning: {warning.message}")
+    net = clf.net_.module_.network
+    n_sites, local_dim = net.n_sites, clf.local_dim_
+    configs = torch.randint(local_dim, (10 * WALKERS, n_sites),
+                            generator=torch.Generator().manual_seed(1))
+    evaluate = network_log_amplitudes(net, local_dim)
+    times = {"light cones": [], "full passes": []}
+    for _ in range(args.repeats):
+        times["light cones"].append(seconds_per_move(
+            light_cone_updater(net, configs), n_sites, local_dim, args.moves))
+        times["full passes"].append(seconds_per_move(
+            FullUpdater(evaluate, configs), n_sites, local_dim, args.moves))
+    light, full = (statistics.median(t) for t in times.values())
+    print(f"  one move of {10 * WALKERS} walkers: light cones {1e3 * light:.1f} ms, full "
+          f"log_forward passes {1e3 * full:.1f} ms (x{full / light:.1f}); medians of "
+          f"{args.repeats} interleaved runs")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--cap", type=float, default=150.0,
-                        help="time cap of the old sampler, seconds")
+    parser.add_argument("--cap", type=float, default=60.0,
+                        help="time cap of the full-pass run, seconds")
     parser.add_argument("--samples", type=int, default=2000)
     parser.add_argument("--chains", type=int, default=16,
-                        help="chain pairs per class of the new sampler")
+                        help="chain pairs per class of the sampler")
     parser.add_argument("--burn-in", type=int, default=None,
-                        help="burn-in moves of the new sampler (default: its own)")
-    parser.add_argument("--only", choices=("convac", "rac"))
+                        help="burn-in moves of the sampler (default: its own)")
+    parser.add_argument("--moves", type=int, default=20,
+                        help="moves per timing of the per-move comparison")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--only", choices=("convac", "rac", "readme"),
+                        help="one case; readme (not in the default run) times the "
+                             "README's ConvAC call")
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
+    if args.only == "readme":
+        bench_readme(args)
+        return
     for key, (name, net, n_sites, local_dim, in_a) in networks().items():
         if args.only not in (None, key):
             continue
@@ -146,19 +187,40 @@ def main():
                                      burn_in=args.burn_in)
         seconds = time.perf_counter() - start
         verdict = "PASS" if seconds <= TARGET_SECONDS else "FAIL"
-        print(f"  new: {seconds:.1f} s ({verdict}, target {TARGET_SECONDS:.0f} s); "
-              f"S_2 = {est.entropy[0]:.4f} +- {est.stderr[0]:.4f}, purity "
+        print(f"  light cones: {seconds:.1f} s ({verdict}, target {TARGET_SECONDS:.0f} s); "
+              f"S_2 = {est.entropy[0]:.4g} +- {est.stderr[0]:.2g}, purity "
               f"{est.purity[0]:.4g} +- {est.purity_stderr[0]:.2g}, split R-hat "
               f"{est.r_hat[0]:.3f}, ESS {est.ess[0]:.0f}, acceptance "
-              f"{est.acceptance[0]:.2f}, exchanges {np.round(est.exchange_acceptance, 2)}")
+              f"{est.acceptance[0]:.2f}, exchanges {np.round(est.exchange_acceptance, 2)}, "
+              f"jumps {est.jump_acceptance[0]:.2f}")
         for warning in caught:
             print(f"    warning: {warning.message}")
+
+        configs = torch.randint(local_dim, (WALKERS, n_sites),
+                                generator=torch.Generator().manual_seed(1))
+        evaluate = network_log_amplitudes(net, local_dim)
+        times = {"light cones": [], "full passes": []}
+        for _ in range(args.repeats):
+            times["light cones"].append(seconds_per_move(
+                light_cone_updater(net, configs), n_sites, local_dim, args.moves))
+            times["full passes"].append(seconds_per_move(
+                FullUpdater(evaluate, configs), n_sites, local_dim, max(args.moves // 4, 1)))
+        light, full = (statistics.median(t) for t in times.values())
+        print(f"  one move of {WALKERS} walkers: light cones {1e3 * light:.1f} ms, full "
+              f"log_forward passes {1e3 * full:.1f} ms (x{full / light:.1f}); medians of "
+              f"{args.repeats} interleaved runs")
+
         start = time.perf_counter()
         try:
-            purity = old_sampler(net, n_sites, local_dim, in_a, args.samples, args.cap)
-            print(f"  old: {time.perf_counter() - start:.1f} s; purity {purity:.4g}")
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                est = renyi2_monte_carlo(capped(evaluate, args.cap), n_sites, local_dim, in_a,
+                                         args.samples, classes=[0], random_state=0,
+                                         n_chains=args.chains, burn_in=args.burn_in)
+            print(f"  full passes: {time.perf_counter() - start:.1f} s; S_2 = "
+                  f"{est.entropy[0]:.4g} +- {est.stderr[0]:.2g}")
         except TimeCap:
-            print(f"  old: > {args.cap:.0f} s (stopped at the cap)")
+            print(f"  full passes: > {args.cap:.0f} s (stopped at the cap)")
 
 
 if __name__ == "__main__":

@@ -34,9 +34,9 @@ from .callbacks import (
     EntanglementTracker,
     EpochSeededShuffle,
     FiniteLossGuard,
-    NotLearningCheck,
     labelled_partitions,
 )
+from .callbacks._not_learning import warn_if_not_learning
 from ._partitions import partition_mask
 from .entanglement._monte_carlo import renyi2_monte_carlo
 from .entanglement._spectra import entropy_from_spectrum, log_base, positive_order
@@ -473,15 +473,20 @@ class NetworkClassifierBase(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
         # Set before training: the trackers analyse this estimator while the net trains.
         self.net_ = self._untrained_skorch_net(X.shape[1], torch_dtype, seed)
         self.net_.fit(self._scale_inputs(X), y_encoded)
-        self._check_trained_scores(X)
+        self._check_trained_scores(X, y_encoded)
         if self.accelerator is not None:
             self._release_accelerator()
             self.device_ = str(module_device(self.net_.module_))
 
-    def _check_trained_scores(self, X):
-        """Training that ends with finite weights can still overflow the scores."""
+    def _check_trained_scores(self, X, y_encoded):
+        """Training that ends with finite weights can still overflow the scores.
+
+        The same float64 scores then tell whether the fit learnt anything
+        (:class:`~skqcnn.callbacks.NotLearningCheck`, without a second pass
+        over the data).
+        """
         try:
-            self._scores(X)
+            scores = self._scores(X)
         except ValueError as error:
             # Scores are computed in float64 whatever the training dtype, so
             # the weights themselves are too large: a smaller step is the fix.
@@ -490,6 +495,7 @@ class NetworkClassifierBase(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
                 f"({error}) Lower the learning rate (lr={self.lr_}) or max_epochs "
                 f"(max_epochs={self.max_epochs})."
             ) from None
+        warn_if_not_learning(self.net_, scores, y_encoded, stacklevel=4)
 
     def _untrained_skorch_net(self, n_features, torch_dtype, seed):
         """The untrained skorch net; sets ``local_dim_`` and the layout attributes.
@@ -567,7 +573,7 @@ class NetworkClassifierBase(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
             self.net_.accelerator = self.accelerator
             self.net_._initialize_accelerator()
         self.net_.partial_fit(self._scale_inputs(X), y_encoded, epochs=remaining)
-        self._check_trained_scores(X)
+        self._check_trained_scores(X, y_encoded)
         if self.accelerator is not None:
             self._release_accelerator()
 
@@ -636,8 +642,6 @@ class NetworkClassifierBase(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
             )))
         # After early stopping has restored the best weights.
         callbacks.append(("batchnorm_recalibration", BatchNormRecalibration()))
-        # After recalibration: it judges the eval-mode network that predict uses.
-        callbacks.append(("not_learning", NotLearningCheck()))
         callbacks.extend(self._user_callbacks())
         if self.verbose:
             callbacks.append(("progress_bar", ProgressBar()))

@@ -1,5 +1,7 @@
 """Stop training with a clear error when the loss stops being finite."""
 
+import math
+
 import torch
 from skorch.callbacks import Callback
 
@@ -24,7 +26,9 @@ class FiniteLossGuard(Callback):
     def on_batch_end(self, net, batch=None, training=None, **kwargs):
         """Check the batch loss."""
         loss = kwargs.get("loss")
-        if training and loss is not None and not torch.isfinite(loss).all():
+        # skorch has already synchronised on the loss to record it, so reading
+        # it as a float costs less than a tensor test.
+        if training and loss is not None and not math.isfinite(loss.item()):
             self._fail(net, f"The training loss became non-finite ({loss.item()})")
 
     def on_train_end(self, net, **kwargs):

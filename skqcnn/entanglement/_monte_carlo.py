@@ -10,6 +10,7 @@ import torch
 from tqdm.auto import tqdm
 
 from ..exceptions import MonteCarloConvergenceWarning
+from ._convac_maps import ConvACMaps, ConvACUpdater
 from ._diagnostics import effective_sample_size, split_r_hat
 from ._enumeration import float64_eval_copy
 from ._sampling import (
@@ -19,13 +20,19 @@ from ._sampling import (
     TemperedChains,
     geometric_ladder,
     is_recurrent,
-    swap_values,
+    swapped_amplitudes,
 )
 
 # Chains agree below this rank-normalised split R-hat (Vehtari et al., 2021).
 _MAX_R_HAT = 1.05
 # Below this many effective samples the standard error is itself too uncertain.
 _MIN_ESS = 100
+# Swap values up to exp(this) are averaged directly: sums of millions of them
+# stay far below float64's largest value, about exp(709).
+_MAX_LOG_VALUE = 300.0
+# Relative resolution of swap values: ratios of amplitudes whose logarithms
+# reach 1e5 (a T=256 RAC) carry rounding errors near 1e-11.
+_RESOLUTION = 1e-10
 # Most moves between two jumps: four in the default burn-in of 500 moves.
 _JUMP_EVERY = 125
 
@@ -45,7 +52,8 @@ class Renyi2Estimate:
         Standard error of ``entropy`` by the delta method,
         ``purity_stderr / purity``; NaN where ``entropy`` is.
     purity : ndarray of float
-        Estimate of ``Tr rho_A^2``: the mean of all swap values.
+        Estimate of ``Tr rho_A^2``: the mean of all swap values; inf only
+        where that mean exceeds float64's range (``entropy`` stays finite).
     purity_stderr : ndarray of float
         Standard deviation of the swap values over the square root of
         ``ess``.
@@ -184,11 +192,24 @@ def renyi2_monte_carlo(network, n_sites, local_dim, in_a, n_samples, *, classes=
     which reaches isolated spikes of ``|Psi|^2`` that neither single-site
     moves nor tempering find.
 
+    **Start.** With ``jumps``, every walker starts from its random
+    configuration or one of the constant ones, drawn with probability
+    proportional to ``|Psi|^(2 beta) / q`` (``q`` the jump proposal), so that
+    chains start on the spikes that the jumps would otherwise have to find.
+
     **Light cones.** Because every walker changes the same site, a network
-    with a ``local_updater(configs)`` method (the overlapping ConvAC)
-    re-evaluates only the light cone of that site, and a network with
-    ``folded_layers()`` and ``n_steps`` (the deep RAC) re-evaluates only the
-    steps from that site on, from cached prefixes.
+    with ``folded_maps()`` (the overlapping ConvAC) re-evaluates only the
+    light cone of that site, and a network with ``folded_layers()`` and
+    ``n_steps`` (the deep RAC) re-evaluates only the steps from that site on,
+    from cached prefixes; both are evaluated by the engine on the exported
+    eval-mode maps. The swapped pairs of a ConvAC are evaluated by the light
+    cone of the bounding box of ``A`` or of its complement, whichever is
+    smaller, when it covers at most half the image.
+
+    **Swap values** are kept as logarithm and sign, and averaged after
+    division by the largest where they exceed ``exp(300)``: chains far from
+    the bulk of ``|Psi|^2`` give huge but finite estimates (with a warning),
+    never an overflow to inf or NaN.
 
     **Error bars.** ``purity_stderr`` is the standard deviation of the swap
     values over the square root of their effective sample size (Geyer's
@@ -198,7 +219,8 @@ def renyi2_monte_carlo(network, n_sites, local_dim, in_a, n_samples, *, classes=
     says which diagnostic failed and what to raise when the rank-normalised
     split R-hat exceeds 1.05, when there are fewer than 100 effective samples,
     or when the purity estimate is impossible (above 1 by more than three
-    standard errors, or not positive).
+    standard errors, ``S_2`` below 0 by more than three of its standard
+    errors, or not positive).
 
     **Negative entropies and NaN.** The entropy is that of the mean purity,
     never clipped: a purity estimate a little above 1 (states of small
@@ -322,8 +344,14 @@ def renyi2_monte_carlo(network, n_sites, local_dim, in_a, n_samples, *, classes=
     progress = tqdm(total=burn_in + per_chain * thinning, disable=not verbose,
                     desc="Renyi-2 Monte Carlo", unit="move")
     column = torch.as_tensor(np.repeat(classes, 2 * n_chains * n_temperatures), device=device)
-    if net is not None and hasattr(net, "local_updater"):
-        make_updater = net.local_updater
+    if net is not None and hasattr(net, "folded_maps"):
+        # Swapped pairs and jumps are evaluated by the same folded maps,
+        # folded once instead of at every call of the network's log_forward.
+        convac = ConvACMaps(net.folded_maps(), device=device)
+        evaluate = convac
+
+        def make_updater(configs):
+            return ConvACUpdater(convac, configs)
     elif net is not None and is_recurrent(net):
         # Swapped pairs and jumps are evaluated by the same folded maps: fewer
         # tensor operations per step than the network's own log_forward.
@@ -336,36 +364,47 @@ def renyi2_monte_carlo(network, n_sites, local_dim, in_a, n_samples, *, classes=
         def make_updater(configs):
             return FullUpdater(evaluate, configs)
     betas = geometric_ladder(n_temperatures, beta_min, device=device)
-    chains = TemperedChains(make_updater, evaluate, configs, column, betas, n_sites,
-                            local_dim, gen)
+    chains = TemperedChains(make_updater(configs), evaluate, configs, column, betas, n_sites,
+                            local_dim, gen, jumps=jumps)
 
     def move():
         chains.step()
         # A jump costs about one full evaluation of every walker: once per
         # sweep, but early enough in the burn-in of a large network to count.
         if jumps and chains.n_proposals % min(n_sites, _JUMP_EVERY) == 0:
-            chains.jump(batch_size)
+            chains.jump()
         progress.update()
 
     pair_column = torch.as_tensor(np.repeat(classes, n_chains), device=device)
-    draws = torch.empty(n_cls * n_chains, per_chain, dtype=torch.float64, device=device)
+    # Swap values as logarithm and sign: a ratio of amplitudes can exceed float64.
+    draw_log = torch.empty(n_cls * n_chains, per_chain, dtype=torch.float64, device=device)
+    draw_sign = torch.empty_like(draw_log)
+    pair = (n_cls, 2, n_chains)
     with progress:
         for _ in range(burn_in):
             move()
         for sample in range(per_chain):
             for _ in range(thinning):
                 move()
-            sampled, log_abs, sign = chains.sampled()
-            pair = (n_cls, 2, n_chains)
-            sampled = sampled.view(*pair, n_sites)
+            rows, sampled, log_abs, sign = chains.sampled()
+            first, second = (rows.view(pair)[:, i].reshape(-1) for i in range(2))
+            if hasattr(chains.updater, "swapped"):
+                logs, signs = chains.updater.swapped(first, second, in_a)
+                pick = torch.arange(pair_column.numel(), device=device)
+                logs, signs = logs[:, pick, pair_column], signs[:, pick, pair_column]
+            else:
+                sampled = sampled.view(*pair, n_sites)
+                logs, signs = swapped_amplitudes(
+                    evaluate, sampled[:, 0].reshape(-1, n_sites),
+                    sampled[:, 1].reshape(-1, n_sites), pair_column, in_a, batch_size)
             log_abs, sign = log_abs.view(pair), sign.view(pair)
-            draws[:, sample] = swap_values(
-                evaluate, sampled[:, 0].reshape(-1, n_sites), sampled[:, 1].reshape(-1, n_sites),
-                log_abs[:, 0].reshape(-1), log_abs[:, 1].reshape(-1), sign[:, 0].reshape(-1),
-                sign[:, 1].reshape(-1), pair_column, in_a, batch_size,
-            )
-    draws = draws.view(n_cls, n_chains, per_chain).cpu().numpy()
-    result = _summarise(draws, classes, chains, n_temperatures)
+            draw_log[:, sample] = (logs.sum(0) - log_abs[:, 0].reshape(-1)
+                                   - log_abs[:, 1].reshape(-1))
+            draw_sign[:, sample] = (signs.prod(0) * sign[:, 0].reshape(-1)
+                                    * sign[:, 1].reshape(-1))
+    shape = (n_cls, n_chains, per_chain)
+    result = _summarise(draw_log.view(shape).cpu().numpy(), draw_sign.view(shape).cpu().numpy(),
+                        classes, chains, n_temperatures)
     _warn(result, n_chains, n_temperatures, thinning)
     return result
 
@@ -379,28 +418,56 @@ def _check_int(name, value, minimum):
     return int(value)
 
 
-def _summarise(draws, classes, chains, n_temperatures):
-    """Per-class purity, entropy, standard errors and diagnostics from the swap values."""
-    n_cls, n_chains, per_chain = draws.shape
-    flat = draws.reshape(n_cls, -1)
-    finite = np.isfinite(flat).all(axis=1)
-    purity = np.where(finite, flat.mean(axis=1), np.nan)
-    ess = np.array([effective_sample_size(d) if ok else np.nan
-                    for d, ok in zip(draws, finite)])
-    r_hat = np.array([split_r_hat(d) if ok else np.nan for d, ok in zip(draws, finite)])
+def _summarise(log_values, signs, classes, chains, n_temperatures):
+    """Per-class purity, entropy, standard errors and diagnostics from the swap values.
+
+    The swap values arrive as logarithm and sign, ``(n_classes, n_chains,
+    per_chain)``; where a class's largest value exceeds ``exp(_MAX_LOG_VALUE)``
+    its values are divided by the largest before averaging, so that ratios
+    beyond float64's range still give a finite entropy and standard error
+    (the ESS and R-hat do not depend on the scale).
+    """
+    n_cls = log_values.shape[0]
+    zero = signs == 0
+    # NaN (0 / 0) or +inf (over 0): a chain on a vanishing amplitude.
+    defined = ~(np.isnan(log_values) | np.isposinf(log_values) & ~zero).reshape(
+        n_cls, -1).any(axis=1)
+    safe_log = np.where(zero | ~np.isfinite(log_values), -np.inf, log_values)
+    top = safe_log.reshape(n_cls, -1).max(axis=1)
+    # Values within float64's range are averaged as they are (rank-based
+    # diagnostics then see their exact ties).
+    top = np.where(np.isfinite(top) & (top > _MAX_LOG_VALUE), top, 0.0)
     with np.errstate(invalid="ignore"):
-        purity_stderr = flat.std(axis=1, ddof=1) / np.sqrt(ess)
-    positive = purity > 0
-    safe = np.where(positive, purity, 1.0)
-    entropy = np.where(positive, -np.log(safe), np.nan)
-    stderr = np.where(positive, purity_stderr / safe, np.nan)
+        scaled = np.where(zero, 0.0, signs * np.exp(safe_log - top[:, None, None]))
+    scaled[~defined] = np.nan
+    flat = scaled.reshape(n_cls, -1)
+    mean = flat.mean(axis=1)
+    # Swap values closer than float64 resolves them are ties for the
+    # diagnostics: otherwise the rank-based R-hat of chains whose values all
+    # equal 1 up to rounding measures the rounding.
+    with np.errstate(invalid="ignore"):
+        resolution = _RESOLUTION * np.nanmax(np.abs(flat), axis=1, initial=0.0)
+        resolution = np.where(resolution > 0, resolution, 1.0)[:, None, None]
+        resolved = np.round(scaled / resolution) * resolution
+    ess = np.array([effective_sample_size(d) if ok else np.nan
+                    for d, ok in zip(resolved, defined)])
+    r_hat = np.array([split_r_hat(d) if ok else np.nan for d, ok in zip(resolved, defined)])
+    with np.errstate(invalid="ignore"):
+        scaled_stderr = flat.std(axis=1, ddof=1) / np.sqrt(ess)
+    positive = mean > 0
+    safe = np.where(positive, mean, 1.0)
+    entropy = np.where(positive, -(top + np.log(safe)), np.nan)
+    stderr = np.where(positive, scaled_stderr / safe, np.nan)
+    # Beyond float64 only where the estimate is itself absurd (far above 1).
+    with np.errstate(over="ignore"):
+        purity, purity_stderr = mean * np.exp(top), scaled_stderr * np.exp(top)
     acceptance = chains.acceptance().view(n_cls, -1).mean(1).cpu().numpy()
     return Renyi2Estimate(
         classes=classes, entropy=entropy, stderr=stderr, purity=purity,
         purity_stderr=purity_stderr, r_hat=r_hat, ess=ess, acceptance=acceptance,
         exchange_acceptance=chains.exchange_rates() if n_temperatures > 1 else np.zeros(0),
         jump_acceptance=chains.jump_acceptance().view(n_cls, -1).mean(1).cpu().numpy(),
-        n_samples=n_chains * per_chain, n_chains=n_chains,
+        n_samples=log_values.shape[1] * log_values.shape[2], n_chains=log_values.shape[1],
     )
 
 
@@ -412,15 +479,14 @@ def _warn(result, n_chains, n_temperatures, thinning):
     def values(array, mask, spec=".3g"):
         return ", ".join(format(v, spec) for v in array[mask])
 
-    undefined = ~np.isfinite(result.purity)
+    undefined = np.isnan(result.purity)
     if undefined.any():
         warnings.warn(
-            f"The swap values of classes {classes_where(undefined)} are not finite: some "
+            f"The swap values of classes {classes_where(undefined)} are not defined: some "
             f"chains sit on configurations whose amplitude is exactly 0 (the network "
-            f"state vanishes there or underflows in float64), or far below that of a "
-            f"swapped pair (beyond float64's range: chains far from the bulk of "
-            f"|Psi|^2), so entropy, stderr, r_hat and ess are NaN. Raise burn_in, or "
-            f"check the network's amplitudes on one-hot inputs.",
+            f"state vanishes there or underflows in float64), so entropy, stderr, r_hat "
+            f"and ess are NaN. Raise burn_in, or check the network's amplitudes on "
+            f"one-hot inputs.",
             MonteCarloConvergenceWarning, stacklevel=4,
         )
     bad = ~(result.r_hat <= _MAX_R_HAT) & ~undefined
@@ -440,13 +506,20 @@ def _warn(result, n_chains, n_temperatures, thinning):
             f"itself uncertain. Raise n_samples or thinning (now {thinning}).",
             MonteCarloConvergenceWarning, stacklevel=4,
         )
-    above = result.purity > 1 + 3 * result.purity_stderr
+    # purity - 3 purity_stderr > 1, in logarithms as the purity may exceed
+    # float64; or S_2 below 0 by more than three of its own standard errors,
+    # which catches swap values so large that their standard error is as well.
+    with np.errstate(invalid="ignore", divide="ignore"):
+        above = ((-result.entropy + np.log(1 - 3 * result.stderr) > 0)
+                 | (result.entropy + 3 * result.stderr < 0))
     if above.any():
         warnings.warn(
-            f"The estimate of Tr rho_A^2 for classes {classes_where(above)} is "
-            f"{values(result.purity, above)}, above its maximum 1 by more than three "
-            f"standard errors; the error bars are too small. Raise n_samples, "
-            f"n_chains (now {n_chains}) and n_temperatures (now {n_temperatures}).",
+            f"The estimate of S_2 for classes {classes_where(above)} is "
+            f"{values(result.entropy, above)} +- {values(result.stderr, above)}, below 0 "
+            f"(Tr rho_A^2 above its maximum 1) by more than three standard errors: the "
+            f"error bars are too small, or some chains are still far from the bulk of "
+            f"|Psi|^2, where swap values are huge. Raise burn_in, n_samples, n_chains "
+            f"(now {n_chains}) and n_temperatures (now {n_temperatures}).",
             MonteCarloConvergenceWarning, stacklevel=4,
         )
     nonpositive = result.purity <= 0

@@ -2,9 +2,10 @@
 
 An *updater* holds the configurations of every chain (one per row) and their
 log-amplitudes, and answers ``propose(site, values)`` (the log-amplitudes with
-``site`` of every row set to ``values``) and ``accept(mask)``. All rows change
-the same site in a proposal, so a network can re-evaluate only the part of
-its computation that the site reaches (its light cone).
+``site`` of every row set to ``values``), ``propose_configs(configs)`` (those
+of whole new configurations) and ``accept(mask)``. All rows change the same
+site in a proposal, so a network can re-evaluate only the part of its
+computation that the site reaches (its light cone).
 """
 
 import math
@@ -35,6 +36,11 @@ class FullUpdater:
         proposal = self.configs.clone()
         proposal[:, site] = values
         self.pending = (proposal, self.evaluate(proposal))
+        return self.pending[1]
+
+    def propose_configs(self, configs):
+        """Amplitudes of whole new configurations of every row (a jump)."""
+        self.pending = (configs, self.evaluate(configs))
         return self.pending[1]
 
     def accept(self, mask):
@@ -179,6 +185,13 @@ class RecurrentUpdater:
         self.pending = (site, configs, states, log_scales, amplitudes)
         return amplitudes
 
+    def propose_configs(self, configs):
+        """Amplitudes of whole new configurations of every row (a jump)."""
+        states, log_scales = self.maps.run(configs, 0, None, None)
+        amplitudes = self.maps.readout(states, log_scales)
+        self.pending = (0, configs, states, log_scales, amplitudes)
+        return amplitudes
+
     def accept(self, mask):
         site, configs, states, log_scales, (new_log, new_sign) = self.pending
         keep = mask.view(-1, 1)
@@ -226,11 +239,19 @@ class TemperedChains:
     configurations (the bias paths of every layer meet there), which no
     sequence of single-site moves through low-amplitude neighbours reaches.
 
+    With ``jumps``, the walkers start from the jump proposal resampled by
+    the target (sampling-importance-resampling): each picks its uniformly
+    random configuration or one of the ``M`` constant ones with probability
+    proportional to ``|Psi|^(2 beta) / q``. Chains then begin on spikes at
+    the constant configurations where a network has them, instead of waiting
+    for jumps to find them, and on a random configuration where the weight
+    of ``|Psi|^2`` is spread out.
+
     Parameters
     ----------
-    make_updater : callable
-        ``make_updater(configs)`` gives a light-cone updater over the rows of
-        ``configs``; called again after accepted jumps.
+    updater : object
+        A light-cone updater over the rows of ``configs`` (see the module
+        docstring).
     evaluate : callable
         ``evaluate(configs)`` gives ``(log_abs, sign)`` of shape ``(batch, n_classes)``.
     configs : torch.Tensor of int64, shape (n_groups * K, n_sites)
@@ -239,14 +260,15 @@ class TemperedChains:
     betas : torch.Tensor of float64, shape (K,)
     n_sites, local_dim : int
     generator : torch.Generator
+    jumps : bool, default=True
+        Whether :meth:`jump` will be called; then the walkers start as above.
     """
 
-    def __init__(self, make_updater, evaluate, configs, column, betas, n_sites, local_dim,
-                 generator):
-        self.make_updater = make_updater
+    def __init__(self, updater, evaluate, configs, column, betas, n_sites, local_dim,
+                 generator, jumps=True):
+        self.updater = updater
         self.evaluate = evaluate
-        updater = self.updater = make_updater(configs)
-        self.configs = configs
+        self.configs = configs.clone()
         self.betas = betas
         self.n_levels = betas.numel()
         self.n_groups = configs.shape[0] // self.n_levels
@@ -265,6 +287,34 @@ class TemperedChains:
         self.n_proposals = 0
         self.jumps = torch.zeros_like(self.accepted)
         self.n_jumps = 0
+        if jumps:
+            self._start_on_constants()
+
+    def _start_on_constants(self):
+        """Move each walker to a constant configuration with probability
+        proportional to ``|Psi|^(2 beta) / q`` among them and its own configuration."""
+        m, n_sites = self.local_dim, self.n_sites
+        constants = torch.arange(m, device=self.device).unsqueeze(1).expand(m, n_sites)
+        log_abs, sign = self.evaluate(constants)
+        candidates = torch.cat((self.log_abs.unsqueeze(1),
+                                log_abs[:, self.column].T.double()), dim=1)
+        # Importance weights |Psi|^(2 beta) / q of the candidates, a draw of q.
+        log_q = torch.cat((self._log_q(self.configs).unsqueeze(1),
+                           self._log_q(constants[:1]).expand(len(self.configs), m)), dim=1)
+        logits = 2.0 * self.betas[self.level].unsqueeze(1) * candidates - log_q
+        # Where every candidate vanishes, the walker keeps its own configuration.
+        logits[torch.isneginf(logits).all(dim=1), 0] = 0.0
+        choice = torch.multinomial(torch.softmax(logits, dim=1), 1, generator=self.gen)[:, 0]
+        moved = choice > 0
+        if not moved.any():
+            return
+        proposal = torch.where(moved.unsqueeze(1),
+                               (choice - 1).clamp(min=0).unsqueeze(1).expand(-1, n_sites),
+                               self.configs)
+        self.updater.propose_configs(proposal)
+        self.updater.accept(moved)
+        self.configs = proposal
+        self.log_abs, self.sign = self._pick(self.updater.log_amplitudes())
 
     def _pick(self, out):
         return out[0][self.rows, self.column].double(), out[1][self.rows, self.column].double()
@@ -321,39 +371,27 @@ class TemperedChains:
         self.exchange_tries.index_add_(0, lower, torch.full_like(lower, self.n_groups,
                                                                  dtype=torch.float64))
 
-    def jump(self, batch_size):
+    def jump(self):
         """One independence proposal in every walker, towards constant or random configurations."""
         n_rows, n_sites, m = self.configs.shape[0], self.n_sites, self.local_dim
         constant = torch.rand(n_rows, generator=self.gen, device=self.device) < 0.5
         value = torch.randint(m, (n_rows, 1), generator=self.gen, device=self.device)
         uniform = torch.randint(m, (n_rows, n_sites), generator=self.gen, device=self.device)
         proposal = torch.where(constant.unsqueeze(1), value.expand(-1, n_sites), uniform)
-        logs, signs = [], []
-        for start in range(0, n_rows, batch_size):
-            log_abs, sign = self._pick_rows(self.evaluate(proposal[start:start + batch_size]),
-                                            start)
-            logs.append(log_abs)
-            signs.append(sign)
-        new_log, new_sign = torch.cat(logs), torch.cat(signs)
+        new_log, new_sign = self._pick(self.updater.propose_configs(proposal))
         threshold = torch.log(torch.rand(n_rows, generator=self.gen, device=self.device,
                                          dtype=torch.float64))
         beta = self.betas[self.level]
         ratio = (2.0 * beta * (new_log - self.log_abs) + self._log_q(self.configs)
                  - self._log_q(proposal))
         accept = (threshold < ratio) | (torch.isneginf(self.log_abs) & ~torch.isneginf(new_log))
-        if accept.any():
-            keep = accept.unsqueeze(1)
-            self.configs = torch.where(keep, proposal, self.configs)
-            self.log_abs = torch.where(accept, new_log, self.log_abs)
-            self.sign = torch.where(accept, new_sign, self.sign)
-            self.updater = self.make_updater(self.configs.clone())
+        self.updater.accept(accept)
+        keep = accept.unsqueeze(1)
+        self.configs = torch.where(keep, proposal, self.configs)
+        self.log_abs = torch.where(accept, new_log, self.log_abs)
+        self.sign = torch.where(accept, new_sign, self.sign)
         self.jumps += accept.double()
         self.n_jumps += 1
-
-    def _pick_rows(self, out, start):
-        rows = torch.arange(out[0].shape[0], device=self.device)
-        column = self.column[start:start + rows.numel()]
-        return out[0][rows, column].double(), out[1][rows, column].double()
 
     def _log_q(self, configs):
         """Log-probability of ``configs`` under the jump proposal."""
@@ -365,9 +403,9 @@ class TemperedChains:
         return torch.where(constant, torch.logaddexp(log_uniform, log_constant), log_uniform)
 
     def sampled(self):
-        """Configurations, log-amplitudes and signs of every group's ``beta = 1`` row."""
+        """Rows, configurations, log-amplitudes and signs of every group's ``beta = 1`` walker."""
         rows = self._slots()[:, 0]
-        return self.configs[rows], self.log_abs[rows], self.sign[rows]
+        return rows, self.configs[rows], self.log_abs[rows], self.sign[rows]
 
     def acceptance(self):
         """Single-site acceptance rate of every row over the proposals so far."""
@@ -382,16 +420,15 @@ class TemperedChains:
         return (self.exchanges / self.exchange_tries.clamp(min=1)).cpu().numpy()
 
 
-def swap_values(evaluate, first, second, first_log, second_log, first_sign, second_sign,
-                column, in_a, batch_size):
-    """Swap-estimator values ``Psi(s_A s'_B) Psi(s'_A s_B) / (Psi(s) Psi(s'))`` of pairs.
+def swapped_amplitudes(evaluate, first, second, column, in_a, batch_size):
+    """``(log_abs, sign)`` of the swapped pairs ``s_A s'_B`` and ``s'_A s_B``.
 
     Parameters
     ----------
     evaluate : callable
         ``evaluate(configs)`` gives ``(log_abs, sign)`` of shape ``(batch, n_classes)``.
     first, second : torch.Tensor of int64, shape (n_pairs, n_sites)
-    first_log, second_log, first_sign, second_sign : torch.Tensor, shape (n_pairs,)
+        ``s`` and ``s'`` of every pair.
     column : torch.Tensor of int64, shape (n_pairs,)
         Class of each pair.
     in_a : torch.Tensor of bool, shape (n_sites,)
@@ -400,7 +437,8 @@ def swap_values(evaluate, first, second, first_log, second_log, first_sign, seco
 
     Returns
     -------
-    values : torch.Tensor of float64, shape (n_pairs,)
+    log_abs, sign : torch.Tensor of float64, shape (2, n_pairs)
+        Row 0 for ``s_A s'_B``, row 1 for ``s'_A s_B``, each of its pair's class.
     """
     swapped = torch.cat((torch.where(in_a, first, second), torch.where(in_a, second, first)))
     columns = torch.cat((column, column))
@@ -411,7 +449,4 @@ def swap_values(evaluate, first, second, first_log, second_log, first_sign, seco
         pick = columns[start:start + batch_size]
         logs.append(log_abs[rows, pick].double())
         signs.append(sign[rows, pick].double())
-    logs, signs = torch.cat(logs).view(2, -1), torch.cat(signs).view(2, -1)
-    exponent = logs.sum(0) - first_log - second_log
-    return signs.prod(0) * first_sign * second_sign * torch.exp(exponent)
-
+    return torch.cat(logs).view(2, -1), torch.cat(signs).view(2, -1)

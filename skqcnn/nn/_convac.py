@@ -1,5 +1,6 @@
 """Overlapping convolutional arithmetic circuit (Levine et al., PRL 2019)."""
 
+import copy
 import itertools
 import math
 
@@ -266,43 +267,54 @@ class OverlappingConvACNetwork(nn.Module):
         """
         return self._readout_log(*self._pooled_log(features))
 
-    def local_updater(self, configs):
-        """Amplitudes under single-site changes of many configurations, by light cones.
+    def folded_maps(self):
+        """Eval-mode maps of the network as plain float64 tensors.
 
-        Changing one site changes only the outputs whose receptive fields
-        contain it, so after the first evaluation each proposal costs a few
-        windows per layer instead of a whole forward pass; Monte Carlo
-        sampling of ``|Psi_y|^2`` uses it. For an eval-mode network (the
-        BatchNorms are applied as fixed maps).
-
-        Parameters
-        ----------
-        configs : torch.Tensor of int64, shape (batch, n_sites)
-            Basis states (one-hot inputs) of every chain.
+        What the entanglement engine needs to evaluate the network on one-hot
+        configurations (and to update it by light cones) without the module:
+        every normalisation folded into a fixed linear map, as in eval mode.
 
         Returns
         -------
-        updater : object
-            With ``log_amplitudes()`` giving ``(log_abs, sign)`` of the current
-            configurations, ``propose(site, values)`` giving those of the
-            configurations with ``site`` set to ``values`` (shape
-            ``(batch,)``), and ``accept(mask)`` keeping the proposal where
-            ``mask`` is True.
+        maps : dict
+            ``"image_shape"``, ``"kernel_size"``, ``"pooling"`` (int or None)
+            and ``"padding"`` (positions of ``e_0`` before and after each side,
+            as ``padding="same"``); ``"rows"``, per layer the folded maps of
+            shape ``(K^d, 1 + r_l, C_in)`` (``C_in`` is ``local_dim`` for the
+            first layer, ``1 + r_{l-1}`` after), offsets in row-major order,
+            row 0 copying the constant channel, so that factor ``k`` at output
+            ``t`` is ``rows[k] @ x_{t + k}`` on the padded map; ``"top"``, the
+            ``(scale, shift)`` of ``top_norm``, each ``(r_L,)``;
+            ``"log_shift"``, the log-scale subtracted from each pooled channel,
+            ``(1 + r_L,)``; and ``"readout"``, ``(n_classes, 1 + r_L)``, with
+            ``readout_norm`` folded in.
 
         Examples
         --------
-        >>> import torch
         >>> from skqcnn.nn._convac import OverlappingConvACNetwork
-        >>> net = OverlappingConvACNetwork((4, 4), 2, (2, 2), 3, 1).double().eval()
-        >>> configs = torch.randint(2, (3, 16))
-        >>> updater = net.local_updater(configs)
-        >>> new_log, new_sign = updater.propose(5, torch.tensor([0, 1, 1]))
-        >>> configs[:, 5] = torch.tensor([0, 1, 1])
-        >>> one_hot = torch.nn.functional.one_hot(configs, 2).double()
-        >>> torch.allclose(new_log, net.log_forward(one_hot)[0])
-        True
+        >>> maps = OverlappingConvACNetwork((8, 7), 3, (4, 2), 3, 10, pooling=2).folded_maps()
+        >>> [tuple(rows.shape) for rows in maps["rows"]], tuple(maps["readout"].shape)
+        ([(9, 5, 3), (9, 3, 5)], (10, 3))
         """
-        return _LocalUpdater(self, configs)
+        # A float64 copy, so that the folded scales are not rounded to float32.
+        net = copy.deepcopy(self).to(device="cpu", dtype=torch.float64)
+        with torch.no_grad():
+            rows = [_folded_rows(weight, *norm.affine())
+                    for weight, norm in zip(net.conv_weights, net.norms)]
+            scale, shift = net.readout_norm.affine()
+            weight = net.readout.weight
+            readout = torch.cat(((weight[:, :1] + weight[:, 1:] @ shift[:, None]),
+                                 weight[:, 1:] * scale), dim=1)
+            return {
+                "image_shape": self.image_shape,
+                "kernel_size": self.kernel_size,
+                "pooling": self.pooling,
+                "padding": same_padding(self.kernel_size),
+                "rows": rows,
+                "top": net.top_norm.affine(),
+                "log_shift": net._log_shift(),
+                "readout": readout,
+            }
 
     def _readout_log(self, log_abs, sign):
         """Log-magnitude and sign of the scores from those of the pooled channels."""
@@ -459,7 +471,6 @@ class OverlappingConvACNetwork(nn.Module):
         """
         n_spatial = padded.dim() - 2
         weight, norm = self.conv_weights[layer], self.norms[layer]
-        window = weight.shape[0]
         if self.training:
             # The batch statistics of every factor map follow from moments of
             # the (small) input, so the normalisation folds into the maps as
@@ -469,13 +480,7 @@ class OverlappingConvACNetwork(nn.Module):
                                              lambda sums: self._pool(sums, torch.sum))
         else:
             scale, shift = norm.affine()
-        # The shift multiplies the constant channel (row 0 copies it).
-        constant_row = weight.new_zeros(1, 1, weight.shape[2])
-        constant_row[..., 0] = 1.0
-        rows = torch.cat((constant_row.expand(window, 1, -1),
-                          scale.unsqueeze(-1) * weight + shift.unsqueeze(-1) * constant_row),
-                         dim=1)
-        projected = _project(rows, padded)
+        projected = _project(_folded_rows(weight, scale, shift), padded)
         if not self.training:
             if not rescale:
                 return self._pool(self._windows(projected).flatten(1, n_spatial).prod(dim=1),
@@ -645,90 +650,6 @@ class _FactorNorm(nn.Module):
         return scale, self.bias - scale * self.running_mean
 
 
-class _LocalUpdater:
-    """Cached layer maps of many configurations, updated one site at a time.
-
-    All chains change the same site in a proposal, so the light cone is the
-    same box for all of them and every update is a slice. The global product
-    is kept as per-channel sums of log-magnitudes over the non-zero factors
-    (with the log-scales carried beside the maps), zero counts and signs, so
-    factors can be swapped in and out exactly.
-    """
-
-    def __init__(self, net, configs):
-        self.net = net
-        dtype = net.readout.weight.dtype
-        self.left, self.right = same_padding(net.kernel_size)
-        features = nn.functional.one_hot(configs, net.local_dim).to(dtype)
-        h = features.reshape(configs.shape[0], *net.image_shape, net.local_dim).movedim(-1, 1)
-        log_scale = h.new_zeros((h.shape[0], 1) + net.image_shape)
-        self.inputs = []
-        with torch.no_grad():
-            for layer in range(len(net.channels)):
-                self.inputs.append((net._pad(h), net._pad_log(log_scale)))
-                h, log_scale = net._layer(*self.inputs[-1], layer)
-        self.top = (h, log_scale)
-        self.stats = _log_stats(*self.top)
-        self.pending = None
-
-    @torch.no_grad()
-    def log_amplitudes(self):
-        return self._amplitudes(self.stats)
-
-    def _amplitudes(self, stats):
-        log_sum, zeros, sign = stats
-        empty = zeros > 0
-        log_abs = torch.where(empty, -torch.inf, log_sum - self.net._log_shift())
-        return self.net._readout_log(log_abs, torch.where(empty, 0.0, sign))
-
-    @torch.no_grad()
-    def propose(self, site, values):
-        net = self.net
-        k, step = net.kernel_size, net.pooling or 1
-        lo = list(int(i) for i in torch.unravel_index(torch.tensor(site), net.image_shape))
-        hi = list(lo)
-        patch = nn.functional.one_hot(values, net.local_dim).to(self.top[0].dtype)
-        patch = patch.reshape(patch.shape + (1,) * len(lo))
-        patch = (patch, patch.new_zeros((patch.shape[0], 1) + patch.shape[2:]))
-        changes = []
-        for layer, padded in enumerate(self.inputs):
-            sizes = [n - k + 1 for n in padded[0].shape[2:]]
-            out_lo = [max(a - self.right, 0) // step for a in lo]
-            out_hi = [min(b + self.left, n - 1) // step for b, n in zip(hi, sizes)]
-            conv_lo = [a * step for a in out_lo]
-            conv_hi = [min(b * step + step - 1, n - 1) for b, n in zip(out_hi, sizes)]
-            # Padded coordinates: real position r sits at r + left.
-            changed = _box([a + self.left for a in lo], [b + self.left for b in hi])
-            inner = [a + self.left - c for a, c in zip(lo, conv_lo)]
-            inner = _box(inner, [a + b - c for a, b, c in zip(inner, hi, lo)])
-            windows = []
-            for target, value in zip(padded, patch):
-                changes.append((target, changed, value))
-                window = target[_box(conv_lo, [b + k - 1 for b in conv_hi])].clone()
-                window[inner] = value
-                windows.append(window)
-            patch = net._layer(*windows, layer)
-            lo, hi = out_lo, out_hi
-        region = _box(lo, hi)
-        old = _log_stats(*(t[region] for t in self.top))
-        new = _log_stats(*patch)
-        log_sum, zeros, sign = self.stats
-        stats = (log_sum - old[0] + new[0], zeros - old[1] + new[1], sign * old[2] * new[2])
-        changes.extend((t, region, p) for t, p in zip(self.top, patch))
-        self.pending = (changes, stats)
-        return self._amplitudes(stats)
-
-    def accept(self, mask):
-        changes, stats = self.pending
-        for target, region, patch in changes:
-            keep = mask.reshape((-1,) + (1,) * (patch.dim() - 1))
-            target[region] = torch.where(keep, patch, target[region])
-        self.stats = tuple(
-            torch.where(mask.unsqueeze(1), new, old) for new, old in zip(stats, self.stats)
-        )
-        self.pending = None
-
-
 class _WindowProduct(torch.autograd.Function):
     """Product over every window of the factor maps, with a gradient that
     holds no tensor of the window view's size.
@@ -780,6 +701,18 @@ def _divide(h, log_scale, top):
     top = torch.where(top > 0, top, torch.ones_like(top))
     log_top = torch.log(top)
     return h / top, log_top if log_scale is None else log_scale + log_top
+
+
+def _folded_rows(weight, scale, shift):
+    """Maps of one layer, ``(K^d, 1 + r, C_in)``: the factor normalisation's
+    ``(scale, shift)`` (eval mode's :meth:`_FactorNorm.affine` or training
+    mode's :meth:`_FactorNorm.batch_affine`) folded into ``weight``, its
+    shift multiplying the constant channel, and row 0 copying the constant
+    channel."""
+    constant_row = weight.new_zeros(1, 1, weight.shape[2])
+    constant_row[..., 0] = 1.0
+    return torch.cat((constant_row.expand(weight.shape[0], 1, -1),
+                      scale.unsqueeze(-1) * weight + shift.unsqueeze(-1) * constant_row), dim=1)
 
 
 def _project(rows, padded):
@@ -853,19 +786,3 @@ def _moments(tensors, dims, correction=0):
     mean = total / count
     var = (square / count - mean.square()).clamp(min=0) * (count / (count - correction))
     return mean.to(dtype), var.to(dtype)
-
-
-def _box(lo, hi):
-    """Index of the inclusive box ``lo..hi`` over the spatial axes."""
-    return (slice(None), slice(None)) + tuple(slice(a, b + 1) for a, b in zip(lo, hi))
-
-
-def _log_stats(h, log_scale):
-    """Per channel over all positions: sum of log|h| over non-zeros plus the
-    log-scales, zero count, sign."""
-    h = h.flatten(2)
-    nonzero = h != 0
-    log_sum = torch.where(nonzero, torch.log(h.abs()), 0.0).sum(dim=-1)
-    log_sum = log_sum + log_scale.flatten(1).sum(dim=1, keepdim=True)
-    sign = torch.where(nonzero, torch.sign(h), 1.0).prod(dim=-1)
-    return log_sum, (~nonzero).sum(dim=-1), sign

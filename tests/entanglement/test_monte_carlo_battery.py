@@ -162,16 +162,18 @@ def test_small_battery(family, seed):
     assert abs(z) <= 3
 
 
-def test_multimodal_convac_needs_jumps_and_says_so():
+def test_multimodal_convac_needs_jumps():
     # convac2d-2: |Psi|^2 has two isolated peaks of weight 0.25 each, on the
     # constant configurations all-0 and all-2, whose single-site neighbours
-    # are far less likely. Without jumps single-site chains miss the
-    # entanglement entirely and the split R-hat reports it.
+    # are far less likely. Without jumps single-site chains stay on the peak
+    # they reach and miss the entanglement entirely; every chain pair then
+    # sees swap values equal to 1 up to rounding, which no diagnostic computed
+    # from the draws can question. Jumps, and the start they give, find both.
     net, n_sites, local_dim, in_a, exact = _case("convac2d", 2)
-    est, z, warned = _z_score(net, n_sites, local_dim, in_a, exact, 0, jumps=False,
-                              n_temperatures=1)
+    _, z, _ = _z_score(net, n_sites, local_dim, in_a, exact, 0, jumps=False, n_temperatures=1)
     assert abs(z) > 5
-    assert warned and est.r_hat[0] > 1.05
+    _, z, _ = _z_score(net, n_sites, local_dim, in_a, exact, 0, n_temperatures=1)
+    assert abs(z) <= 3
 
 
 def _histogram(rows):
