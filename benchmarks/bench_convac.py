@@ -27,9 +27,18 @@ Run from the repository root with skqcnn importable::
 ``--profile`` fits nothing: it prints the CPU time of one training step of
 each network (batch 32, after a one-epoch fit on 64 images), the ConvAC's
 forward time per layer and its costliest operators (:mod:`torch.profiler`).
+``--baseline DIR`` adds, interleaved with it, the training step of the
+ConvAC network of another checkout (``DIR/skqcnn/nn/_convac.py``, built with
+the same shape and initial values), so that a change is timed against the
+code before it in one run::
+
+    OMP_NUM_THREADS=1 python benchmarks/bench_convac.py --size 16 --threads 1 \\
+        --profile --baseline /path/to/other/checkout
 """
 
 import argparse
+import importlib.util
+import statistics
 import time
 
 import numpy as np
@@ -75,9 +84,50 @@ def step_seconds(model, X, y, n_steps=20):
     return (time.process_time() - start) / n_steps
 
 
-def profile(size, X, y):
+def network_step_seconds(networks, features, targets, criterion, repeats=7, n_steps=10):
+    """CPU seconds of one training step of each network module, interleaved;
+    the median over ``repeats`` rounds of ``n_steps`` steps each."""
+    steps = []
+    for network in networks:
+        optimizer = torch.optim.AdamW(network.parameters(), lr=1e-3, foreach=True)
+
+        def step(network=network, optimizer=optimizer):
+            loss = criterion(network.train()(features), targets)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+
+        for _ in range(3):
+            step()
+        steps.append(step)
+    times = [[] for _ in steps]
+    for _ in range(repeats):
+        for step, record in zip(steps, times):
+            start = time.process_time()
+            for _ in range(n_steps):
+                step()
+            record.append((time.process_time() - start) / n_steps)
+    return [statistics.median(record) for record in times]
+
+
+def baseline_network(directory, network):
+    """The ConvAC network of the checkout in ``directory``, with the shape and
+    initial values of ``network`` (the parameters are copied)."""
+    spec = importlib.util.spec_from_file_location(
+        "skqcnn.nn._convac_baseline", f"{directory}/skqcnn/nn/_convac.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    other = module.OverlappingConvACNetwork(network.image_shape, network.local_dim,
+                                            network.channels, network.kernel_size,
+                                            network.n_classes, pooling=network.pooling)
+    other.load_state_dict(network.state_dict())
+    return other
+
+
+def profile(size, X, y, options, baseline=None):
     """Per-step CPU time of both networks, the ConvAC's split by layer, and its top operators."""
-    models = {"convac": OverlappingConvACClassifier(random_state=0, device="cpu", max_epochs=1),
+    models = {"convac": OverlappingConvACClassifier(random_state=0, device="cpu", max_epochs=1,
+                                                    **options),
               "qcnn": QCNNClassifier(random_state=0, device="cpu", max_epochs=1)}
     for model in models.values():
         model.fit(X[:64], y[:64])
@@ -85,6 +135,15 @@ def profile(size, X, y):
     print(f"training step, batch 32, CPU time: ConvAC {1e3 * steps['convac']:.1f} ms, q-CNN "
           f"{1e3 * steps['qcnn']:.1f} ms, ratio {steps['convac'] / steps['qcnn']:.2f}")
     clf = models["convac"]
+    if baseline is not None:
+        network = clf.net_.module_.network
+        features = clf.net_.module_.basis(torch.tensor(clf._scale_inputs(X[:32])))
+        targets = torch.tensor(np.searchsorted(clf.classes_, y[:32]))
+        ours, theirs = network_step_seconds(
+            [network, baseline_network(baseline, network)], features, targets,
+            clf.net_.criterion_)
+        print(f"ConvAC network training step, median of 7 x 10 interleaved: this checkout "
+              f"{1e3 * ours:.2f} ms, {baseline} {1e3 * theirs:.2f} ms, ratio {ours / theirs:.2f}")
     network = clf.net_.module_.network.train()
     features = clf.net_.module_.basis(torch.tensor(clf._scale_inputs(X[:32])))
     with torch.profiler.profile() as prof:
@@ -120,6 +179,8 @@ def main():
                         help="skip the q-CNN baseline (no time ratio)")
     parser.add_argument("--profile", action="store_true",
                         help="only time training steps and profile the ConvAC's operators")
+    parser.add_argument("--baseline", default=None,
+                        help="with --profile: a checkout whose ConvAC step is timed beside")
     args = parser.parse_args()
     if args.threads is not None:
         torch.set_num_threads(args.threads)
@@ -130,7 +191,7 @@ def main():
     X_train, X_test = upsample(X_train, args.size), upsample(X_test, args.size)
     print(f"images {args.size} x {args.size}; ConvAC options {options or 'defaults'}\n")
     if args.profile:
-        profile(args.size, X_train, y_train)
+        profile(args.size, X_train, y_train, options, args.baseline)
         return
     print(f"{'model':<52} {'test accuracy':>14} {'fit time (s)':>13} {'CPU time (s)':>13}")
 

@@ -266,6 +266,9 @@ class NetworkClassifierBase(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
     them all before it reads the data.
     """
 
+    # Peak learning rate per loss when lr=None (resolved into lr_ by fit).
+    _default_lr = {"square": 0.01, "cross_entropy": 0.01}
+
     # device_ is not listed: skqcnn.load decides where the network lives.
     _fitted_state = {
         "n_features_in_": numbers.Integral,
@@ -274,6 +277,7 @@ class NetworkClassifierBase(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
         "input_min_": numbers.Real,
         "input_max_": numbers.Real,
         "local_dim_": numbers.Integral,
+        "lr_": numbers.Real,
         "_input_shape": (tuple, type(None)),
     }
 
@@ -282,7 +286,7 @@ class NetworkClassifierBase(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
         "n_freq": Interval(numbers.Integral, 1),
         "loss": Options(LOSSES),
         "optimizer": Options(OPTIMIZERS),
-        "lr": Interval(numbers.Real, 0, closed_low=False),
+        "lr": Interval(numbers.Real, 0, closed_low=False, allow_none=True),
         "weight_decay": Interval(numbers.Real, 0),
         "batch_size": Interval(numbers.Integral, 1),
         "max_epochs": Interval(numbers.Integral, 1),
@@ -464,6 +468,7 @@ class NetworkClassifierBase(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
         self.input_min_ = float(X.min())
         self.input_max_ = float(X.max())
         self.device_ = resolve_device(self.device)
+        self.lr_ = self._resolve_lr()
         seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
         # Set before training: the trackers analyse this estimator while the net trains.
         self.net_ = self._untrained_skorch_net(X.shape[1], torch_dtype, seed)
@@ -487,7 +492,7 @@ class NetworkClassifierBase(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
             # the weights themselves are too large: a smaller step is the fix.
             raise ValueError(
                 f"The scores on the training data became non-finite after training "
-                f"({error}) Lower the learning rate (lr={self.lr}) or max_epochs "
+                f"({error}) Lower the learning rate (lr={self.lr_}) or max_epochs "
                 f"(max_epochs={self.max_epochs})."
             ) from None
         warn_if_not_learning(self.net_, scores, y_encoded, stacklevel=4)
@@ -505,6 +510,10 @@ class NetworkClassifierBase(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
         network = self._build_module(n_features, self.local_dim_, self.classes_.size,
                                       generator)
         return self._make_skorch_net(ScoredNetwork(basis, network), torch_dtype, seed)
+
+    def _resolve_lr(self):
+        """The peak learning rate: ``lr``, or where it is None the family's for ``loss``."""
+        return self._default_lr[self.loss] if self.lr is None else self.lr
 
     def _initialized_net(self, seed):
         """The hook of :func:`skqcnn.load`: an initialized net to load a file into.
@@ -525,6 +534,9 @@ class NetworkClassifierBase(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
         net : skorch.NeuralNet
         """
         torch_dtype = self._validate_common_params()
+        if not hasattr(self, "lr_"):
+            # Saved before lr_ existed, when lr had no None: the rule gives lr.
+            self.lr_ = self._resolve_lr()
         net = self._untrained_skorch_net(self.n_features_in_, torch_dtype, seed)
         net.initialize()
         return net
@@ -655,7 +667,7 @@ class NetworkClassifierBase(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
             module=module.to(torch_dtype),
             criterion=LOSSES[self.loss],
             optimizer=OPTIMIZERS[self.optimizer],
-            lr=self.lr,
+            lr=self.lr_,
             max_epochs=self.max_epochs,
             batch_size=self.batch_size,
             train_split=train_split,

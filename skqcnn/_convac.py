@@ -71,15 +71,19 @@ early_stopping, validation_fraction, n_iter_no_change, track_entanglement, track
 callbacks, warm_start, accelerator, compile, device, dtype, \
 random_state, verbose
         As in :class:`QCNNClassifier` (the same local basis and batch size);
-        ``max_epochs`` defaults to 60. With ``loss="cross_entropy"`` the
-        readout starts at the common score 1 for every class (see
-        ``score_offset`` of :class:`~skqcnn.nn.OverlappingConvACNetwork`):
-        Born-rule probabilities of scores that start near 0 did not train.
+        ``max_epochs`` defaults to 60. ``lr=None`` is 0.01 with
+        ``loss="square"`` and 0.001 with ``loss="cross_entropy"``, whose
+        Born-rule gradients grow as ``1 / alpha_y`` near a zero score (the
+        ConvAC page of the user guide measures both rates). With
+        ``loss="cross_entropy"`` the readout also starts at the common score
+        1 for every class (see ``score_offset`` of
+        :class:`~skqcnn.nn.OverlappingConvACNetwork`): Born-rule
+        probabilities of scores that start near 0 did not train.
 
     Attributes
     ----------
     classes_, n_features_in_, image_shape_, channels_, local_dim_, \
-input_min_, input_max_, device_, net_, history_, \
+input_min_, input_max_, lr_, device_, net_, history_, \
 entanglement_history_
         As in :class:`QCNNClassifier`.
     n_layers_ : int
@@ -105,6 +109,8 @@ entanglement_history_
     """
 
     default_partition = "left_right"
+
+    _default_lr = {"square": 0.01, "cross_entropy": 0.001}
 
     # What skqcnn.load restores, with the types it accepts (see NetworkClassifierBase).
     _fitted_state = {**NetworkClassifierBase._fitted_state, "image_shape_": tuple,
@@ -133,7 +139,7 @@ entanglement_history_
         image_shape=None,
         loss="square",
         optimizer="adamw",
-        lr=0.01,
+        lr=None,
         weight_decay=1e-4,
         batch_size=32,
         max_epochs=60,

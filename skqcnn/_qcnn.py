@@ -66,9 +66,11 @@ class QCNNClassifier(NetworkClassifierBase):
         ``"square"``: one-hot square loss on ``alpha`` (paper eq. 48).
         ``"cross_entropy"``: cross-entropy of the Born probabilities.
     optimizer : {"adamw", "adam", "sgd"}, default="adamw"
-    lr : float, default=0.01
+    lr : float or None, default=None
         Peak learning rate, annealed to 0 by a cosine schedule over
-        ``max_epochs``.
+        ``max_epochs``. None takes the family's rate for ``loss``, 0.01 for
+        both losses here (:class:`OverlappingConvACClassifier` has its own),
+        resolved into ``lr_``.
     weight_decay : float, default=1e-4
     batch_size : int, default=32
     max_epochs : int, default=40
@@ -142,6 +144,8 @@ class QCNNClassifier(NetworkClassifierBase):
         Training range of X. Inputs are mapped affinely from
         ``[input_min_, input_max_]`` onto the basis domain; values outside the
         range at predict time are clipped to its ends.
+    lr_ : float
+        The peak learning rate used.
     device_ : str
         Device the network lives on.
     net_ : skorch.NeuralNet
@@ -195,7 +199,7 @@ class QCNNClassifier(NetworkClassifierBase):
         symmetric_pooling=False,
         loss="square",
         optimizer="adamw",
-        lr=0.01,
+        lr=None,
         weight_decay=1e-4,
         batch_size=32,
         max_epochs=40,

@@ -73,7 +73,7 @@ dtype, random_state, verbose
     local_dim_ : int
         Dimension of each step's local vector, ``1 + F (2 n_freq)`` for
         Fourier.
-    classes_, n_features_in_, input_min_, input_max_, device_, net_, history_, \
+    classes_, n_features_in_, input_min_, input_max_, lr_, device_, net_, history_, \
 entanglement_history_
         As in :class:`QCNNClassifier`.
 
@@ -121,7 +121,7 @@ entanglement_history_
         n_freq=1,
         loss="square",
         optimizer="adamw",
-        lr=0.01,
+        lr=None,
         weight_decay=1e-4,
         batch_size=128,
         max_epochs=100,

@@ -353,16 +353,16 @@ CASES = [
          TypeError, "must be an int, a tuple of ints or (schedule, width)"),
     Case("lr-negative", "params", "a negative learning rate",
          lambda f: f.make(lr=-0.1).fit(X, Y),
-         ValueError, "lr must be a real number > 0, got -0.1"),
+         ValueError, "lr must be None or a real number > 0, got -0.1"),
     Case("lr-zero", "params", "``lr=0``",
          lambda f: f.make(lr=0.0).fit(X, Y),
-         ValueError, "lr must be a real number > 0, got 0.0"),
+         ValueError, "lr must be None or a real number > 0, got 0.0"),
     Case("lr-nan", "params", "``lr=nan``",
          lambda f: f.make(lr=np.nan).fit(X, Y),
          ValueError, "lr must be"),
     Case("lr-type", "params", "a string learning rate",
          lambda f: f.make(lr="0.1").fit(X, Y),
-         TypeError, "lr must be a real number > 0, got '0.1'"),
+         TypeError, "lr must be None or a real number > 0, got '0.1'"),
     Case("weight-decay", "params", "a negative ``weight_decay``",
          lambda f: f.make(weight_decay=-1).fit(X, Y),
          ValueError, "weight_decay must be a real number >= 0, got -1"),
@@ -555,7 +555,8 @@ def test_every_parameter_has_one_constraint(family):
 @pytest.mark.parametrize("family", FAMILIES.values(), ids=FAMILIES)
 def test_parameters_are_checked_before_the_data(family):
     # X=None would fail validate_data: the parameter error must come first.
-    with pytest.raises(ValueError, match=re.escape("lr must be a real number > 0, got -1")):
+    message = "lr must be None or a real number > 0, got -1"
+    with pytest.raises(ValueError, match=re.escape(message)):
         family.make(lr=-1).fit(None, None)
 
 

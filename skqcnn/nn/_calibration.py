@@ -24,7 +24,7 @@ def recalibrate_statistics(network, batches):
     on that batch what training mode does. An
     :class:`OverlappingConvACNetwork` sets all of its statistics itself,
     layer by layer from eval-mode inputs
-    (:meth:`OverlappingConvACNetwork.recalibrate_log_scale`), so its norms
+    (:meth:`OverlappingConvACNetwork.recalibrate_from_data`), so its norms
     take no part in the training-mode pass. Call
     it after training, before predicting or measuring entanglement. The
     network is left in eval mode.
@@ -48,7 +48,7 @@ def recalibrate_statistics(network, batches):
     False
     """
     convacs = [m for m in network.modules() if isinstance(m, OverlappingConvACNetwork)]
-    # recalibrate_log_scale overwrites every statistic of a ConvAC.
+    # recalibrate_from_data overwrites every statistic of a ConvAC.
     in_convac = {id(m) for convac in convacs for m in convac.modules()}
     norms = [m for m in network.modules()
              if isinstance(m, (ConstantChannelBatchNorm, StepNorms)) and id(m) not in in_convac]
@@ -72,7 +72,7 @@ def recalibrate_statistics(network, batches):
             for handle in handles:
                 handle.remove()
         for m in convacs:
-            m.recalibrate_log_scale(inputs[id(m)])
+            m.recalibrate_from_data(inputs[id(m)])
 
 
 def _average_batch_statistics(network, norms, batches):

@@ -14,6 +14,13 @@ from ._layers import ConstantChannelBatchNorm, check_site_features
 # and pooling product (to first order); see _FactorNorm.
 FACTOR_SPREAD = 0.5
 
+# Fewest window-and-pool sums per channel from which a batch sets the divisor
+# of _FactorNorm. Every one of a layer's n factors shares it, so its error
+# enters the product to the power n: on a map of one position the last batch
+# of an epoch (3 samples on the digits) gave a divisor 25 times too small and
+# products of 144 factors overflowed float32.
+MIN_SPREAD_VALUES = 8
+
 _CONVOLUTIONS = {1: nn.functional.conv1d, 2: nn.functional.conv2d}
 
 
@@ -66,7 +73,7 @@ class OverlappingConvACNetwork(nn.Module):
     ``log |h|`` with a separate sign, and channel ``c >= 1`` is divided by
     ``exp(mu_c)``, where ``mu_c`` is the batch mean of its log-magnitude in
     training mode and a running average of it (momentum 0.1) in eval mode,
-    which :meth:`recalibrate_log_scale` recomputes from data; channel 0 is 1
+    which :meth:`recalibrate_from_data` sets; channel 0 is 1
     on data and is not rescaled. In eval mode every position's vector is
     also divided, before each layer, by the largest magnitude of the factors
     it feeds (and the last map's by its largest entry), and the logarithm of
@@ -292,7 +299,7 @@ class OverlappingConvACNetwork(nn.Module):
         # A float64 copy, so that the folded scales are not rounded to float32.
         net = copy.deepcopy(self).to(device="cpu", dtype=torch.float64)
         with torch.no_grad():
-            rows = [_folded_rows(weight, norm)
+            rows = [_folded_rows(weight, *norm.affine())
                     for weight, norm in zip(net.conv_weights, net.norms)]
             scale, shift = net.readout_norm.affine()
             weight = net.readout.weight
@@ -362,7 +369,7 @@ class OverlappingConvACNetwork(nn.Module):
         return log_abs, torch.sign(h).prod(dim=2)
 
     @torch.no_grad()
-    def recalibrate_log_scale(self, batches):
+    def recalibrate_from_data(self, batches):
         """Set every running statistic from data, layer by layer, weights fixed.
 
         Layer by layer, from the first: the running mean and (biased)
@@ -391,7 +398,7 @@ class OverlappingConvACNetwork(nn.Module):
         >>> from skqcnn.nn._convac import OverlappingConvACNetwork
         >>> net = OverlappingConvACNetwork((4,), 2, (2,), 2, n_classes=1)
         >>> features = torch.cat((torch.ones(8, 4, 1), torch.rand(8, 4, 1)), dim=2)
-        >>> net.recalibrate_log_scale([features])
+        >>> net.recalibrate_from_data([features])
         >>> log_abs, _ = net.pooled_log_magnitudes(features)
         >>> torch.allclose(log_abs[:, 1:].mean(dim=0), net.running_log_scale)
         True
@@ -404,18 +411,32 @@ class OverlappingConvACNetwork(nn.Module):
         for layer, (weight, norm) in enumerate(zip(self.conv_weights, self.norms)):
             padded = [self._pad(h) for h in maps]
 
-            def windows():
-                # Recomputed, not stored: all of them would not fit in memory on large images.
+            # The moments of the input at every window offset, in float64,
+            # give those of every factor map, as in training mode; the input
+            # at every offset is recomputed, not stored (all of it would not
+            # fit in memory on large images).
+            def moments():
                 for x in padded:
-                    yield self._windows(_project(weight, x)).flatten(1, n_spatial)
+                    yield _offset_moments(x.double(), self.kernel_size)
 
-            mean, var = _moments(windows(), dims=(0,) + tuple(range(3, 3 + n_spatial)))
-            norm.running_mean.copy_(mean)
-            norm.running_var.copy_(var)
-            sigma = torch.sqrt(var + norm.eps).view((1,) + var.shape + (1,) * n_spatial)
-            sums = (self._pool(((w - mean.view(sigma.shape)) / sigma).sum(dim=1), torch.sum)
-                    for w in windows())
-            # As batch_spread computes it on one batch.
+            total, first, second = 0, 0.0, 0.0
+            for mean, cov, count, _ in moments():
+                total += count
+                first = first + count * mean
+                second = second + count * (cov + mean.unsqueeze(2) * mean.unsqueeze(1))
+            mean = first / total
+            cov = second / total - mean.unsqueeze(2) * mean.unsqueeze(1)
+            w = weight.double()
+            map_mean = (w * mean.unsqueeze(1)).sum(dim=-1)
+            map_var = (torch.matmul(w, cov) * w).sum(dim=-1).clamp(min=0)
+            norm.running_mean.copy_(map_mean)
+            norm.running_var.copy_(map_var)
+            ratio = (w / torch.sqrt(map_var + norm.eps).unsqueeze(-1)).transpose(0, 1)
+            sums = (self._pool(_window_sums(
+                ratio, centred, mean - batch_mean + centred.mean(dim=-1),
+                x.shape[:1] + tuple(n - self.kernel_size + 1 for n in x.shape[2:])), torch.sum)
+                for x, (batch_mean, _, _, centred) in zip(padded, moments()))
+            # As batch_affine computes it on one batch.
             _, spread = _moments(sums, dims=(0,) + tuple(range(2, 2 + n_spatial)), correction=1)
             norm.running_spread.copy_(torch.sqrt(spread + norm.eps) / FACTOR_SPREAD)
             # The eval-mode products at their true scale (no rescaling: on
@@ -450,27 +471,24 @@ class OverlappingConvACNetwork(nn.Module):
         """
         n_spatial = padded.dim() - 2
         weight, norm = self.conv_weights[layer], self.norms[layer]
-        window, shape = weight.shape[0], (-1,) + (1,) * n_spatial
         if self.training:
-            # Every offset's map at every padded position is one matrix
-            # product; the windows are a strided view of it.
-            maps = self._windows(_project(weight, padded))
-            z, spread = norm.standardise(maps.flatten(1, n_spatial + 1),
-                                         lambda z: self._pool(z.sum(dim=1), torch.sum))
-            # On data the constant channel u_0 is 1, and the factor b + w z / D.
-            factors = torch.addcmul(norm.bias.view(shape), (norm.weight / spread).view(shape),
-                                    z.unflatten(1, (window, -1)))
-            const = self._windows(padded[:, None, :1].expand(-1, window, -1, *padded.shape[2:]))
-            h = torch.cat((const.flatten(1, n_spatial).prod(dim=1), factors.prod(dim=1)), dim=1)
+            # The batch statistics of every factor map follow from moments of
+            # the (small) input, so the normalisation folds into the maps as
+            # in eval mode: the K^d r factor values per position are made by
+            # one matrix product and passed over once, by the product.
+            scale, shift = norm.batch_affine(weight, padded, self.kernel_size,
+                                             lambda sums: self._pool(sums, torch.sum))
         else:
-            # Fixed linear maps: the normalisation folds into them, and the
-            # shift multiplies the constant channel (row 0 copies it).
-            projected = _project(_folded_rows(weight, norm), padded)
+            scale, shift = norm.affine()
+        projected = _project(_folded_rows(weight, scale, shift), padded)
+        if not self.training:
             if not rescale:
                 return self._pool(self._windows(projected).flatten(1, n_spatial).prod(dim=1),
                                   torch.prod)
             projected, padded_log = self._rescale_positions(projected, padded_log)
             h = self._windows(projected).flatten(1, n_spatial).prod(dim=1)
+        else:
+            h = _WindowProduct.apply(projected, self._windows)
         h = self._pool(h, torch.prod)
         log_scale = None
         if padded_log is not None:
@@ -584,24 +602,46 @@ class _FactorNorm(nn.Module):
         self.weight = nn.Parameter(torch.ones(n_channels))
         self.bias = nn.Parameter(torch.ones(n_channels))
 
-    def standardise(self, maps, window_sum):
-        """``z`` of the factor maps and the divisor ``D``, in training mode.
+    def batch_affine(self, weight, padded, kernel_size, pool_sum):
+        """Training-mode ``(scale, shift)``, shape ``(K^d, C)``, from the batch.
 
-        ``maps`` has shape ``(batch, K^d * C, *positions)``, offsets first;
-        ``z`` is standardised with the batch statistics (updating the running
-        ones), and ``D`` computed from ``window_sum(z)``, the window-and-pool
-        sums of ``z`` of shape ``(batch, C, *positions)``. With one value per
-        (offset, channel) there is no batch variance, and the running
-        statistics are used, as in eval mode.
+        The factor is ``scale * W^(k) x + shift * u_0``, as in :meth:`affine`
+        but with the statistics of the batch, which update the running ones.
+        The mean and variance of ``W^(k) x`` over the batch and the output
+        positions are ``W^(k) m_k`` and ``W^(k) C_k W^(k)^T``, from the mean
+        ``m_k`` and covariance ``C_k`` of the input at window offset ``k``, so
+        no map of all ``K^d C`` factor values is standardised; the window
+        sums of ``z`` are one matrix product with the input at every offset.
+        ``weight`` has shape ``(K^d, C, d)``, ``padded`` is the padded input
+        map ``(batch, d, *padded)`` and ``kernel_size`` is ``K``;
+        ``pool_sum`` sums the pooling blocks of a map ``(batch, C,
+        *positions)``. With one value per (offset, channel) there is no batch
+        variance, and the running statistics are used, as in eval mode; with
+        fewer than ``MIN_SPREAD_VALUES`` window-and-pool sums per channel
+        (the last, incomplete batch of an epoch on a map of one position),
+        ``D`` is the running one.
         """
-        single = maps[:, 0].numel() == 1
-        z = nn.functional.batch_norm(
-            maps, self.running_mean.view(-1), self.running_var.view(-1),
-            training=not single, momentum=self.momentum, eps=self.eps,
-        )
-        if single:
-            return z, self.running_spread
-        return z, self.batch_spread(window_sum(z.unflatten(1, self.running_mean.shape)))
+        mean, cov, count, centred = _offset_moments(padded, kernel_size)
+        if count == 1:
+            return self.affine()
+        m = (weight * mean.unsqueeze(1)).sum(dim=-1)
+        var = (torch.matmul(weight, cov) * weight).sum(dim=-1).clamp(min=0)
+        sigma = torch.sqrt(var + self.eps)
+        with torch.no_grad():
+            self.running_mean.lerp_(m, self.momentum)
+            self.running_var.lerp_(var * (count / (count - 1)), self.momentum)
+        ratio = (weight / sigma.unsqueeze(-1)).transpose(0, 1)
+        positions = padded.shape[:1] + tuple(n - kernel_size + 1 for n in padded.shape[2:])
+        summed = pool_sum(_window_sums(ratio, centred, centred.mean(dim=-1), positions))
+        if summed[:, 0].numel() < MIN_SPREAD_VALUES:
+            spread = self.running_spread
+        else:
+            spread = torch.sqrt(summed.transpose(0, 1).flatten(1).var(dim=1) + self.eps)
+            spread = spread / FACTOR_SPREAD
+            with torch.no_grad():
+                self.running_spread.lerp_(spread, self.momentum)
+        scale = self.weight / (spread * sigma)
+        return scale, self.bias - scale * m
 
     def affine(self):
         """Eval-mode ``(scale, shift)``, shape ``(K^d, C)``: the factor is
@@ -609,13 +649,50 @@ class _FactorNorm(nn.Module):
         scale = self.weight / (self.running_spread * torch.sqrt(self.running_var + self.eps))
         return scale, self.bias - scale * self.running_mean
 
-    def batch_spread(self, summed):
-        """``D_c`` of the batch from the window-and-pool sums of ``z``, updating the running one."""
-        spread = torch.sqrt(summed.transpose(0, 1).flatten(1).var(dim=1) + self.eps)
-        spread = spread / FACTOR_SPREAD
-        with torch.no_grad():
-            self.running_spread.lerp_(spread, self.momentum)
-        return spread
+
+class _WindowProduct(torch.autograd.Function):
+    """Product over every window of the factor maps, with a gradient that
+    holds no tensor of the window view's size.
+
+    ``projected`` has shape ``(batch, K^d, C, *padded)`` and ``windows`` is
+    :meth:`OverlappingConvACNetwork._windows`; the result is the product over
+    the window axes, ``(batch, C, *positions)``. The gradient with respect to
+    the factor at offset ``k`` of output ``t`` is ``g_t h_t / f``, written
+    straight into the window view of the gradient (each (offset, position)
+    of the view is its own element of ``projected``); autograd's product over
+    a strided view instead materialises the view and scatters its gradient
+    back. Where a product is exactly 0 that quotient is undefined, and the
+    gradient is autograd's.
+    """
+
+    @staticmethod
+    def forward(ctx, projected, windows):
+        view = windows(projected)
+        n_spatial = projected.dim() - 3
+        h = view
+        for _ in range(n_spatial):
+            h = h.prod(dim=1)
+        ctx.windows = windows
+        ctx.save_for_backward(projected, h)
+        return h
+
+    @staticmethod
+    def backward(ctx, grad):
+        projected, h = ctx.saved_tensors
+        windows = ctx.windows
+        n_spatial = projected.dim() - 3
+        if (h == 0).any():
+            with torch.enable_grad():
+                inputs = projected.detach().requires_grad_()
+                out = windows(inputs)
+                for _ in range(n_spatial):
+                    out = out.prod(dim=1)
+                return torch.autograd.grad(out, inputs, grad)[0], None
+        spread = (grad * h).view(grad.shape[:1] + (1,) * n_spatial + grad.shape[1:])
+        # Contiguous, so that the window view is a view of it.
+        result = projected.new_zeros(projected.shape)
+        torch.div(spread, windows(projected), out=windows(result))
+        return result, None
 
 
 def _divide(h, log_scale, top):
@@ -626,13 +703,14 @@ def _divide(h, log_scale, top):
     return h / top, log_top if log_scale is None else log_scale + log_top
 
 
-def _folded_rows(weight, norm):
-    """Eval-mode maps of one layer, ``(K^d, 1 + r, C_in)``: the factor
-    normalisation ``norm`` folded into ``weight``, its shift multiplying the
-    constant channel, and row 0 copying the constant channel."""
+def _folded_rows(weight, scale, shift):
+    """Maps of one layer, ``(K^d, 1 + r, C_in)``: the factor normalisation's
+    ``(scale, shift)`` (eval mode's :meth:`_FactorNorm.affine` or training
+    mode's :meth:`_FactorNorm.batch_affine`) folded into ``weight``, its
+    shift multiplying the constant channel, and row 0 copying the constant
+    channel."""
     constant_row = weight.new_zeros(1, 1, weight.shape[2])
     constant_row[..., 0] = 1.0
-    scale, shift = norm.affine()
     return torch.cat((constant_row.expand(weight.shape[0], 1, -1),
                       scale.unsqueeze(-1) * weight + shift.unsqueeze(-1) * constant_row), dim=1)
 
@@ -640,9 +718,58 @@ def _folded_rows(weight, norm):
 def _project(rows, padded):
     """Every offset's map at every position: ``(K^d, C, d)`` rows on a map
     ``(batch, d, *positions)`` give ``(batch, K^d, C, *positions)``."""
-    # One matrix product over batch and positions (gradient included), not a batch of them.
-    flat = torch.einsum("od,bdp->bop", rows.flatten(0, 1), padded.flatten(2))
-    return flat.view((padded.shape[0],) + rows.shape[:2] + padded.shape[2:])
+    # One matrix product over batch and positions (gradient included), not a
+    # batch of them, and a contiguous result: the window view needs one, and
+    # einsum's (batch, rows, positions) was a permuted view (its copy and its
+    # gradient took several times the product's time).
+    batch, d = padded.shape[:2]
+    flat = torch.mm(rows.flatten(0, 1), padded.flatten(2).transpose(0, 1).reshape(d, -1))
+    flat = flat.view(-1, batch, flat.shape[1] // batch).transpose(0, 1).contiguous()
+    return flat.view((batch,) + rows.shape[:2] + padded.shape[2:])
+
+
+def _offset_moments(padded, kernel_size):
+    """Moments of the input at every window offset, over the batch and the
+    output positions: offset ``k`` sees ``padded[:, :, t + k]`` at output
+    ``t``.
+
+    Returns the mean ``(K^d, d)``, the biased covariance ``(K^d, d, d)``, the
+    number of values they average, and the input at every offset minus a
+    fixed reference, ``(K^d, d, batch * positions)`` in the order of
+    ``(batch, *positions)``.
+    """
+    n_spatial = padded.dim() - 2
+    sizes = tuple(n - kernel_size + 1 for n in padded.shape[2:])
+    count = padded.shape[0] * math.prod(sizes)
+    # Moments about the (fixed) mean of the whole map, so that the covariance
+    # is not a small difference of large second moments.
+    reference = padded.detach().mean(dim=(0,) + tuple(range(2, 2 + n_spatial)))
+    centred = padded - reference.view((1, -1) + (1,) * n_spatial)
+    for axis, size in enumerate(sizes):
+        centred = centred.unfold(2 + axis, size, 1)
+    # (batch, d, *offsets, *positions) -> (K^d, d, batch * positions)
+    order = tuple(range(2, 2 + n_spatial)) + (1, 0) + tuple(range(2 + n_spatial, centred.dim()))
+    centred = centred.permute(order).reshape(kernel_size**n_spatial, padded.shape[1], -1)
+    mean = centred.sum(dim=-1) / count
+    cov = torch.bmm(centred, centred.transpose(1, 2)) / count
+    cov = cov - mean.unsqueeze(2) * mean.unsqueeze(1)
+    return mean + reference, cov, count, centred
+
+
+def _window_sums(ratio, centred, shift, positions):
+    """Sums over every window of ``z = (W^(k) x - m_k) / sigma_k``, shape
+    ``(batch, C, *positions)``.
+
+    ``ratio`` holds ``W^(k) / sigma_k`` as ``(C, K^d, d)``, ``centred`` the
+    input at every offset less a reference, ``(K^d, d, batch * positions)``
+    (from :func:`_offset_moments`), and ``shift`` ``(K^d, d)`` the mean of
+    the input at each offset (of which ``m_k`` is the map) less the same
+    reference; ``positions`` is ``(batch, *positions)``. One matrix product
+    over every offset and input channel.
+    """
+    sums = torch.mm(ratio.flatten(1), centred.flatten(0, 1))
+    sums = sums - (ratio * shift).sum(dim=(1, 2)).unsqueeze(1)
+    return sums.view((-1,) + tuple(positions)).transpose(0, 1)
 
 
 def _moments(tensors, dims, correction=0):

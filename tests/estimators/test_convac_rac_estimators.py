@@ -8,6 +8,7 @@ import warnings
 import joblib
 import numpy as np
 import pytest
+from sklearn.base import clone
 from sklearn.model_selection import GridSearchCV
 
 from skqcnn import DeepRACClassifier, OverlappingConvACClassifier
@@ -196,3 +197,26 @@ def test_convac_cross_entropy_learns_digits(small_digits):
     X, y = small_digits
     clf = OverlappingConvACClassifier(loss="cross_entropy", max_epochs=10, random_state=0)
     assert clf.fit(X, y).score(X, y) > 0.8
+
+
+@pytest.mark.parametrize("loss, lr, expected", [
+    ("square", None, 0.01),
+    ("cross_entropy", None, 0.001),
+    ("cross_entropy", 0.05, 0.05),
+])
+def test_convac_learning_rate_rule(small_digits, tmp_path, loss, lr, expected):
+    # lr=None resolves per loss into lr_, which trains and is saved; the
+    # parameter itself stays as given, so clones resolve it again.
+    import skqcnn
+
+    X, y = small_digits
+    clf = OverlappingConvACClassifier(channels=(2,), loss=loss, lr=lr, max_epochs=1,
+                                      random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", NotLearningWarning)
+        clf.fit(X, y)
+    assert clf.lr_ == expected and clf.get_params()["lr"] == lr
+    assert clf.net_.optimizer_.param_groups[0]["initial_lr"] == expected
+    skqcnn.save(clf, tmp_path / "convac.safetensors")
+    assert skqcnn.load(tmp_path / "convac.safetensors").lr_ == expected
+    assert clone(clf).set_params(loss="square").get_params()["lr"] == lr

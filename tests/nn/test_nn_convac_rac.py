@@ -511,3 +511,49 @@ def test_recalibration_reproduces_training_mode_on_the_whole_data():
     recalibrate_statistics(net, [features[:25], features[25:]])
     with torch.no_grad():
         torch.testing.assert_close(net(features), expected, rtol=1e-8, atol=1e-10)
+
+
+@pytest.mark.parametrize("zero_factor", [False, True])
+def test_window_product_gradient_is_autograds(zero_factor):
+    # The training-mode product writes its gradient g h / f into the window
+    # view of the factor maps; where a product is 0 it defers to autograd.
+    from skqcnn.nn._convac import _WindowProduct
+
+    net = OverlappingConvACNetwork((5, 4), 3, (2,), 3, 2)
+    gen = torch.Generator().manual_seed(0)
+    projected = torch.rand(2, 9, 3, 7, 6, generator=gen, dtype=torch.float64) + 0.5
+    if zero_factor:
+        projected[0, 4, 1, 3, 2] = 0.0
+    projected.requires_grad_()
+    grad = torch.rand(2, 3, 5, 4, generator=gen, dtype=torch.float64)
+    plain = net._windows(projected).flatten(1, 2).prod(dim=1)
+    fused = _WindowProduct.apply(projected, net._windows)
+    torch.testing.assert_close(fused, plain, rtol=1e-14, atol=0)
+    expected, = torch.autograd.grad(plain, projected, grad)
+    actual, = torch.autograd.grad(fused, projected, grad)
+    assert bool((plain == 0).any()) == zero_factor
+    torch.testing.assert_close(actual, expected, rtol=1e-12, atol=1e-15)
+
+
+@pytest.mark.parametrize("batch, updated", [(3, False), (8, True)])
+def test_divisor_of_a_one_position_map_needs_eight_sums(batch, updated):
+    # After pooling 4 x 4 to one position the window-and-pool sums are one per
+    # sample: the last, incomplete batch of an epoch (3 digits) gave a divisor
+    # 25 times too small, and products of 144 factors overflowed. Fewer than
+    # MIN_SPREAD_VALUES sums use the running divisor, with the batch's mean
+    # and variance of the factor maps.
+    from skqcnn.nn._convac import MIN_SPREAD_VALUES, _project
+
+    assert MIN_SPREAD_VALUES == 8
+    net = OverlappingConvACNetwork((4, 4), 3, (2,), 3, 2, pooling=4,
+                                   generator=torch.Generator().manual_seed(0)).double()
+    norm, weight = net.norms[0], net.conv_weights[0]
+    norm.running_spread.fill_(7.0)
+    padded = net._pad(net._input_map(_fourier_features((batch, 16), seed=1).double()))
+    with torch.no_grad():
+        scale, _ = norm.batch_affine(weight, padded, 3, lambda sums: net._pool(sums, torch.sum))
+        maps = net._windows(_project(weight, padded)).flatten(1, 3)
+    assert bool((norm.running_spread != 7.0).all()) == updated
+    if not updated:
+        var = maps.var(dim=(0, 2, 3), correction=0).view_as(scale)
+        torch.testing.assert_close(scale, norm.weight / (7.0 * torch.sqrt(var + norm.eps)))
