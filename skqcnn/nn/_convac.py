@@ -58,10 +58,13 @@ class OverlappingConvACNetwork(nn.Module):
     each is close to 1; a BatchNorm of such a product is set by a few
     outliers and passes almost no signal on. So every factor, not the
     product, is normalised: ``W^(k) x`` is standardised per (offset, channel)
-    over the data and becomes ``b_c + w_c z / D_c``, where ``D_c`` makes the
+    over the data and becomes ``1 + w_c z / D_c``, where ``D_c`` makes the
     logarithm of the layer's product spread by about ``FACTOR_SPREAD`` over
-    the data at any kernel, pooling and depth, and the mean ``b_c`` and gain
-    ``w_c`` are learnable (see ``_FactorNorm``). ``top_norm``, a
+    the data at any kernel, pooling and depth, and the gain ``w_c`` is
+    learnable (see ``_FactorNorm``). The factors' mean is fixed at 1: a
+    learnable mean ``b_c`` would only add the channel scale ``b_c^n``, which
+    the next layer's maps absorb, and at ``n = 144`` factors it overflowed
+    float32. ``top_norm``, a
     :class:`~skqcnn.nn.ConstantChannelBatchNorm`, then centres the last
     map's products on 1 with a spread ``FACTOR_SPREAD / sqrt(n_top)`` per
     position before the global product over its ``n_top`` positions, and
@@ -134,7 +137,7 @@ class OverlappingConvACNetwork(nn.Module):
         Every normalisation, in the order applied: the factor normalisation
         of each layer (``running_mean`` and ``running_var`` of shape
         ``(K^d, r_l)``, ``running_spread``, and per channel the learnable
-        ``weight`` scaling the spread and ``bias`` the mean), then
+        ``weight`` scaling the spread), then
         ``top_norm`` and ``readout_norm``.
     top_norm : ConstantChannelBatchNorm
         ``norms[-2]``: after the last layer's products, before the global
@@ -567,13 +570,13 @@ class OverlappingConvACNetwork(nn.Module):
 
 
 class _FactorNorm(nn.Module):
-    """Normalisation of the factors ``W^(k) x`` of one layer to ``b_c + w_c z / D_c``.
+    """Normalisation of the factors ``W^(k) x`` of one layer to ``1 + w_c z / D_c``.
 
     ``z`` is ``W^(k) x`` standardised per (offset, channel) over the data,
     and the divisor ``D_c = S_c / FACTOR_SPREAD``, where ``S_c`` is the
     standard deviation of the window-and-pooling sum of ``z`` of channel
-    ``c``: as ``log prod (1 + s z) ~ s sum z``, with the learnable mean
-    ``b_c`` and gain ``w_c`` at their initial value 1 the logarithm of every
+    ``c``: as ``log prod (1 + s z) ~ s sum z``, with the learnable gain
+    ``w_c`` at its initial value 1 the logarithm of every
     product has a spread close to ``FACTOR_SPREAD`` over the data, whatever
     the number of factors and their correlations (neighbouring windows
     overlap, so a fixed ``1 / sqrt(n)`` would not do). Products of many
@@ -583,11 +586,9 @@ class _FactorNorm(nn.Module):
 
     In training mode the statistics are those of the batch, and running
     averages (momentum 0.1) are kept; in eval mode the running ones are
-    used, and the factor ``b_c u_0 + w_c (W^(k) x - m u_0) / (sigma D_c)`` is
+    used, and the factor ``u_0 + w_c (W^(k) x - m u_0) / (sigma D_c)`` is
     a fixed linear map of ``x`` (``u_0`` its constant channel), so the
-    network stays a tensor network. With ``running_mean`` 0, ``running_var``
-    and ``running_spread`` 1, ``weight`` 1 and ``bias`` 0 it is the identity:
-    the factor is ``W^(k) x``.
+    network stays a tensor network.
     """
 
     def __init__(self, window, n_channels, momentum=0.1, eps=1e-5):
@@ -600,7 +601,6 @@ class _FactorNorm(nn.Module):
         self.register_buffer("running_var", torch.ones(window, n_channels))
         self.register_buffer("running_spread", torch.ones(n_channels))
         self.weight = nn.Parameter(torch.ones(n_channels))
-        self.bias = nn.Parameter(torch.ones(n_channels))
 
     def batch_affine(self, weight, padded, kernel_size, pool_sum):
         """Training-mode ``(scale, shift)``, shape ``(K^d, C)``, from the batch.
@@ -641,13 +641,13 @@ class _FactorNorm(nn.Module):
             with torch.no_grad():
                 self.running_spread.lerp_(spread, self.momentum)
         scale = self.weight / (spread * sigma)
-        return scale, self.bias - scale * m
+        return scale, 1.0 - scale * m
 
     def affine(self):
         """Eval-mode ``(scale, shift)``, shape ``(K^d, C)``: the factor is
         ``scale * W^(k) x + shift * u_0``."""
         scale = self.weight / (self.running_spread * torch.sqrt(self.running_var + self.eps))
-        return scale, self.bias - scale * self.running_mean
+        return scale, 1.0 - scale * self.running_mean
 
 
 class _WindowProduct(torch.autograd.Function):

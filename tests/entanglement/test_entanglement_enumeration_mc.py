@@ -1,5 +1,6 @@
 """Dense network states by enumeration, and the Monte Carlo Renyi-2 estimator."""
 
+import math
 import warnings
 
 import numpy as np
@@ -43,6 +44,11 @@ def _random(net, seed, spread=None):
             for name, buffer in net.named_buffers():
                 if "running_mean" in name:
                     buffer.zero_()
+            for norm in net.modules():
+                if hasattr(norm, "running_spread"):
+                    # A ConvAC's factor is 1 - scale m + scale W x: m = 1 / scale makes
+                    # it W x / sqrt(1 + eps), with no constant part.
+                    norm.running_mean.fill_(math.sqrt(1 + norm.eps))
     return net
 
 
@@ -150,9 +156,9 @@ def _exact_renyi2(amplitudes, in_a, local_dim):
 @pytest.mark.parametrize(
     "net, local_dim, in_a",
     [
-        (_random(OverlappingConvACNetwork((8,), 3, (2, 2), 2, 1), 2, spread=1.0), 3,
+        (_random(OverlappingConvACNetwork((8,), 3, (2, 2), 2, 1), 18, spread=1.0), 3,
          np.arange(8) < 4),
-        (_random(OverlappingConvACNetwork((8,), 3, (2, 2), 2, 1), 2, spread=1.0), 3,
+        (_random(OverlappingConvACNetwork((8,), 3, (2, 2), 2, 1), 18, spread=1.0), 3,
          np.arange(8) % 2 == 0),
         (_random(DeepRACNetwork(8, 2, (2, 2), 1), 2, spread=2.0), 2, np.arange(8) < 4),
     ],

@@ -8,6 +8,7 @@ networks run by default. ``python tests/entanglement/test_monte_carlo_battery.py
 the z-score distribution quoted in ``docs/monte_carlo.rst``.
 """
 
+import math
 import sys
 import warnings
 
@@ -44,6 +45,11 @@ def _spread(net, seed, spread):
         for name, buffer in net.named_buffers():
             if "running_mean" in name:
                 buffer.zero_()
+        for norm in net.modules():
+            if hasattr(norm, "running_spread"):
+                # A ConvAC's factor is 1 - scale m + scale W x: m = 1 / scale makes
+                # it W x / sqrt(1 + eps), with no constant part.
+                norm.running_mean.fill_(math.sqrt(1 + norm.eps))
     return net
 
 

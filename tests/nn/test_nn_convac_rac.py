@@ -90,8 +90,7 @@ def test_padding_is_the_constant_state():
         with torch.no_grad():
             net.running_log_scale.normal_()
             factor_norm, top_norm, readout_norm = net.norms[0], net.top_norm, net.readout_norm
-            for p in (factor_norm.running_mean, factor_norm.weight, factor_norm.bias,
-                      top_norm.weight,
+            for p in (factor_norm.running_mean, factor_norm.weight, top_norm.weight,
                       top_norm.bias, top_norm.running_mean, readout_norm.weight,
                       readout_norm.bias, readout_norm.running_mean):
                 p.normal_()
@@ -102,7 +101,6 @@ def test_padding_is_the_constant_state():
             mean = factor_norm.running_mean.numpy()
             std = np.sqrt(factor_norm.running_var.numpy() + factor_norm.eps)
             gain = factor_norm.weight.numpy() / factor_norm.running_spread.numpy()
-            factor_mean = factor_norm.bias.numpy()
             top_scale, top_shift = (v.numpy() for v in top_norm.affine())
             readout_scale, readout_shift = (v.numpy() for v in readout_norm.affine())
             readout = net.readout.weight.numpy()
@@ -115,7 +113,7 @@ def test_padding_is_the_constant_state():
                 p = t + k - (kernel - 1) // 2
                 v = x[p] if 0 <= p < n_sites else e0
                 z = (weight[k] @ v - mean[k] * v[0]) / std[k]
-                out *= np.concatenate(([v[0]], factor_mean * v[0] + gain * z))
+                out *= np.concatenate(([v[0]], v[0] + gain * z))
             outputs.append(out)
         step = pooling or 1
         pooled = np.ones(3)
@@ -437,7 +435,7 @@ def test_qcnn_eval_mode_after_recalibration_repeats_training_mode():
 @pytest.mark.parametrize("training", [True, False])
 def test_2d_layer_matches_a_loop_over_windows(training):
     # A 2-D layer (K = 3, P = 2 on a 5 x 4 map, so pooling clips) written
-    # out window by window: factor k at output t is b + w z / D with
+    # out window by window: factor k at output t is 1 + w z / D with
     # z = (W^(k) x_{t + k - 1} - m_k) / sigma_k (e_0 outside the map), the
     # statistics of the batch (training) or the running ones (eval), where
     # D is the spread of the window-and-pool sums of z over the data divided
@@ -448,7 +446,7 @@ def test_2d_layer_matches_a_loop_over_windows(training):
     net = OverlappingConvACNetwork((5, 4), 3, (2, 2), 3, 2, pooling=2, generator=gen).double()
     norm = net.norms[0]
     with torch.no_grad():
-        for p in (norm.running_mean, norm.weight, norm.bias):
+        for p in (norm.running_mean, norm.weight):
             p.copy_(torch.randn(p.shape, generator=gen, dtype=p.dtype))
         for p in (norm.running_var, norm.running_spread):
             p.copy_(torch.rand(p.shape, generator=gen, dtype=p.dtype) + 0.5)
@@ -482,8 +480,7 @@ def test_2d_layer_matches_a_loop_over_windows(training):
     spread = (np.sqrt(summed.reshape(2, -1).var(axis=1, ddof=1) + norm.eps) / FACTOR_SPREAD
               if training else norm.running_spread.numpy())
     gain = norm.weight.detach().numpy() / spread
-    factors = norm.bias.detach().numpy()[None, :, None, None, None] + \
-        gain[None, :, None, None, None] * z
+    factors = 1.0 + gain[None, :, None, None, None] * z
     products = factors.prod(axis=0)
     expected = np.ones((6, 2, 3, 2))
     for i in range(5):
