@@ -453,7 +453,11 @@ def _summarise(log_values, signs, classes, chains, n_temperatures):
                     for d, ok in zip(resolved, defined)])
     r_hat = np.array([split_r_hat(d) if ok else np.nan for d, ok in zip(resolved, defined)])
     with np.errstate(invalid="ignore"):
-        scaled_stderr = flat.std(axis=1, ddof=1) / np.sqrt(ess)
+        # No finer than the values are resolved: chains whose swap values all
+        # equal 1 up to rounding would otherwise report an error of 1e-17 and
+        # an estimate below 0 by many of them.
+        scaled_stderr = np.maximum(flat.std(axis=1, ddof=1) / np.sqrt(ess),
+                                   resolution[:, 0, 0])
     positive = mean > 0
     safe = np.where(positive, mean, 1.0)
     entropy = np.where(positive, -(top + np.log(safe)), np.nan)

@@ -3,6 +3,7 @@ log-domain average of swap values."""
 
 import subprocess
 import sys
+import warnings
 from types import SimpleNamespace
 
 import numpy as np
@@ -10,7 +11,7 @@ import pytest
 import torch
 
 from skqcnn.entanglement._convac_maps import ConvACMaps, ConvACUpdater
-from skqcnn.entanglement._monte_carlo import _summarise, renyi2_monte_carlo
+from skqcnn.entanglement._monte_carlo import _summarise, _warn, renyi2_monte_carlo
 from skqcnn.exceptions import MonteCarloConvergenceWarning
 from skqcnn.nn._convac import OverlappingConvACNetwork
 
@@ -146,6 +147,20 @@ def test_swap_values_beyond_float64_give_a_finite_and_correct_entropy():
     assert huge.r_hat[0] == pytest.approx(direct.r_hat[0], rel=1e-3)
     # A purity estimate beyond float64 is reported as inf, the entropy stays finite.
     assert np.isinf(huge.purity[0])
+
+
+def test_swap_values_equal_up_to_rounding_give_no_error_below_their_resolution():
+    # Chains that all sit on one configuration give swap values equal to 1 up
+    # to rounding: the estimate is 0 within the resolution of the values, not
+    # below 0 by many standard errors of 1e-17.
+    rng = np.random.default_rng(1)
+    log_values = rng.normal(0.0, 2e-16, size=(1, 8, 50)) + 3e-16
+    result = _summarise(log_values, np.ones_like(log_values), np.array([0]), _chains(1), 1)
+    assert result.entropy[0] == pytest.approx(-3e-16, abs=1e-16)
+    assert result.stderr[0] == pytest.approx(1e-10, rel=1e-6)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", MonteCarloConvergenceWarning)
+        _warn(result, 8, 1, 1)
 
 
 def _paired_bits_fn(configs):
