@@ -167,10 +167,10 @@ def build_pairs(families, device, pool_size, n_fit, args):
             plain_inputs = images.reshape(-1, IMAGE_SIDE, IMAGE_SIDE)
         on_device = labels.to(device)
         pairs.append((
-            Model(name, module, clf.net_.criterion_, inputs, on_device, clf.lr,
+            Model(name, module, clf.net_.criterion_, inputs, on_device, clf.lr_,
                   clf.weight_decay, args),
             Model(plain_name, plain.to(device), nn.CrossEntropyLoss(), plain_inputs.to(device),
-                  on_device, clf.lr, clf.weight_decay, args),
+                  on_device, clf.lr_, clf.weight_decay, args),
         ))
     return pairs
 

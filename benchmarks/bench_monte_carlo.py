@@ -136,20 +136,25 @@ def bench_readme(args):
     for warning in caught:
         print(f"    warning: {warning.message}")
     net = clf.net_.module_.network
-    n_sites, local_dim = net.n_sites, clf.local_dim_
-    configs = torch.randint(local_dim, (10 * WALKERS, n_sites),
+    compare_moves(net, net.n_sites, clf.local_dim_, 10 * WALKERS, args.moves, args.moves,
+                  args.repeats)
+
+
+def compare_moves(net, n_sites, local_dim, n_walkers, moves, full_moves, repeats):
+    """Prints the time of one move by light cones and by full passes, interleaved."""
+    configs = torch.randint(local_dim, (n_walkers, n_sites),
                             generator=torch.Generator().manual_seed(1))
     evaluate = network_log_amplitudes(net, local_dim)
     times = {"light cones": [], "full passes": []}
-    for _ in range(args.repeats):
+    for _ in range(repeats):
         times["light cones"].append(seconds_per_move(
-            light_cone_updater(net, configs), n_sites, local_dim, args.moves))
+            light_cone_updater(net, configs), n_sites, local_dim, moves))
         times["full passes"].append(seconds_per_move(
-            FullUpdater(evaluate, configs), n_sites, local_dim, args.moves))
+            FullUpdater(evaluate, configs), n_sites, local_dim, full_moves))
     light, full = (statistics.median(t) for t in times.values())
-    print(f"  one move of {10 * WALKERS} walkers: light cones {1e3 * light:.1f} ms, full "
+    print(f"  one move of {n_walkers} walkers: light cones {1e3 * light:.1f} ms, full "
           f"log_forward passes {1e3 * full:.1f} ms (x{full / light:.1f}); medians of "
-          f"{args.repeats} interleaved runs")
+          f"{repeats} interleaved runs")
 
 
 def main():
@@ -196,25 +201,15 @@ def main():
         for warning in caught:
             print(f"    warning: {warning.message}")
 
-        configs = torch.randint(local_dim, (WALKERS, n_sites),
-                                generator=torch.Generator().manual_seed(1))
-        evaluate = network_log_amplitudes(net, local_dim)
-        times = {"light cones": [], "full passes": []}
-        for _ in range(args.repeats):
-            times["light cones"].append(seconds_per_move(
-                light_cone_updater(net, configs), n_sites, local_dim, args.moves))
-            times["full passes"].append(seconds_per_move(
-                FullUpdater(evaluate, configs), n_sites, local_dim, max(args.moves // 4, 1)))
-        light, full = (statistics.median(t) for t in times.values())
-        print(f"  one move of {WALKERS} walkers: light cones {1e3 * light:.1f} ms, full "
-              f"log_forward passes {1e3 * full:.1f} ms (x{full / light:.1f}); medians of "
-              f"{args.repeats} interleaved runs")
+        compare_moves(net, n_sites, local_dim, WALKERS, args.moves, max(args.moves // 4, 1),
+                      args.repeats)
 
         start = time.perf_counter()
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                est = renyi2_monte_carlo(capped(evaluate, args.cap), n_sites, local_dim, in_a,
+                evaluate = capped(network_log_amplitudes(net, local_dim), args.cap)
+                est = renyi2_monte_carlo(evaluate, n_sites, local_dim, in_a,
                                          args.samples, classes=[0], random_state=0,
                                          n_chains=args.chains, burn_in=args.burn_in)
             print(f"  full passes: {time.perf_counter() - start:.1f} s; S_2 = "

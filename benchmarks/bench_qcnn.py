@@ -47,7 +47,7 @@ def plain_torch_fit(template, X, y, epochs):
     )
     X_t = torch.as_tensor(template._scale_inputs(X))
     y_t = torch.as_tensor(np.searchsorted(template.classes_, y))
-    optimizer = torch.optim.AdamW(module.parameters(), lr=template.lr,
+    optimizer = torch.optim.AdamW(module.parameters(), lr=template.lr_,
                                   weight_decay=template.weight_decay)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs)
     loss_fn = SquareLoss()
