@@ -447,8 +447,8 @@ def _summarise(log_values, signs, classes, chains, n_temperatures):
     # equal 1 up to rounding measures the rounding.
     with np.errstate(invalid="ignore"):
         resolution = _RESOLUTION * np.nanmax(np.abs(flat), axis=1, initial=0.0)
-        resolution = np.where(resolution > 0, resolution, 1.0)[:, None, None]
-        resolved = np.round(scaled / resolution) * resolution
+        step = np.where(resolution > 0, resolution, 1.0)[:, None, None]
+        resolved = np.round(scaled / step) * step
     ess = np.array([effective_sample_size(d) if ok else np.nan
                     for d, ok in zip(resolved, defined)])
     r_hat = np.array([split_r_hat(d) if ok else np.nan for d, ok in zip(resolved, defined)])
@@ -456,8 +456,7 @@ def _summarise(log_values, signs, classes, chains, n_temperatures):
         # No finer than the values are resolved: chains whose swap values all
         # equal 1 up to rounding would otherwise report an error of 1e-17 and
         # an estimate below 0 by many of them.
-        scaled_stderr = np.maximum(flat.std(axis=1, ddof=1) / np.sqrt(ess),
-                                   resolution[:, 0, 0])
+        scaled_stderr = np.maximum(flat.std(axis=1, ddof=1) / np.sqrt(ess), resolution)
     positive = mean > 0
     safe = np.where(positive, mean, 1.0)
     entropy = np.where(positive, -(top + np.log(safe)), np.nan)
