@@ -1,11 +1,11 @@
 """Dense network states by enumeration, and the Monte Carlo Renyi-2 estimator."""
 
-import math
 import warnings
 
 import numpy as np
 import pytest
 import torch
+from _identity_norms import identity_normalisations
 
 from skqcnn.entanglement._diagnostics import effective_sample_size, split_r_hat
 from skqcnn.entanglement._enumeration import configurations, enumerate_amplitudes
@@ -33,23 +33,14 @@ def _random(net, seed, spread=None):
     gen = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for name, p in net.named_parameters():
+            # Drawn for every parameter, so that the others do not depend on
+            # which ones are normalisations.
             noise = torch.randn(p.shape, generator=gen, dtype=p.dtype)
             if spread is None:
                 p.copy_(noise)
-            elif "norms" in name:
-                p.fill_(1.0 if name.endswith("weight") else 0.0)
-            else:
+            elif "norms" not in name:
                 p.copy_(1.0 + spread * noise)
-        if spread is not None:
-            for name, buffer in net.named_buffers():
-                if "running_mean" in name:
-                    buffer.zero_()
-            for norm in net.modules():
-                if hasattr(norm, "running_spread"):
-                    # A ConvAC's factor is 1 - scale m + scale W x: m = 1 / scale makes
-                    # it W x / sqrt(1 + eps), with no constant part.
-                    norm.running_mean.fill_(math.sqrt(1 + norm.eps))
-    return net
+    return net if spread is None else identity_normalisations(net)
 
 
 def _contract(amplitudes, features, local_dim):

@@ -8,13 +8,13 @@ networks run by default. ``python tests/entanglement/test_monte_carlo_battery.py
 the z-score distribution quoted in ``docs/monte_carlo.rst``.
 """
 
-import math
 import sys
 import warnings
 
 import numpy as np
 import pytest
 import torch
+from _identity_norms import identity_normalisations
 
 from skqcnn.entanglement._enumeration import enumerate_amplitudes
 from skqcnn.entanglement._monte_carlo import renyi2_monte_carlo
@@ -38,19 +38,9 @@ def _spread(net, seed, spread):
     gen = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for name, p in net.named_parameters():
-            if "norms" in name:
-                p.fill_(1.0 if name.endswith("weight") else 0.0)
-            else:
+            if "norms" not in name:
                 p.copy_(1.0 + spread * torch.randn(p.shape, generator=gen, dtype=p.dtype))
-        for name, buffer in net.named_buffers():
-            if "running_mean" in name:
-                buffer.zero_()
-        for norm in net.modules():
-            if hasattr(norm, "running_spread"):
-                # A ConvAC's factor is 1 - scale m + scale W x: m = 1 / scale makes
-                # it W x / sqrt(1 + eps), with no constant part.
-                norm.running_mean.fill_(math.sqrt(1 + norm.eps))
-    return net
+    return identity_normalisations(net)
 
 
 def _trained(net, seed, n_sites, local_dim, steps=30):
