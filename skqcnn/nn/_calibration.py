@@ -63,16 +63,27 @@ def recalibrate_statistics(network, batches):
 
         def record(module, args):
             inputs[id(module)].append(args[0])
+            # Nothing after a network's only ConvAC is needed: its own
+            # statistics are stale until recalibrate_from_data sets them.
+            if len(convacs) == 1:
+                raise _InputRecorded
 
         handles = [m.register_forward_pre_hook(record) for m in convacs]
         try:
             for batch in batches:
-                network(batch)
+                try:
+                    network(batch)
+                except _InputRecorded:
+                    pass
         finally:
             for handle in handles:
                 handle.remove()
         for m in convacs:
             m.recalibrate_from_data(inputs[id(m)])
+
+
+class _InputRecorded(Exception):
+    """Ends a forward pass once the input of the only ConvAC is recorded."""
 
 
 def _average_batch_statistics(network, norms, batches):

@@ -363,13 +363,18 @@ class OverlappingConvACNetwork(nn.Module):
         """
         h = self._input_map(features)
         log_scale = None
-        for layer in range(len(self.channels)):
-            h, log_scale = self._layer(self._pad(h), self._pad_log(log_scale), layer)
-        h = h.flatten(2)
-        log_abs = torch.log(h.abs()).sum(dim=2)
-        if log_scale is not None:
-            log_abs = log_abs + log_scale.flatten(1).sum(dim=1, keepdim=True)
-        return log_abs, torch.sign(h).prod(dim=2)
+        if self.training:
+            # Channel-first maps (C, batch, *positions): every layer's factors
+            # are then one batched matrix product over the window offsets,
+            # and their product a reduction over the leading dimension.
+            h = h.transpose(0, 1)
+            for layer in range(len(self.channels)):
+                h = self._training_layer(h, layer)
+            h = self.top_norm(h.transpose(0, 1))
+        else:
+            for layer in range(len(self.channels)):
+                h, log_scale = self._layer(self._pad(h), self._pad_log(log_scale), layer)
+        return _global_log_product(h, log_scale)
 
     @torch.no_grad()
     def recalibrate_from_data(self, batches):
@@ -411,45 +416,49 @@ class OverlappingConvACNetwork(nn.Module):
         if not maps:
             raise ValueError("batches is empty.")
         n_spatial = len(self.image_shape)
+        # Channel-first maps (C, batch, *positions), as in training mode.
+        maps = [h.transpose(0, 1) for h in maps]
         for layer, (weight, norm) in enumerate(zip(self.conv_weights, self.norms)):
-            padded = [self._pad(h) for h in maps]
+            # The input at every window offset is recomputed for each pass,
+            # not stored: all of it would not fit in memory on large images.
+            def columns(dtype):
+                for h in maps:
+                    yield self._offset_columns(h.to(dtype))
 
-            # The moments of the input at every window offset, in float64,
-            # give those of every factor map, as in training mode; the input
-            # at every offset is recomputed, not stored (all of it would not
-            # fit in memory on large images).
-            def moments():
-                for x in padded:
-                    yield _offset_moments(x.double(), self.kernel_size)
-
+            # Its moments, in float64, give those of every factor map, as in
+            # training mode.
             total, first, second = 0, 0.0, 0.0
-            for mean, cov, count, _ in moments():
+            for batch_columns in columns(torch.float64):
+                count = batch_columns.shape[-1]
+                mean, cov = _column_moments(batch_columns)
                 total += count
                 first = first + count * mean
                 second = second + count * (cov + mean.unsqueeze(2) * mean.unsqueeze(1))
             mean = first / total
             cov = second / total - mean.unsqueeze(2) * mean.unsqueeze(1)
             w = weight.double()
-            map_mean = (w * mean.unsqueeze(1)).sum(dim=-1)
-            map_var = (torch.matmul(w, cov) * w).sum(dim=-1).clamp(min=0)
+            map_mean, map_var = _factor_moments(w, mean, cov)
             norm.running_mean.copy_(map_mean)
             norm.running_var.copy_(map_var)
-            ratio = (w / torch.sqrt(map_var + norm.eps).unsqueeze(-1)).transpose(0, 1)
-            sums = (self._pool(_window_sums(
-                ratio, centred, mean - batch_mean + centred.mean(dim=-1),
-                x.shape[:1] + tuple(n - self.kernel_size + 1 for n in x.shape[2:])), torch.sum)
-                for x, (batch_mean, _, _, centred) in zip(padded, moments()))
+            ratio = w / torch.sqrt(map_var + norm.eps).unsqueeze(-1)
+            sums = (_pool_sum(_window_sums(ratio, batch_columns, mean).view(
+                        (-1,) + h.shape[1:]), self.pooling).transpose(0, 1)
+                    for h, batch_columns in zip(maps, columns(torch.float64)))
             # As batch_affine computes it on one batch.
             _, spread = _moments(sums, dims=(0,) + tuple(range(2, 2 + n_spatial)), correction=1)
             norm.running_spread.copy_(torch.sqrt(spread + norm.eps) / FACTOR_SPREAD)
             # The eval-mode products at their true scale (no rescaling: on
             # data they stay in range), the next layer's input.
-            maps = [self._layer(x, None, layer, rescale=False) for x in padded]
+            rows = _folded_rows(weight, *norm.affine())
+            maps = [_pool_product(torch.bmm(rows, batch_columns).prod(dim=0).view(
+                        (-1,) + h.shape[1:]), self.pooling)
+                    for h, batch_columns in zip(maps, columns(weight.dtype))]
+        maps = [h.transpose(0, 1) for h in maps]
         top_mean, top_var = _moments([h[:, 1:] for h in maps],
                                      dims=(0,) + tuple(range(2, 2 + n_spatial)))
         self.top_norm.running_mean.copy_(top_mean)
         self.top_norm.running_var.copy_(top_var)
-        pooled = [self.pooled_log_magnitudes(features) for features in batches]
+        pooled = [_global_log_product(self.top_norm(h), None) for h in maps]
         log_abs = torch.cat([log_abs for log_abs, _ in pooled])[:, 1:]
         sign = torch.cat([sign for _, sign in pooled])[:, 1:]
         self.running_log_scale.copy_(log_abs.mean(dim=0))
@@ -463,46 +472,55 @@ class OverlappingConvACNetwork(nn.Module):
         check_site_features(features, self.n_sites, self.local_dim)
         return features.reshape(features.shape[0], *self.image_shape, self.local_dim).movedim(-1, 1)
 
-    def _layer(self, padded, padded_log, layer, rescale=True):
-        """Layer ``layer`` (from 0) over a padded map and its padded log-scale map.
+    def _layer(self, padded, padded_log, layer):
+        """Eval-mode layer ``layer`` (from 0) over a padded map and its padded log-scale map.
 
         Normalised factor maps, their same-channel product over every full
-        window, pooling, ``top_norm`` after the last layer, and in eval mode
-        the division of every position by its largest magnitude, whose
-        logarithm joins the log-scale map. With ``rescale=False`` (eval mode)
-        the products are returned at their true scale, before ``top_norm``.
+        window, pooling, ``top_norm`` after the last layer, and the division
+        of every position by its largest magnitude, whose logarithm joins the
+        log-scale map.
         """
         n_spatial = padded.dim() - 2
-        weight, norm = self.conv_weights[layer], self.norms[layer]
-        if self.training:
-            # The batch statistics of every factor map follow from moments of
-            # the (small) input, so the normalisation folds into the maps as
-            # in eval mode: the K^d r factor values per position are made by
-            # one matrix product and passed over once, by the product.
-            scale, shift = norm.batch_affine(weight, padded, self.kernel_size,
-                                             lambda sums: self._pool(sums, torch.sum))
-        else:
-            scale, shift = norm.affine()
-        projected = _project(_folded_rows(weight, scale, shift), padded)
-        if not self.training:
-            if not rescale:
-                return self._pool(self._windows(projected).flatten(1, n_spatial).prod(dim=1),
-                                  torch.prod)
-            projected, padded_log = self._rescale_positions(projected, padded_log)
-            h = self._windows(projected).flatten(1, n_spatial).prod(dim=1)
-        else:
-            h = _WindowProduct.apply(projected, self._windows)
-        h = self._pool(h, torch.prod)
+        projected = _project(_folded_rows(self.conv_weights[layer], *self.norms[layer].affine()),
+                             padded)
+        projected, padded_log = self._rescale_positions(projected, padded_log)
+        h = _pool_product(self._windows(projected).flatten(1, n_spatial).prod(dim=1),
+                          self.pooling)
         log_scale = None
         if padded_log is not None:
             ones = padded_log.new_ones((1, 1) + (self.kernel_size,) * n_spatial)
-            log_scale = self._pool(_CONVOLUTIONS[n_spatial](padded_log, ones), torch.sum)
+            log_scale = _pool_sum(_CONVOLUTIONS[n_spatial](padded_log, ones), self.pooling)
         if layer == len(self.channels) - 1:
             h = self.top_norm(h)
-            if not self.training:
-                top = h.abs().amax(dim=1, keepdim=True)
-                h, log_scale = _divide(h, log_scale, top)
+            top = h.abs().amax(dim=1, keepdim=True)
+            h, log_scale = _divide(h, log_scale, top)
         return h, log_scale
+
+    def _training_layer(self, x, layer):
+        """Training-mode layer ``layer`` on a channel-first map ``(C_in, batch, *positions)``.
+
+        The batch statistics of every factor map follow from moments of the
+        (small) input at each window offset, so the factor normalisation
+        folds into the maps as in eval mode, and the ``K^d (1 + r)`` factors
+        of every position are one batched matrix product: no map of factor
+        values is standardised, and the window product is a reduction over
+        the offsets. Returns the pooled products ``(1 + r, batch, *positions)``.
+        """
+        positions = x.shape[1:]
+        columns = self._offset_columns(x)
+        scale, shift = self.norms[layer].batch_affine(
+            self.conv_weights[layer], columns,
+            lambda sums: _pool_sum(sums.view((-1,) + positions), self.pooling))
+        rows = _folded_rows(self.conv_weights[layer], scale, shift)
+        return _WindowPoolProduct.apply(rows, columns, (rows.shape[1],) + positions,
+                                        self.pooling)
+
+    def _offset_columns(self, x):
+        """The input at every window offset, ``(K^d, C_in, batch * prod(positions))``,
+        from a channel-first map ``(C_in, batch, *positions)``, padded with
+        ``e_0`` (:class:`_OffsetColumns`)."""
+        padded = self._pad(x.transpose(0, 1)).transpose(0, 1)
+        return _OffsetColumns.apply(padded, self.kernel_size)
 
     def _rescale_positions(self, projected, padded_log):
         """Divide every input position by the largest magnitude of its factors.
@@ -534,23 +552,6 @@ class OverlappingConvACNetwork(nn.Module):
         window_strides = tuple(strides[1 + i] + strides[-n_spatial + i] for i in range(n_spatial))
         return base.as_strided(shape, strides[:1] + window_strides + strides[1 + n_spatial:],
                                base.storage_offset())
-
-    def _pool(self, h, reduce):
-        """Reduce ``P`` (``P x P``) blocks by ``reduce`` (``torch.prod`` or
-        ``torch.sum``); a clipped last block is padded with its neutral
-        element (1 or 0)."""
-        if self.pooling is None:
-            return h
-        p = self.pooling
-        identity = 1.0 if reduce is torch.prod else 0.0
-        for axis in range(2, h.dim()):
-            missing = -h.shape[axis] % p
-            if missing:
-                shape = list(h.shape)
-                shape[axis] = missing
-                h = torch.cat((h, h.new_full(shape, identity)), dim=axis)
-            h = reduce(h.unflatten(axis, (-1, p)), dim=axis + 1)
-        return h
 
     def _pad(self, h):
         """Surround a map with the constant state ``e_0`` as ``padding="same"`` does."""
@@ -602,7 +603,7 @@ class _FactorNorm(nn.Module):
         self.register_buffer("running_spread", torch.ones(n_channels))
         self.weight = nn.Parameter(torch.ones(n_channels))
 
-    def batch_affine(self, weight, padded, kernel_size, pool_sum):
+    def batch_affine(self, weight, columns, pool_sum):
         """Training-mode ``(scale, shift)``, shape ``(K^d, C)``, from the batch.
 
         The factor is ``scale * W^(k) x + shift * u_0``, as in :meth:`affine`
@@ -612,32 +613,34 @@ class _FactorNorm(nn.Module):
         ``m_k`` and covariance ``C_k`` of the input at window offset ``k``, so
         no map of all ``K^d C`` factor values is standardised; the window
         sums of ``z`` are one matrix product with the input at every offset.
-        ``weight`` has shape ``(K^d, C, d)``, ``padded`` is the padded input
-        map ``(batch, d, *padded)`` and ``kernel_size`` is ``K``;
-        ``pool_sum`` sums the pooling blocks of a map ``(batch, C,
-        *positions)``. With one value per (offset, channel) there is no batch
-        variance, and the running statistics are used, as in eval mode; with
-        fewer than ``MIN_SPREAD_VALUES`` window-and-pool sums per channel
-        (the last, incomplete batch of an epoch on a map of one position),
-        ``D`` is the running one.
+        ``weight`` has shape ``(K^d, C, d)`` and ``columns`` holds the input
+        at every offset, ``(K^d, d, n)`` (:class:`_OffsetColumns`); ``pool_sum`` sums
+        the pooling blocks of the window sums ``(C, n)``. With one value per
+        (offset, channel) there is no batch variance, and the running
+        statistics are used, as in eval mode; with fewer than
+        ``MIN_SPREAD_VALUES`` window-and-pool sums per channel (the last,
+        incomplete batch of an epoch on a map of one position), ``D`` is the
+        running one.
         """
-        mean, cov, count, centred = _offset_moments(padded, kernel_size)
+        count = columns.shape[-1]
         if count == 1:
             return self.affine()
-        m = (weight * mean.unsqueeze(1)).sum(dim=-1)
-        var = (torch.matmul(weight, cov) * weight).sum(dim=-1).clamp(min=0)
+        mean, cov = _column_moments(columns)
+        m, var = _factor_moments(weight, mean, cov)
         sigma = torch.sqrt(var + self.eps)
         with torch.no_grad():
             self.running_mean.lerp_(m, self.momentum)
             self.running_var.lerp_(var * (count / (count - 1)), self.momentum)
-        ratio = (weight / sigma.unsqueeze(-1)).transpose(0, 1)
-        positions = padded.shape[:1] + tuple(n - kernel_size + 1 for n in padded.shape[2:])
-        summed = pool_sum(_window_sums(ratio, centred, centred.mean(dim=-1), positions))
-        if summed[:, 0].numel() < MIN_SPREAD_VALUES:
+        summed = pool_sum(_window_sums(weight / sigma.unsqueeze(-1), columns, mean))
+        if summed[0].numel() < MIN_SPREAD_VALUES:
             spread = self.running_spread
         else:
-            spread = torch.sqrt(summed.transpose(0, 1).flatten(1).var(dim=1) + self.eps)
-            spread = spread / FACTOR_SPREAD
+            # Written out: torch.var over rows of a few thousand values (and
+            # its gradient) took several times as long.
+            centred = summed.flatten(1)
+            centred = centred - centred.mean(dim=1, keepdim=True)
+            var = centred.square().sum(dim=1) / (centred.shape[1] - 1)
+            spread = torch.sqrt(var + self.eps) / FACTOR_SPREAD
             with torch.no_grad():
                 self.running_spread.lerp_(spread, self.momentum)
         scale = self.weight / (spread * sigma)
@@ -650,49 +653,135 @@ class _FactorNorm(nn.Module):
         return scale, 1.0 - scale * self.running_mean
 
 
-class _WindowProduct(torch.autograd.Function):
-    """Product over every window of the factor maps, with a gradient that
-    holds no tensor of the window view's size.
+class _OffsetColumns(torch.autograd.Function):
+    """The input at every window offset, ``(K^d, C, batch * prod(positions))``,
+    from a padded channel-first map ``(C, batch, *padded)`` and the window
+    size ``K``.
 
-    ``projected`` has shape ``(batch, K^d, C, *padded)`` and ``windows`` is
-    :meth:`OverlappingConvACNetwork._windows`; the result is the product over
-    the window axes, ``(batch, C, *positions)``. The gradient with respect to
-    the factor at offset ``k`` of output ``t`` is ``g_t h_t / f``, written
-    straight into the window view of the gradient (each (offset, position)
-    of the view is its own element of ``projected``); autograd's product over
-    a strided view instead materialises the view and scatters its gradient
-    back. Where a product is exactly 0 that quotient is undefined, and the
-    gradient is autograd's.
+    Offsets in row-major order; column ``j`` of offset ``k`` is the input
+    seen by factor ``k`` of output ``j``, outputs in the order of ``(batch,
+    *positions)``. The gradient adds each offset's columns back at its
+    shift, ``K^d`` additions of a map, where autograd's gradient of the
+    unfolded view scatters it element by element (and first undoes the
+    copy's permutation).
     """
 
     @staticmethod
-    def forward(ctx, projected, windows):
-        view = windows(projected)
-        n_spatial = projected.dim() - 3
-        h = view
-        for _ in range(n_spatial):
-            h = h.prod(dim=1)
-        ctx.windows = windows
-        ctx.save_for_backward(projected, h)
-        return h
+    def forward(ctx, padded, kernel_size):
+        n_spatial = padded.dim() - 2
+        view = padded
+        for axis, size in enumerate(padded.shape[2:]):
+            view = view.unfold(2 + axis, size - kernel_size + 1, 1)
+        # (C, batch, *offsets, *positions) -> (*offsets, C, batch, *positions)
+        order = tuple(range(2, 2 + n_spatial)) + (0, 1) + tuple(range(2 + n_spatial, view.dim()))
+        ctx.kernel_size, ctx.shape = kernel_size, padded.shape
+        return view.permute(order).reshape(kernel_size**n_spatial, padded.shape[0], -1)
 
     @staticmethod
     def backward(ctx, grad):
-        projected, h = ctx.saved_tensors
-        windows = ctx.windows
-        n_spatial = projected.dim() - 3
-        if (h == 0).any():
-            with torch.enable_grad():
-                inputs = projected.detach().requires_grad_()
-                out = windows(inputs)
-                for _ in range(n_spatial):
-                    out = out.prod(dim=1)
-                return torch.autograd.grad(out, inputs, grad)[0], None
-        spread = (grad * h).view(grad.shape[:1] + (1,) * n_spatial + grad.shape[1:])
-        # Contiguous, so that the window view is a view of it.
-        result = projected.new_zeros(projected.shape)
-        torch.div(spread, windows(projected), out=windows(result))
+        k, shape = ctx.kernel_size, ctx.shape
+        n_spatial = len(shape) - 2
+        sizes = tuple(n - k + 1 for n in shape[2:])
+        grad = grad.view((k,) * n_spatial + tuple(shape[:2]) + sizes)
+        result = grad.new_zeros(shape)
+        for offset in itertools.product(range(k), repeat=n_spatial):
+            region = tuple(slice(o, o + size) for o, size in zip(offset, sizes))
+            result[(slice(None), slice(None)) + region] += grad[offset]
         return result, None
+
+
+class _WindowPoolProduct(torch.autograd.Function):
+    """Training-mode factors, their product over every window and pooling block.
+
+    ``rows`` ``(K^d, 1 + r, d)`` are a layer's folded maps and ``columns``
+    ``(K^d, d, n)`` its input at every offset (:class:`_OffsetColumns`);
+    factor ``k`` of output ``j`` is ``rows[k] @ columns[k, :, j]``. Their product over the offsets, as the map
+    ``shape`` ``(1 + r, batch, *positions)``, is then reduced over the
+    pooling blocks of ``pooling`` (int or None).
+
+    The gradient of every factor is ``g H / f`` (``H`` the pooled product of
+    its block), written over the saved factors, which it no longer needs:
+    the largest tensor of a training step is allocated once, and autograd's
+    gradient of a product (which counts the zeros of every factor first) is
+    not used. Where a pooled product is exactly 0 that quotient is
+    undefined, and the gradient is autograd's. The graph can therefore be
+    differentiated once; a second backward raises torch's error about a
+    saved tensor modified in place.
+    """
+
+    @staticmethod
+    def forward(ctx, rows, columns, shape, pooling):
+        factors = torch.bmm(rows, columns)
+        pooled = _pool_product(factors.prod(dim=0).view(shape), pooling)
+        ctx.save_for_backward(rows, columns, factors, pooled)
+        ctx.shape, ctx.pooling = shape, pooling
+        return pooled
+
+    @staticmethod
+    def backward(ctx, grad):
+        rows, columns, factors, pooled = ctx.saved_tensors
+        if (pooled == 0).any():
+            with torch.enable_grad():
+                inputs = [rows.detach().requires_grad_(), columns.detach().requires_grad_()]
+                out = _pool_product(
+                    torch.bmm(*inputs).prod(dim=0).view(ctx.shape),
+                    ctx.pooling)
+                wanted = [x for x, needed in zip(inputs, ctx.needs_input_grad) if needed]
+                grads = iter(torch.autograd.grad(out, wanted, grad))
+            return tuple(next(grads) if needed else None
+                         for needed in ctx.needs_input_grad[:2]) + (None, None)
+        spread = grad * pooled
+        if ctx.pooling is not None:
+            # Back from the pooling blocks to the positions they hold (a
+            # clipped last block holds fewer).
+            for axis, size in enumerate(ctx.shape[2:], start=2):
+                spread = spread.repeat_interleave(ctx.pooling, dim=axis).narrow(axis, 0, size)
+        grad_factors = torch.div(spread.reshape(1, rows.shape[1], -1), factors, out=factors)
+        grad_rows = grad_columns = None
+        if ctx.needs_input_grad[0]:
+            grad_rows = torch.bmm(grad_factors, columns.transpose(1, 2))
+        if ctx.needs_input_grad[1]:
+            grad_columns = torch.bmm(rows.transpose(1, 2), grad_factors)
+        return grad_rows, grad_columns, None, None
+
+
+def _pool_product(h, pooling):
+    """Product over ``P`` (``P x P``) blocks (``P = pooling``; None: none) of a
+    map ``(n, C, *positions)``; a clipped last block is padded with 1, the
+    identity of the product."""
+    if pooling is None:
+        return h
+    for axis in range(2, h.dim()):
+        missing = -h.shape[axis] % pooling
+        if missing:
+            shape = list(h.shape)
+            shape[axis] = missing
+            h = torch.cat((h, h.new_ones(shape)), dim=axis)
+        h = h.unflatten(axis, (-1, pooling)).prod(dim=axis + 1)
+    return h
+
+
+def _pool_sum(h, pooling):
+    """Sum over ``P`` (``P x P``) blocks (``P = pooling``; None: none) of a map
+    ``(n, C, *positions)``, a clipped last block summing the positions it has."""
+    if pooling is None:
+        return h
+    # avg_pool2d with a divisor of 1 sums each block; a 1D map is a row.
+    if h.dim() == 3:
+        return nn.functional.avg_pool2d(h.unsqueeze(2), (1, pooling), ceil_mode=True,
+                                        divisor_override=1).squeeze(2)
+    return nn.functional.avg_pool2d(h, pooling, ceil_mode=True, divisor_override=1)
+
+
+def _global_log_product(h, log_scale):
+    """Log-magnitude and sign of the product over all positions of every
+    channel of a map ``(batch, C, *positions)`` whose log-scale map (None: 0)
+    is ``log_scale``: each ``(batch, C)``."""
+    h = h.flatten(2)
+    log_abs = torch.log(h.abs()).sum(dim=2)
+    if log_scale is not None:
+        log_abs = log_abs + log_scale.flatten(1).sum(dim=1, keepdim=True)
+    return log_abs, torch.sign(h).prod(dim=2)
 
 
 def _divide(h, log_scale, top):
@@ -728,48 +817,57 @@ def _project(rows, padded):
     return flat.view((batch,) + rows.shape[:2] + padded.shape[2:])
 
 
-def _offset_moments(padded, kernel_size):
-    """Moments of the input at every window offset, over the batch and the
-    output positions: offset ``k`` sees ``padded[:, :, t + k]`` at output
-    ``t``.
+def _column_moments(columns):
+    """Mean ``(K^d, d)`` and biased covariance ``(K^d, d, d)`` of the input at
+    every window offset, over its last dimension (the batch and the output
+    positions), from the columns of :class:`_OffsetColumns`."""
+    return _ColumnMoments.apply(columns)
 
-    Returns the mean ``(K^d, d)``, the biased covariance ``(K^d, d, d)``, the
-    number of values they average, and the input at every offset minus a
-    fixed reference, ``(K^d, d, batch * positions)`` in the order of
-    ``(batch, *positions)``.
+
+class _ColumnMoments(torch.autograd.Function):
+    """:func:`_column_moments` with a gradient of one matrix product.
+
+    With ``G`` the gradient of the covariance and ``g`` that of the mean,
+    the gradient of the columns is ``((G + G^T) (c - mean) + g) / n``;
+    autograd's, through the product of the columns with their own
+    transpose, is two matrix products, two scalings and their sum.
     """
-    n_spatial = padded.dim() - 2
-    sizes = tuple(n - kernel_size + 1 for n in padded.shape[2:])
-    count = padded.shape[0] * math.prod(sizes)
-    # Moments about the (fixed) mean of the whole map, so that the covariance
-    # is not a small difference of large second moments.
-    reference = padded.detach().mean(dim=(0,) + tuple(range(2, 2 + n_spatial)))
-    centred = padded - reference.view((1, -1) + (1,) * n_spatial)
-    for axis, size in enumerate(sizes):
-        centred = centred.unfold(2 + axis, size, 1)
-    # (batch, d, *offsets, *positions) -> (K^d, d, batch * positions)
-    order = tuple(range(2, 2 + n_spatial)) + (1, 0) + tuple(range(2 + n_spatial, centred.dim()))
-    centred = centred.permute(order).reshape(kernel_size**n_spatial, padded.shape[1], -1)
-    mean = centred.sum(dim=-1) / count
-    cov = torch.bmm(centred, centred.transpose(1, 2)) / count
-    cov = cov - mean.unsqueeze(2) * mean.unsqueeze(1)
-    return mean + reference, cov, count, centred
+
+    @staticmethod
+    def forward(ctx, columns):
+        count = columns.shape[-1]
+        mean = columns.mean(dim=-1)
+        outer = mean.unsqueeze(2) * mean.unsqueeze(1)
+        cov = torch.baddbmm(outer, columns, columns.transpose(1, 2), beta=-1.0, alpha=1.0 / count)
+        ctx.save_for_backward(columns, mean)
+        return mean, cov
+
+    @staticmethod
+    def backward(ctx, grad_mean, grad_cov):
+        columns, mean = ctx.saved_tensors
+        count = columns.shape[-1]
+        symmetric = (grad_cov + grad_cov.transpose(1, 2)) / count
+        shift = grad_mean / count - torch.matmul(symmetric, mean.unsqueeze(-1)).squeeze(-1)
+        return torch.bmm(symmetric, columns).add_(shift.unsqueeze(-1))
 
 
-def _window_sums(ratio, centred, shift, positions):
-    """Sums over every window of ``z = (W^(k) x - m_k) / sigma_k``, shape
-    ``(batch, C, *positions)``.
+def _factor_moments(weight, mean, cov):
+    """Mean and variance ``(K^d, C)`` of every factor map ``W^(k) x`` from the
+    mean and covariance of the input at each offset."""
+    return ((weight * mean.unsqueeze(1)).sum(dim=-1),
+            (torch.matmul(weight, cov) * weight).sum(dim=-1).clamp(min=0))
 
-    ``ratio`` holds ``W^(k) / sigma_k`` as ``(C, K^d, d)``, ``centred`` the
-    input at every offset less a reference, ``(K^d, d, batch * positions)``
-    (from :func:`_offset_moments`), and ``shift`` ``(K^d, d)`` the mean of
-    the input at each offset (of which ``m_k`` is the map) less the same
-    reference; ``positions`` is ``(batch, *positions)``. One matrix product
-    over every offset and input channel.
+
+def _window_sums(ratio, columns, mean):
+    """Sums over every window of ``z = (W^(k) x - m_k) / sigma_k``, shape ``(C, n)``.
+
+    ``ratio`` holds ``W^(k) / sigma_k`` as ``(K^d, C, d)``, ``columns`` the
+    input at every offset, ``(K^d, d, n)``, and ``mean`` its mean over the
+    data at every offset, ``(K^d, d)``. One matrix product over every offset
+    and input channel.
     """
-    sums = torch.mm(ratio.flatten(1), centred.flatten(0, 1))
-    sums = sums - (ratio * shift).sum(dim=(1, 2)).unsqueeze(1)
-    return sums.view((-1,) + tuple(positions)).transpose(0, 1)
+    sums = torch.mm(ratio.transpose(0, 1).flatten(1), columns.flatten(0, 1))
+    return sums - (ratio * mean.unsqueeze(1)).sum(dim=(0, 2)).unsqueeze(1)
 
 
 def _moments(tensors, dims, correction=0):

@@ -1,5 +1,7 @@
 """Overlapping ConvAC and deep RAC networks."""
 
+import itertools
+
 import numpy as np
 import pytest
 import torch
@@ -453,10 +455,13 @@ def test_2d_layer_matches_a_loop_over_windows(training):
     net.train(training)
     x = _fourier_features((6, 20), seed=4).double().reshape(6, 5, 4, 3).movedim(-1, 1)
     with torch.no_grad():
-        # The first of two layers: no top_norm; eval-mode products at their true scale.
-        h = net._layer(net._pad(x), None, 0) if training else \
-            (net._layer(net._pad(x), None, 0, rescale=False), None)
-        h = h[0]
+        # The first of two layers: no top_norm.
+        if training:
+            h = net._training_layer(x.transpose(0, 1), 0).transpose(0, 1)
+        else:
+            # Every position divided by a scalar whose logarithm is kept.
+            h, log_scale = net._layer(net._pad(x), None, 0)
+            h = h * torch.exp(log_scale)
     weight = net.conv_weights[0].detach().numpy()
     xs = x.numpy()
     e0 = np.eye(3)[0]
@@ -511,25 +516,52 @@ def test_recalibration_reproduces_training_mode_on_the_whole_data():
 
 
 @pytest.mark.parametrize("zero_factor", [False, True])
-def test_window_product_gradient_is_autograds(zero_factor):
-    # The training-mode product writes its gradient g h / f into the window
-    # view of the factor maps; where a product is 0 it defers to autograd.
-    from skqcnn.nn._convac import _WindowProduct
+@pytest.mark.parametrize("pooling", [None, 2])
+def test_window_pool_product_gradient_is_autograds(zero_factor, pooling):
+    # The training-mode product over the window offsets and the pooling
+    # blocks (here clipped: 5 x 3 positions) writes its gradient g H / f over
+    # the factors; where a pooled product is 0 it defers to autograd.
+    from skqcnn.nn._convac import _pool_product, _WindowPoolProduct
 
-    net = OverlappingConvACNetwork((5, 4), 3, (2,), 3, 2)
     gen = torch.Generator().manual_seed(0)
-    projected = torch.rand(2, 9, 3, 7, 6, generator=gen, dtype=torch.float64) + 0.5
+    rows = (torch.rand(9, 3, 4, generator=gen, dtype=torch.float64) + 0.5).requires_grad_()
+    columns = torch.rand(9, 4, 2 * 15, generator=gen, dtype=torch.float64) + 0.5
     if zero_factor:
-        projected[0, 4, 1, 3, 2] = 0.0
-    projected.requires_grad_()
-    grad = torch.rand(2, 3, 5, 4, generator=gen, dtype=torch.float64)
-    plain = net._windows(projected).flatten(1, 2).prod(dim=1)
-    fused = _WindowProduct.apply(projected, net._windows)
+        columns[4, :, 7] = 0.0
+    columns.requires_grad_()
+    shape = (3, 2, 5, 3)
+    plain = _pool_product(torch.bmm(rows, columns).prod(dim=0).view(shape), pooling)
+    fused = _WindowPoolProduct.apply(rows, columns, shape, pooling)
     torch.testing.assert_close(fused, plain, rtol=1e-14, atol=0)
-    expected, = torch.autograd.grad(plain, projected, grad)
-    actual, = torch.autograd.grad(fused, projected, grad)
+    grad = torch.rand(plain.shape, generator=gen, dtype=torch.float64)
+    expected = torch.autograd.grad(plain, (rows, columns), grad)
+    actual = torch.autograd.grad(fused, (rows, columns), grad)
     assert bool((plain == 0).any()) == zero_factor
-    torch.testing.assert_close(actual, expected, rtol=1e-12, atol=1e-15)
+    for a, e in zip(actual, expected):
+        torch.testing.assert_close(a, e, rtol=1e-12, atol=1e-15)
+
+
+@pytest.mark.parametrize("image_shape, kernel_size", [((5, 4), 3), ((7,), 4), ((3, 2), 2)])
+def test_offset_columns_and_their_gradient(image_shape, kernel_size):
+    # Column j of offset k is the input that factor k of output j sees
+    # (e_0 outside the map), and the gradient adds the columns back at their
+    # shifts: autograd's through an unfolded view gives the same.
+    from skqcnn._layout import same_padding
+    from skqcnn.nn._convac import _OffsetColumns
+
+    net = OverlappingConvACNetwork(image_shape, 3, (2,), kernel_size, 2)
+    gen = torch.Generator().manual_seed(1)
+    x = torch.rand((3, 2) + image_shape, generator=gen, dtype=torch.float64)
+    padded = net._pad(x.transpose(0, 1)).transpose(0, 1).detach().requires_grad_()
+    columns = _OffsetColumns.apply(padded, kernel_size)
+    left = same_padding(kernel_size)[0]
+    for k, offset in enumerate(net.offsets):
+        for j, (b, *position) in enumerate(itertools.product(range(2), *map(range, image_shape))):
+            source = [p + o - left for p, o in zip(position, offset)]
+            inside = all(0 <= s < n for s, n in zip(source, image_shape))
+            expected = x[(slice(None), b) + tuple(source)] if inside else torch.eye(3)[0]
+            torch.testing.assert_close(columns[k, :, j], expected.double(), rtol=0, atol=0)
+    assert torch.autograd.gradcheck(lambda p: _OffsetColumns.apply(p, kernel_size), (padded,))
 
 
 @pytest.mark.parametrize("batch, updated", [(3, False), (8, True)])
@@ -539,18 +571,20 @@ def test_divisor_of_a_one_position_map_needs_eight_sums(batch, updated):
     # 25 times too small, and products of 144 factors overflowed. Fewer than
     # MIN_SPREAD_VALUES sums use the running divisor, with the batch's mean
     # and variance of the factor maps.
-    from skqcnn.nn._convac import MIN_SPREAD_VALUES, _project
+    from skqcnn.nn._convac import MIN_SPREAD_VALUES, _pool_sum
 
     assert MIN_SPREAD_VALUES == 8
     net = OverlappingConvACNetwork((4, 4), 3, (2,), 3, 2, pooling=4,
                                    generator=torch.Generator().manual_seed(0)).double()
     norm, weight = net.norms[0], net.conv_weights[0]
     norm.running_spread.fill_(7.0)
-    padded = net._pad(net._input_map(_fourier_features((batch, 16), seed=1).double()))
+    x = net._input_map(_fourier_features((batch, 16), seed=1).double()).transpose(0, 1)
+    columns = net._offset_columns(x)
     with torch.no_grad():
-        scale, _ = norm.batch_affine(weight, padded, 3, lambda sums: net._pool(sums, torch.sum))
-        maps = net._windows(_project(weight, padded)).flatten(1, 3)
+        scale, _ = norm.batch_affine(
+            weight, columns, lambda sums: _pool_sum(sums.view((-1, batch, 4, 4)), 4))
+        maps = torch.bmm(weight, columns)
     assert bool((norm.running_spread != 7.0).all()) == updated
     if not updated:
-        var = maps.var(dim=(0, 2, 3), correction=0).view_as(scale)
+        var = maps.var(dim=-1, correction=0)
         torch.testing.assert_close(scale, norm.weight / (7.0 * torch.sqrt(var + norm.eps)))
