@@ -700,13 +700,10 @@ class _WindowPoolProduct(torch.autograd.Function):
     pooling blocks of ``pooling`` (int or None).
 
     The gradient of every factor is ``g H / f`` (``H`` the pooled product of
-    its block), written over the saved factors, which it no longer needs:
-    the largest tensor of a training step is allocated once, and autograd's
-    gradient of a product (which counts the zeros of every factor first) is
-    not used. Where a pooled product is exactly 0 that quotient is
-    undefined, and the gradient is autograd's. The graph can therefore be
-    differentiated once; a second backward raises torch's error about a
-    saved tensor modified in place.
+    its block), one division over the largest tensor of a training step;
+    autograd's gradient of a product first counts the zeros of every factor,
+    and the pooling's own product would add a pass. Where a pooled product
+    is exactly 0 that quotient is undefined, and the gradient is autograd's.
     """
 
     @staticmethod
@@ -736,7 +733,7 @@ class _WindowPoolProduct(torch.autograd.Function):
             # clipped last block holds fewer).
             for axis, size in enumerate(ctx.shape[2:], start=2):
                 spread = spread.repeat_interleave(ctx.pooling, dim=axis).narrow(axis, 0, size)
-        grad_factors = torch.div(spread.reshape(1, rows.shape[1], -1), factors, out=factors)
+        grad_factors = spread.reshape(1, rows.shape[1], -1) / factors
         grad_rows = grad_columns = None
         if ctx.needs_input_grad[0]:
             grad_rows = torch.bmm(grad_factors, columns.transpose(1, 2))

@@ -564,6 +564,38 @@ def test_offset_columns_and_their_gradient(image_shape, kernel_size):
     assert torch.autograd.gradcheck(lambda p: _OffsetColumns.apply(p, kernel_size), (padded,))
 
 
+def test_column_moments_and_their_gradient():
+    # The mean and biased covariance over the last axis, against numpy; the
+    # written-out gradient against finite differences.
+    from skqcnn.nn._convac import _column_moments
+
+    gen = torch.Generator().manual_seed(2)
+    columns = (torch.rand(4, 3, 11, generator=gen, dtype=torch.float64) + 0.5).requires_grad_()
+    mean, cov = _column_moments(columns)
+    for k in range(4):
+        values = columns[k].detach().numpy()
+        np.testing.assert_allclose(mean[k].detach().numpy(), values.mean(axis=1), rtol=1e-14)
+        np.testing.assert_allclose(cov[k].detach().numpy(), np.cov(values, bias=True),
+                                   rtol=1e-12, atol=1e-15)
+    assert torch.autograd.gradcheck(_column_moments, (columns,))
+
+
+def test_training_mode_gradient_matches_finite_differences():
+    # The whole training-mode network (columns, moments, the folded batch
+    # statistics, the window-and-pool product, top_norm, log-scale, readout)
+    # against finite differences in the input features. On the 4 x 4 map the
+    # first layer's divisor comes from the batch (5 x 2 x 2 block sums), the
+    # second's from its running value (5 sums, fewer than MIN_SPREAD_VALUES).
+    gen = torch.Generator().manual_seed(4)
+    net = OverlappingConvACNetwork((4, 4), 3, (2, 2), 2, 2, pooling=2, generator=gen).double()
+    with torch.no_grad():
+        for p in net.parameters():
+            p.add_(0.2 * torch.randn(p.shape, generator=gen, dtype=p.dtype))
+    features = _fourier_features((5, 16), seed=3).double().requires_grad_()
+    net.train()
+    assert torch.autograd.gradcheck(net, (features,))
+
+
 @pytest.mark.parametrize("batch, updated", [(3, False), (8, True)])
 def test_divisor_of_a_one_position_map_needs_eight_sums(batch, updated):
     # After pooling 4 x 4 to one position the window-and-pool sums are one per
