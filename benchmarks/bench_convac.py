@@ -22,10 +22,11 @@ comparable between machines with and without a GPU.
 Run from the repository root with skqcnn importable::
 
     OMP_NUM_THREADS=1 python benchmarks/bench_convac.py --size 16 [--seeds 3] \\
-        [--threads 1] [--loss cross_entropy] [--pooling 4]
+        [--threads 1] [--loss cross_entropy] [--pooling 4] [--kernel-size 2] \\
+        [--channels 8]
 
 ``--profile`` fits nothing: it prints the CPU time of one training step of
-each network (batch 32, after a one-epoch fit on 64 images), the ConvAC's
+each network (batch 32, or ``--batch``, after a one-epoch fit on 64 images), the ConvAC's
 forward time per layer and its costliest operators (:mod:`torch.profiler`).
 ``--baseline DIR`` adds, interleaved with it, the training step of the
 ConvAC network of another checkout (``DIR/skqcnn/nn/_convac.py``, built with
@@ -61,12 +62,12 @@ def upsample(X, size):
     return resized.reshape(len(X), -1).numpy()
 
 
-def step_seconds(model, X, y, n_steps=20):
+def step_seconds(model, X, y, batch_size, n_steps=20):
     """CPU seconds of one training step (forward, backward, optimizer) of a
-    fitted estimator's module on a batch of its ``batch_size``."""
+    fitted estimator's module on a batch of ``batch_size`` samples."""
     module = model.net_.module_.train()
-    inputs = torch.tensor(model._scale_inputs(X[:model.batch_size]))
-    targets = torch.tensor(np.searchsorted(model.classes_, y[:model.batch_size]))
+    inputs = torch.tensor(model._scale_inputs(X[:batch_size]))
+    targets = torch.tensor(np.searchsorted(model.classes_, y[:batch_size]))
     criterion = model.net_.criterion_
     optimizer = torch.optim.AdamW(module.parameters(), lr=1e-3)
 
@@ -124,34 +125,34 @@ def baseline_network(directory, network):
     return other
 
 
-def profile(size, X, y, options, baseline=None):
+def profile(size, X, y, options, baseline=None, batch_size=32):
     """Per-step CPU time of both networks, the ConvAC's split by layer, and its top operators."""
     models = {"convac": OverlappingConvACClassifier(random_state=0, device="cpu", max_epochs=1,
                                                     **options),
               "qcnn": QCNNClassifier(random_state=0, device="cpu", max_epochs=1)}
     for model in models.values():
         model.fit(X[:64], y[:64])
-    steps = {key: step_seconds(model, X, y) for key, model in models.items()}
-    print(f"training step, batch 32, CPU time: ConvAC {1e3 * steps['convac']:.1f} ms, q-CNN "
+    steps = {key: step_seconds(model, X, y, batch_size) for key, model in models.items()}
+    print(f"training step, batch {batch_size}, CPU time: ConvAC {1e3 * steps['convac']:.1f} ms, q-CNN "
           f"{1e3 * steps['qcnn']:.1f} ms, ratio {steps['convac'] / steps['qcnn']:.2f}")
     clf = models["convac"]
     if baseline is not None:
         network = clf.net_.module_.network
-        features = clf.net_.module_.basis(torch.tensor(clf._scale_inputs(X[:32])))
-        targets = torch.tensor(np.searchsorted(clf.classes_, y[:32]))
+        features = clf.net_.module_.basis(torch.tensor(clf._scale_inputs(X[:batch_size])))
+        targets = torch.tensor(np.searchsorted(clf.classes_, y[:batch_size]))
         ours, theirs = network_step_seconds(
             [network, baseline_network(baseline, network)], features, targets,
             clf.net_.criterion_)
         print(f"ConvAC network training step, median of 7 x 10 interleaved: this checkout "
               f"{1e3 * ours:.2f} ms, {baseline} {1e3 * theirs:.2f} ms, ratio {ours / theirs:.2f}")
     network = clf.net_.module_.network.train()
-    features = clf.net_.module_.basis(torch.tensor(clf._scale_inputs(X[:32])))
+    features = clf.net_.module_.basis(torch.tensor(clf._scale_inputs(X[:batch_size])))
     with torch.profiler.profile() as prof:
         for _ in range(5):
-            h, log_scale = network._input_map(features), None
+            h = network._input_map(features).transpose(0, 1)
             for layer in range(len(network.channels)):
                 with torch.profiler.record_function(f"layer {layer + 1} forward"):
-                    h, log_scale = network._layer(network._pad(h), None, layer)
+                    h = network._training_layer(h, layer)
             h.sum().backward()
     table = prof.key_averages()
     print("ConvAC forward by layer (CPU ms per step): " + ", ".join(
@@ -175,23 +176,31 @@ def main():
     parser.add_argument("--loss", default=None, help="ConvAC loss (default: its default)")
     parser.add_argument("--pooling", type=int, default=None,
                         help="ConvAC pooling (default: its default)")
+    parser.add_argument("--kernel-size", type=int, default=None,
+                        help="ConvAC kernel_size (default: its default)")
+    parser.add_argument("--channels", type=int, default=None,
+                        help="ConvAC channels of every layer (default: its default)")
     parser.add_argument("--no-qcnn", action="store_true",
                         help="skip the q-CNN baseline (no time ratio)")
     parser.add_argument("--profile", action="store_true",
                         help="only time training steps and profile the ConvAC's operators")
+    parser.add_argument("--batch", type=int, default=32,
+                        help="with --profile: the batch of the timed training steps")
     parser.add_argument("--baseline", default=None,
                         help="with --profile: a checkout whose ConvAC step is timed beside")
     args = parser.parse_args()
     if args.threads is not None:
         torch.set_num_threads(args.threads)
-    options = {name: getattr(args, name) for name in ("loss", "pooling")
+    options = {name: getattr(args, name) for name in ("loss", "pooling", "kernel_size")
                if getattr(args, name) is not None}
+    if args.channels is not None:
+        options["channels"] = ("constant", args.channels)
 
     X_train, X_test, y_train, y_test = digits_split()
     X_train, X_test = upsample(X_train, args.size), upsample(X_test, args.size)
     print(f"images {args.size} x {args.size}; ConvAC options {options or 'defaults'}\n")
     if args.profile:
-        profile(args.size, X_train, y_train, options, args.baseline)
+        profile(args.size, X_train, y_train, options, args.baseline, args.batch)
         return
     print(f"{'model':<52} {'test accuracy':>14} {'fit time (s)':>13} {'CPU time (s)':>13}")
 
