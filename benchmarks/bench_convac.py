@@ -133,8 +133,8 @@ def profile(size, X, y, options, baseline=None, batch_size=32):
     for model in models.values():
         model.fit(X[:64], y[:64])
     steps = {key: step_seconds(model, X, y, batch_size) for key, model in models.items()}
-    print(f"training step, batch {batch_size}, CPU time: ConvAC {1e3 * steps['convac']:.1f} ms, q-CNN "
-          f"{1e3 * steps['qcnn']:.1f} ms, ratio {steps['convac'] / steps['qcnn']:.2f}")
+    print(f"training step, batch {batch_size}, CPU time: ConvAC {1e3 * steps['convac']:.1f} ms, "
+          f"q-CNN {1e3 * steps['qcnn']:.1f} ms, ratio {steps['convac'] / steps['qcnn']:.2f}")
     clf = models["convac"]
     if baseline is not None:
         network = clf.net_.module_.network

@@ -614,8 +614,9 @@ class _FactorNorm(nn.Module):
         no map of all ``K^d C`` factor values is standardised; the window
         sums of ``z`` are one matrix product with the input at every offset.
         ``weight`` has shape ``(K^d, C, d)`` and ``columns`` holds the input
-        at every offset, ``(K^d, d, n)`` (:class:`_OffsetColumns`); ``pool_sum`` sums
-        the pooling blocks of the window sums ``(C, n)``. With one value per
+        at every offset, ``(K^d, d, n)`` (:class:`_OffsetColumns`);
+        ``pool_sum`` sums the pooling blocks of the window sums ``(C, n)``.
+        With one value per
         (offset, channel) there is no batch variance, and the running
         statistics are used, as in eval mode; with fewer than
         ``MIN_SPREAD_VALUES`` window-and-pool sums per channel (the last,
@@ -695,9 +696,10 @@ class _WindowPoolProduct(torch.autograd.Function):
 
     ``rows`` ``(K^d, 1 + r, d)`` are a layer's folded maps and ``columns``
     ``(K^d, d, n)`` its input at every offset (:class:`_OffsetColumns`);
-    factor ``k`` of output ``j`` is ``rows[k] @ columns[k, :, j]``. Their product over the offsets, as the map
-    ``shape`` ``(1 + r, batch, *positions)``, is then reduced over the
-    pooling blocks of ``pooling`` (int or None).
+    factor ``k`` of output ``j`` is ``rows[k] @ columns[k, :, j]``. Their
+    product over the offsets, as the map ``shape`` ``(1 + r, batch,
+    *positions)``, is then reduced over the pooling blocks of ``pooling``
+    (int or None).
 
     The gradient of every factor is ``g H / f`` (``H`` the pooled product of
     its block), one division over the largest tensor of a training step;
@@ -720,9 +722,7 @@ class _WindowPoolProduct(torch.autograd.Function):
         if (pooled == 0).any():
             with torch.enable_grad():
                 inputs = [rows.detach().requires_grad_(), columns.detach().requires_grad_()]
-                out = _pool_product(
-                    torch.bmm(*inputs).prod(dim=0).view(ctx.shape),
-                    ctx.pooling)
+                out = _pool_product(torch.bmm(*inputs).prod(dim=0).view(ctx.shape), ctx.pooling)
                 wanted = [x for x, needed in zip(inputs, ctx.needs_input_grad) if needed]
                 grads = iter(torch.autograd.grad(out, wanted, grad))
             return tuple(next(grads) if needed else None
