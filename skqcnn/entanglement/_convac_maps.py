@@ -17,6 +17,8 @@ import math
 import torch
 from torch.nn import functional
 
+from .._pooling import pool_product, pool_sum
+
 _CONVOLUTIONS = {1: functional.conv1d, 2: functional.conv2d}
 
 # Entries of the largest intermediate tensor of one evaluation chunk: chains of
@@ -140,7 +142,7 @@ class ConvACMaps:
         h = (factors / top).prod(dim=0).view(-1, batch, *outputs).transpose(0, 1)
         log_scale = (torch.log(top).sum(dim=0).view(1, batch, *outputs).transpose(0, 1)
                      + _CONVOLUTIONS[self.n_spatial](padded_log, self._ones))
-        h, log_scale = self.pool(h, 1.0), self.pool(log_scale, 0.0)
+        h, log_scale = pool_product(h, self.pooling), pool_sum(log_scale, self.pooling)
         if index == len(self.rows) - 1:
             const = h[:, :1]
             h = torch.cat((const, h[:, 1:] * self.top_scale.view((1, -1) + (1,) * len(outputs))
@@ -159,22 +161,6 @@ class ConvACMaps:
         return padded.as_strided(padded.shape[:2] + (self.kernel_size,) * d + tuple(outputs),
                                  strides[:2] + strides[2:] + strides[2:],
                                  padded.storage_offset())
-
-    def pool(self, h, identity):
-        """Product (``identity=1``) or sum (``identity=0``) over the pooling blocks;
-        a clipped last block is padded with the identity."""
-        if self.pooling is None:
-            return h
-        p = self.pooling
-        pad = []
-        for n in reversed(h.shape[2:]):
-            pad.extend((0, -n % p))
-        if any(pad):
-            h = functional.pad(h, pad, value=identity)
-        for axis in range(2, h.dim()):
-            h = h.unflatten(axis, (-1, p))
-            h = h.prod(dim=axis + 1) if identity else h.sum(dim=axis + 1)
-        return h
 
     def readout_log(self, stats):
         """``(log_abs, sign)`` of the scores from the per-channel statistics of

@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from .._layout import convac_map_shapes, same_padding
+from .._pooling import pool_product, pool_sum
 from ._layers import ConstantChannelBatchNorm, check_site_features
 
 # Standard deviation over the data of the logarithm of every layer's window
@@ -441,7 +442,7 @@ class OverlappingConvACNetwork(nn.Module):
             norm.running_mean.copy_(map_mean)
             norm.running_var.copy_(map_var)
             ratio = w / torch.sqrt(map_var + norm.eps).unsqueeze(-1)
-            sums = (_pool_sum(_window_sums(ratio, batch_columns, mean).view(
+            sums = (pool_sum(_window_sums(ratio, batch_columns, mean).view(
                         (-1,) + h.shape[1:]), self.pooling).transpose(0, 1)
                     for h, batch_columns in zip(maps, columns(torch.float64)))
             # As batch_affine computes it on one batch.
@@ -450,7 +451,7 @@ class OverlappingConvACNetwork(nn.Module):
             # The eval-mode products at their true scale (no rescaling: on
             # data they stay in range), the next layer's input.
             rows = _folded_rows(weight, *norm.affine())
-            maps = [_pool_product(torch.bmm(rows, batch_columns).prod(dim=0).view(
+            maps = [pool_product(torch.bmm(rows, batch_columns).prod(dim=0).view(
                         (-1,) + h.shape[1:]), self.pooling)
                     for h, batch_columns in zip(maps, columns(weight.dtype))]
         maps = [h.transpose(0, 1) for h in maps]
@@ -484,12 +485,12 @@ class OverlappingConvACNetwork(nn.Module):
         projected = _project(_folded_rows(self.conv_weights[layer], *self.norms[layer].affine()),
                              padded)
         projected, padded_log = self._rescale_positions(projected, padded_log)
-        h = _pool_product(self._windows(projected).flatten(1, n_spatial).prod(dim=1),
+        h = pool_product(self._windows(projected).flatten(1, n_spatial).prod(dim=1),
                           self.pooling)
         log_scale = None
         if padded_log is not None:
             ones = padded_log.new_ones((1, 1) + (self.kernel_size,) * n_spatial)
-            log_scale = _pool_sum(_CONVOLUTIONS[n_spatial](padded_log, ones), self.pooling)
+            log_scale = pool_sum(_CONVOLUTIONS[n_spatial](padded_log, ones), self.pooling)
         if layer == len(self.channels) - 1:
             h = self.top_norm(h)
             top = h.abs().amax(dim=1, keepdim=True)
@@ -510,7 +511,7 @@ class OverlappingConvACNetwork(nn.Module):
         columns = self._offset_columns(x)
         scale, shift = self.norms[layer].batch_affine(
             self.conv_weights[layer], columns,
-            lambda sums: _pool_sum(sums.view((-1,) + positions), self.pooling))
+            lambda sums: pool_sum(sums.view((-1,) + positions), self.pooling))
         rows = _folded_rows(self.conv_weights[layer], scale, shift)
         return _WindowPoolProduct.apply(rows, columns, (rows.shape[1],) + positions,
                                         self.pooling)
@@ -616,9 +617,8 @@ class _FactorNorm(nn.Module):
         ``weight`` has shape ``(K^d, C, d)`` and ``columns`` holds the input
         at every offset, ``(K^d, d, n)`` (:class:`_OffsetColumns`);
         ``pool_sum`` sums the pooling blocks of the window sums ``(C, n)``.
-        With one value per
-        (offset, channel) there is no batch variance, and the running
-        statistics are used, as in eval mode; with fewer than
+        With one value per (offset, channel) there is no batch variance, and
+        the running statistics are used, as in eval mode; with fewer than
         ``MIN_SPREAD_VALUES`` window-and-pool sums per channel (the last,
         incomplete batch of an epoch on a map of one position), ``D`` is the
         running one.
@@ -711,7 +711,7 @@ class _WindowPoolProduct(torch.autograd.Function):
     @staticmethod
     def forward(ctx, rows, columns, shape, pooling):
         factors = torch.bmm(rows, columns)
-        pooled = _pool_product(factors.prod(dim=0).view(shape), pooling)
+        pooled = pool_product(factors.prod(dim=0).view(shape), pooling)
         ctx.save_for_backward(rows, columns, factors, pooled)
         ctx.shape, ctx.pooling = shape, pooling
         return pooled
@@ -722,7 +722,7 @@ class _WindowPoolProduct(torch.autograd.Function):
         if (pooled == 0).any():
             with torch.enable_grad():
                 inputs = [rows.detach().requires_grad_(), columns.detach().requires_grad_()]
-                out = _pool_product(torch.bmm(*inputs).prod(dim=0).view(ctx.shape), ctx.pooling)
+                out = pool_product(torch.bmm(*inputs).prod(dim=0).view(ctx.shape), ctx.pooling)
                 wanted = [x for x, needed in zip(inputs, ctx.needs_input_grad) if needed]
                 grads = iter(torch.autograd.grad(out, wanted, grad))
             return tuple(next(grads) if needed else None
@@ -740,34 +740,6 @@ class _WindowPoolProduct(torch.autograd.Function):
         if ctx.needs_input_grad[1]:
             grad_columns = torch.bmm(rows.transpose(1, 2), grad_factors)
         return grad_rows, grad_columns, None, None
-
-
-def _pool_product(h, pooling):
-    """Product over ``P`` (``P x P``) blocks (``P = pooling``; None: none) of a
-    map ``(n, C, *positions)``; a clipped last block is padded with 1, the
-    identity of the product."""
-    if pooling is None:
-        return h
-    for axis in range(2, h.dim()):
-        missing = -h.shape[axis] % pooling
-        if missing:
-            shape = list(h.shape)
-            shape[axis] = missing
-            h = torch.cat((h, h.new_ones(shape)), dim=axis)
-        h = h.unflatten(axis, (-1, pooling)).prod(dim=axis + 1)
-    return h
-
-
-def _pool_sum(h, pooling):
-    """Sum over ``P`` (``P x P``) blocks (``P = pooling``; None: none) of a map
-    ``(n, C, *positions)``, a clipped last block summing the positions it has."""
-    if pooling is None:
-        return h
-    # avg_pool2d with a divisor of 1 sums each block; a 1D map is a row.
-    if h.dim() == 3:
-        return nn.functional.avg_pool2d(h.unsqueeze(2), (1, pooling), ceil_mode=True,
-                                        divisor_override=1).squeeze(2)
-    return nn.functional.avg_pool2d(h, pooling, ceil_mode=True, divisor_override=1)
 
 
 def _global_log_product(h, log_scale):

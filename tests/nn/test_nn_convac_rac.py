@@ -521,7 +521,8 @@ def test_window_pool_product_gradient_is_autograds(zero_factor, pooling):
     # The training-mode product over the window offsets and the pooling
     # blocks (here clipped: 5 x 3 positions) writes its gradient g H / f over
     # the factors; where a pooled product is 0 it defers to autograd.
-    from skqcnn.nn._convac import _pool_product, _WindowPoolProduct
+    from skqcnn._pooling import pool_product
+    from skqcnn.nn._convac import _WindowPoolProduct
 
     gen = torch.Generator().manual_seed(0)
     rows = (torch.rand(9, 3, 4, generator=gen, dtype=torch.float64) + 0.5).requires_grad_()
@@ -530,7 +531,7 @@ def test_window_pool_product_gradient_is_autograds(zero_factor, pooling):
         columns[4, :, 7] = 0.0
     columns.requires_grad_()
     shape = (3, 2, 5, 3)
-    plain = _pool_product(torch.bmm(rows, columns).prod(dim=0).view(shape), pooling)
+    plain = pool_product(torch.bmm(rows, columns).prod(dim=0).view(shape), pooling)
     fused = _WindowPoolProduct.apply(rows, columns, shape, pooling)
     torch.testing.assert_close(fused, plain, rtol=1e-14, atol=0)
     grad = torch.rand(plain.shape, generator=gen, dtype=torch.float64)
@@ -603,7 +604,8 @@ def test_divisor_of_a_one_position_map_needs_eight_sums(batch, updated):
     # 25 times too small, and products of 144 factors overflowed. Fewer than
     # MIN_SPREAD_VALUES sums use the running divisor, with the batch's mean
     # and variance of the factor maps.
-    from skqcnn.nn._convac import MIN_SPREAD_VALUES, _pool_sum
+    from skqcnn._pooling import pool_sum
+    from skqcnn.nn._convac import MIN_SPREAD_VALUES
 
     assert MIN_SPREAD_VALUES == 8
     net = OverlappingConvACNetwork((4, 4), 3, (2,), 3, 2, pooling=4,
@@ -614,7 +616,7 @@ def test_divisor_of_a_one_position_map_needs_eight_sums(batch, updated):
     columns = net._offset_columns(x)
     with torch.no_grad():
         scale, _ = norm.batch_affine(
-            weight, columns, lambda sums: _pool_sum(sums.view((-1, batch, 4, 4)), 4))
+            weight, columns, lambda sums: pool_sum(sums.view((-1, batch, 4, 4)), 4))
         maps = torch.bmm(weight, columns)
     assert bool((norm.running_spread != 7.0).all()) == updated
     if not updated:
