@@ -520,8 +520,7 @@ class OverlappingConvACNetwork(nn.Module):
         """The input at every window offset, ``(K^d, C_in, batch * prod(positions))``,
         from a channel-first map ``(C_in, batch, *positions)``, padded with
         ``e_0`` (:class:`_OffsetColumns`)."""
-        padded = self._pad(x.transpose(0, 1)).transpose(0, 1)
-        return _OffsetColumns.apply(padded, self.kernel_size)
+        return _OffsetColumns.apply(x, self.kernel_size)
 
     def _rescale_positions(self, projected, padded_log):
         """Divide every input position by the largest magnitude of its factors.
@@ -656,38 +655,51 @@ class _FactorNorm(nn.Module):
 
 class _OffsetColumns(torch.autograd.Function):
     """The input at every window offset, ``(K^d, C, batch * prod(positions))``,
-    from a padded channel-first map ``(C, batch, *padded)`` and the window
-    size ``K``.
+    from a channel-first map ``(C, batch, *positions)`` and the window size
+    ``K``.
 
     Offsets in row-major order; column ``j`` of offset ``k`` is the input
     seen by factor ``k`` of output ``j``, outputs in the order of ``(batch,
-    *positions)``. The gradient adds each offset's columns back at its
+    *positions)``, with the constant state ``e_0`` outside the map, split as
+    ``padding="same"``. The gradient adds each offset's columns back at its
     shift, ``K^d`` additions of a map, where autograd's gradient of the
     unfolded view scatters it element by element (and first undoes the
-    copy's permutation).
+    copy's permutation); the padding is inside, so that it records no
+    operators.
     """
 
     @staticmethod
-    def forward(ctx, padded, kernel_size):
-        n_spatial = padded.dim() - 2
+    def forward(ctx, x, kernel_size):
+        n_spatial = x.dim() - 2
+        before, after = same_padding(kernel_size)
+        padded = x.new_zeros(x.shape[:2] + tuple(n + before + after for n in x.shape[2:]))
+        padded[0] = 1.0
+        padded[(slice(None), slice(None))
+               + tuple(slice(before, before + n) for n in x.shape[2:])] = x
         view = padded
         for axis, size in enumerate(padded.shape[2:]):
             view = view.unfold(2 + axis, size - kernel_size + 1, 1)
         # (C, batch, *offsets, *positions) -> (*offsets, C, batch, *positions)
         order = tuple(range(2, 2 + n_spatial)) + (0, 1) + tuple(range(2 + n_spatial, view.dim()))
-        ctx.kernel_size, ctx.shape = kernel_size, padded.shape
-        return view.permute(order).reshape(kernel_size**n_spatial, padded.shape[0], -1)
+        ctx.kernel_size, ctx.shape = kernel_size, x.shape
+        return view.permute(order).reshape(kernel_size**n_spatial, x.shape[0], -1)
 
     @staticmethod
     def backward(ctx, grad):
         k, shape = ctx.kernel_size, ctx.shape
         n_spatial = len(shape) - 2
-        sizes = tuple(n - k + 1 for n in shape[2:])
-        grad = grad.view((k,) * n_spatial + tuple(shape[:2]) + sizes)
+        before = same_padding(k)[0]
+        grad = grad.view((k,) * n_spatial + tuple(shape))
         result = grad.new_zeros(shape)
+        everything = (slice(None), slice(None))
         for offset in itertools.product(range(k), repeat=n_spatial):
-            region = tuple(slice(o, o + size) for o, size in zip(offset, sizes))
-            result[(slice(None), slice(None)) + region] += grad[offset]
+            # Input i is seen at offset o by output i - o + before.
+            inputs = [slice(max(0, o - before), min(n, n + o - before))
+                      for o, n in zip(offset, shape[2:])]
+            outputs = [slice(i.start - o + before, i.stop - o + before)
+                       for i, o in zip(inputs, offset)]
+            if all(i.stop > i.start for i in inputs):
+                result[everything + tuple(inputs)] += grad[offset][everything + tuple(outputs)]
         return result, None
 
 
@@ -729,10 +741,7 @@ class _WindowPoolProduct(torch.autograd.Function):
                          for needed in ctx.needs_input_grad[:2]) + (None, None)
         spread = grad * pooled
         if ctx.pooling is not None:
-            # Back from the pooling blocks to the positions they hold (a
-            # clipped last block holds fewer).
-            for axis, size in enumerate(ctx.shape[2:], start=2):
-                spread = spread.repeat_interleave(ctx.pooling, dim=axis).narrow(axis, 0, size)
+            spread = _unpool(spread, ctx.pooling, ctx.shape[2:])
         grad_factors = spread.reshape(1, rows.shape[1], -1) / factors
         grad_rows = grad_columns = None
         if ctx.needs_input_grad[0]:
@@ -740,6 +749,21 @@ class _WindowPoolProduct(torch.autograd.Function):
         if ctx.needs_input_grad[1]:
             grad_columns = torch.bmm(rows.transpose(1, 2), grad_factors)
         return grad_rows, grad_columns, None, None
+
+
+def _unpool(h, pooling, sizes):
+    """Back from pooling blocks to the positions they hold: a map ``(C, batch,
+    *blocks)`` as ``(C, batch, *sizes)``, every position holding its block's
+    value (a clipped last block holds fewer). One copy, through a broadcast
+    view."""
+    blocks = h.shape[2:]
+    view = h.reshape(h.shape[:2] + tuple(itertools.chain.from_iterable((n, 1) for n in blocks)))
+    expanded = view.expand(h.shape[:2] + tuple(
+        itertools.chain.from_iterable((n, pooling) for n in blocks)))
+    h = expanded.reshape(h.shape[:2] + tuple(n * pooling for n in blocks))
+    for axis, size in enumerate(sizes, start=2):
+        h = h.narrow(axis, 0, size)
+    return h
 
 
 def _global_log_product(h, log_scale):

@@ -1,6 +1,7 @@
 """Overlapping ConvAC and deep RAC networks."""
 
 import itertools
+import math
 
 import numpy as np
 import pytest
@@ -552,9 +553,9 @@ def test_offset_columns_and_their_gradient(image_shape, kernel_size):
 
     net = OverlappingConvACNetwork(image_shape, 3, (2,), kernel_size, 2)
     gen = torch.Generator().manual_seed(1)
-    x = torch.rand((3, 2) + image_shape, generator=gen, dtype=torch.float64)
-    padded = net._pad(x.transpose(0, 1)).transpose(0, 1).detach().requires_grad_()
-    columns = _OffsetColumns.apply(padded, kernel_size)
+    x = torch.rand((3, 2) + image_shape, generator=gen, dtype=torch.float64,
+                   requires_grad=True)
+    columns = _OffsetColumns.apply(x, kernel_size)
     left = same_padding(kernel_size)[0]
     for k, offset in enumerate(net.offsets):
         for j, (b, *position) in enumerate(itertools.product(range(2), *map(range, image_shape))):
@@ -562,7 +563,22 @@ def test_offset_columns_and_their_gradient(image_shape, kernel_size):
             inside = all(0 <= s < n for s, n in zip(source, image_shape))
             expected = x[(slice(None), b) + tuple(source)] if inside else torch.eye(3)[0]
             torch.testing.assert_close(columns[k, :, j], expected.double(), rtol=0, atol=0)
-    assert torch.autograd.gradcheck(lambda p: _OffsetColumns.apply(p, kernel_size), (padded,))
+    assert torch.autograd.gradcheck(lambda x: _OffsetColumns.apply(x, kernel_size), (x,))
+
+
+@pytest.mark.parametrize("blocks, sizes", [((2, 3), (4, 5)), ((3,), (6,)), ((2, 2), (3, 4))])
+def test_unpool_gives_every_position_its_block(blocks, sizes):
+    # The inverse of pooling's layout: position t holds block t // P, and a
+    # clipped last block (5 = 2 * 3 - 1) holds only the positions it pools.
+    from skqcnn.nn._convac import _unpool
+
+    h = torch.arange(2 * 3 * math.prod(blocks), dtype=torch.float64).view((2, 3) + blocks)
+    unpooled = _unpool(h, 2, sizes)
+    assert unpooled.shape == (2, 3) + sizes
+    for position in itertools.product(*map(range, sizes)):
+        block = tuple(t // 2 for t in position)
+        assert torch.equal(unpooled[(slice(None), slice(None)) + position],
+                           h[(slice(None), slice(None)) + block])
 
 
 def test_column_moments_and_their_gradient():
