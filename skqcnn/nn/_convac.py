@@ -586,10 +586,11 @@ class _FactorNorm(nn.Module):
     outliers set its scale).
 
     In training mode the statistics are those of the batch, and running
-    averages (momentum 0.1) are kept; in eval mode the running ones are
-    used, and the factor ``u_0 + w_c (W^(k) x - m u_0) / (sigma D_c)`` is
-    a fixed linear map of ``x`` (``u_0`` its constant channel), so the
-    network stays a tensor network.
+    averages (momentum 0.1) are kept; the gradient flows through the mean
+    and variance of every factor map but not through ``D``. In eval mode the
+    running ones are used, and the factor ``u_0 + w_c (W^(k) x - m u_0) /
+    (sigma D_c)`` is a fixed linear map of ``x`` (``u_0`` its constant
+    channel), so the network stays a tensor network.
     """
 
     def __init__(self, window, n_channels, momentum=0.1, eps=1e-5):
@@ -611,16 +612,17 @@ class _FactorNorm(nn.Module):
         The mean and variance of ``W^(k) x`` over the batch and the output
         positions are ``W^(k) m_k`` and ``W^(k) C_k W^(k)^T``, from the mean
         ``m_k`` and covariance ``C_k`` of the input at window offset ``k``, so
-        no map of all ``K^d C`` factor values is standardised; the window
-        sums of ``z`` are one matrix product with the input at every offset.
-        ``weight`` has shape ``(K^d, C, d)`` and ``columns`` holds the input
-        at every offset, ``(K^d, d, n)`` (:class:`_OffsetColumns`);
-        ``pool_sum`` sums the pooling blocks of the window sums ``(C, n)``.
-        With one value per (offset, channel) there is no batch variance, and
-        the running statistics are used, as in eval mode; with fewer than
-        ``MIN_SPREAD_VALUES`` window-and-pool sums per channel (the last,
-        incomplete batch of an epoch on a map of one position), ``D`` is the
-        running one.
+        no map of all ``K^d C`` factor values is standardised. The divisor
+        ``D`` comes from the window sums of ``z``, one matrix product with the
+        input at every offset, and enters without a gradient
+        (:meth:`batch_divisor`). ``weight`` has shape ``(K^d, C, d)`` and
+        ``columns`` holds the input at every offset, ``(K^d, d, n)``
+        (:class:`_OffsetColumns`); ``pool_sum`` sums the pooling blocks of
+        the window sums ``(C, n)``. With one value per (offset, channel)
+        there is no batch variance, and the running statistics are used, as
+        in eval mode; with fewer than ``MIN_SPREAD_VALUES`` window-and-pool
+        sums per channel (the last, incomplete batch of an epoch on a map of
+        one position), ``D`` is the running one.
         """
         count = columns.shape[-1]
         if count == 1:
@@ -631,20 +633,34 @@ class _FactorNorm(nn.Module):
         with torch.no_grad():
             self.running_mean.lerp_(m, self.momentum)
             self.running_var.lerp_(var * (count / (count - 1)), self.momentum)
-        summed = pool_sum(_window_sums(weight / sigma.unsqueeze(-1), columns, mean))
-        if summed[0].numel() < MIN_SPREAD_VALUES:
-            spread = self.running_spread
-        else:
-            # Written out: torch.var over rows of a few thousand values (and
-            # its gradient) took several times as long.
-            centred = summed.flatten(1)
-            centred = centred - centred.mean(dim=1, keepdim=True)
-            var = centred.square().sum(dim=1) / (centred.shape[1] - 1)
-            spread = torch.sqrt(var + self.eps) / FACTOR_SPREAD
-            with torch.no_grad():
-                self.running_spread.lerp_(spread, self.momentum)
-        scale = self.weight / (spread * sigma)
+        scale = self.weight / (self.batch_divisor(weight / sigma.unsqueeze(-1), columns, mean,
+                                                  pool_sum) * sigma)
         return scale, 1.0 - scale * m
+
+    @torch.no_grad()
+    def batch_divisor(self, ratio, columns, mean, pool_sum):
+        """Training-mode divisor ``D`` ``(C,)`` from the batch, without a gradient.
+
+        ``ratio`` holds ``W^(k) / sigma_k`` ``(K^d, C, d)``; ``columns``,
+        ``mean`` and ``pool_sum`` are as in :meth:`batch_affine`. ``D`` is a
+        scale set by the data, like the divisor of a running statistic, and
+        the gain ``w_c`` learns the rest: its gradient through the window sums
+        cost a sixth of a training step at 16 x 16 and did not change what the
+        network learns (``docs/convac.rst``, "Training cost"). Updates
+        ``running_spread``, except with fewer than ``MIN_SPREAD_VALUES`` sums
+        per channel, where the running value is returned.
+        """
+        summed = pool_sum(_window_sums(ratio, columns, mean))
+        if summed[0].numel() < MIN_SPREAD_VALUES:
+            return self.running_spread.clone()
+        # Written out: torch.var over rows of a few thousand values took ten
+        # times as long.
+        centred = summed.flatten(1)
+        centred = centred - centred.mean(dim=1, keepdim=True)
+        var = centred.square().sum(dim=1) / (centred.shape[1] - 1)
+        spread = torch.sqrt(var + self.eps) / FACTOR_SPREAD
+        self.running_spread.lerp_(spread, self.momentum)
+        return spread
 
     def affine(self):
         """Eval-mode ``(scale, shift)``, shape ``(K^d, C)``: the factor is

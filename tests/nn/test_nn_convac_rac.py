@@ -597,12 +597,25 @@ def test_column_moments_and_their_gradient():
     assert torch.autograd.gradcheck(_column_moments, (columns,))
 
 
-def test_training_mode_gradient_matches_finite_differences():
+def test_training_mode_gradient_matches_finite_differences(monkeypatch):
     # The whole training-mode network (columns, moments, the folded batch
     # statistics, the window-and-pool product, top_norm, log-scale, readout)
     # against finite differences in the input features. On the 4 x 4 map the
     # first layer's divisor comes from the batch (5 x 2 x 2 block sums), the
     # second's from its running value (5 sums, fewer than MIN_SPREAD_VALUES).
+    # The divisors have no gradient, so the finite differences hold them at
+    # their values on the unperturbed batch.
+    from skqcnn.nn._convac import _FactorNorm
+
+    divisors = {}
+    batch_divisor = _FactorNorm.batch_divisor
+
+    def fixed_divisor(norm, *args):
+        if norm not in divisors:
+            divisors[norm] = batch_divisor(norm, *args)
+        return divisors[norm]
+
+    monkeypatch.setattr(_FactorNorm, "batch_divisor", fixed_divisor)
     gen = torch.Generator().manual_seed(4)
     net = OverlappingConvACNetwork((4, 4), 3, (2, 2), 2, 2, pooling=2, generator=gen).double()
     with torch.no_grad():
@@ -611,6 +624,35 @@ def test_training_mode_gradient_matches_finite_differences():
     features = _fourier_features((5, 16), seed=3).double().requires_grad_()
     net.train()
     assert torch.autograd.gradcheck(net, (features,))
+    assert len(divisors) == 2
+
+
+def test_divisor_has_no_gradient_and_is_the_batch_spread():
+    # D = std of the window-and-pool sums of z / FACTOR_SPREAD, against a
+    # product over each window's values; it enters the factors as a constant,
+    # their gradient flows through their moments only.
+    from skqcnn._pooling import pool_sum
+    from skqcnn.nn._convac import FACTOR_SPREAD
+
+    gen = torch.Generator().manual_seed(5)
+    net = OverlappingConvACNetwork((6,), 3, (2,), 3, 2, pooling=2, generator=gen).double()
+    features = _fourier_features((7, 6), seed=6).double()
+    columns = net._offset_columns(net._input_map(features).transpose(0, 1))
+    weight, norm = net.conv_weights[0], net.norms[0]
+    scale, _ = norm.batch_affine(weight, columns,
+                                 lambda sums: pool_sum(sums.view(-1, 7, 6), 2))
+    with torch.no_grad():
+        values = torch.einsum("kcd,kdn->kcn", weight, columns)
+        sigma = torch.sqrt(values.var(dim=2, correction=0) + norm.eps)
+        z = (values - values.mean(dim=2, keepdim=True)) / sigma.unsqueeze(-1)
+        sums = z.sum(dim=0).view(2, 7, 3, 2).sum(dim=3)
+        expected = torch.sqrt(sums.flatten(1).var(dim=1) + norm.eps) / FACTOR_SPREAD
+        torch.testing.assert_close(norm.weight / (scale * sigma), expected.expand(3, 2),
+                                   rtol=1e-12, atol=0)
+    divisor = norm.batch_divisor(weight / sigma.unsqueeze(-1), columns, columns.mean(dim=2),
+                                 lambda sums: pool_sum(sums.view(-1, 7, 6), 2))
+    assert weight.requires_grad and divisor.grad_fn is None
+    torch.testing.assert_close(divisor, expected, rtol=1e-12, atol=0)
 
 
 @pytest.mark.parametrize("batch, updated", [(3, False), (8, True)])
