@@ -35,6 +35,11 @@ code before it in one run::
 
     OMP_NUM_THREADS=1 python benchmarks/bench_convac.py --size 16 --threads 1 \\
         --profile --baseline /path/to/other/checkout
+
+``--compare --baseline DIR`` fits nothing either: on six small networks in
+float64 it prints the largest relative differences between this checkout's
+training-mode network and the other's, with the same parameters and batch
+(scores, gradients, running statistics after the step).
 """
 
 import argparse
@@ -48,6 +53,8 @@ import torch
 from _digits import digits_split, timed_fit
 
 from skqcnn import OverlappingConvACClassifier, QCNNClassifier
+from skqcnn.nn import LocalBasis
+from skqcnn.nn._convac import OverlappingConvACNetwork
 
 TARGETS = {8: (0.973, 1.2), 16: (0.97, 2.0), 32: (0.95, 2.0)}
 
@@ -69,7 +76,9 @@ def step_seconds(model, X, y, batch_size, n_steps=20):
     inputs = torch.tensor(model._scale_inputs(X[:batch_size]))
     targets = torch.tensor(np.searchsorted(model.classes_, y[:batch_size]))
     criterion = model.net_.criterion_
-    optimizer = torch.optim.AdamW(module.parameters(), lr=1e-3)
+    # The estimator's implementation (fused or foreach).
+    implementation = {key: model.net_.optimizer_.defaults[key] for key in ("fused", "foreach")}
+    optimizer = torch.optim.AdamW(module.parameters(), lr=1e-3, **implementation)
 
     def step():
         loss = criterion(module(inputs), targets)
@@ -90,7 +99,7 @@ def network_step_seconds(networks, features, targets, criterion, repeats=7, n_st
     the median over ``repeats`` rounds of ``n_steps`` steps each."""
     steps = []
     for network in networks:
-        optimizer = torch.optim.AdamW(network.parameters(), lr=1e-3, foreach=True)
+        optimizer = torch.optim.AdamW(network.parameters(), lr=1e-3, fused=True)
 
         def step(network=network, optimizer=optimizer):
             loss = criterion(network.train()(features), targets)
@@ -121,8 +130,51 @@ def baseline_network(directory, network):
     other = module.OverlappingConvACNetwork(network.image_shape, network.local_dim,
                                             network.channels, network.kernel_size,
                                             network.n_classes, pooling=network.pooling)
+    other = other.to(next(network.parameters()).dtype)
     other.load_state_dict(network.state_dict())
     return other
+
+
+# (image shape, channels, kernel size, pooling, batch): 1-D and 2-D maps,
+# clipped pooling, a kernel of 4, pooling to one position on a batch of 3
+# (the divisor from its running value), no pooling, and a 1 x 1 image.
+COMPARED_NETWORKS = [((8, 8), (6, 5), 3, 2, 12), ((5, 7), (4, 3), 3, 2, 9),
+                     ((9,), (3, 3), 4, 3, 7), ((4, 4), (3,), 3, 4, 3),
+                     ((6, 5), (3, 3, 3), 2, None, 5), ((1, 1), (2,), 1, None, 1)]
+
+
+def compare(baseline):
+    """Largest differences, in float64, between the training-mode networks of
+    this checkout and of ``baseline`` with the same parameters and batch:
+    scores, gradients (of the summed squared scores, for the input features
+    and every parameter) and running statistics after the step."""
+    generator = torch.Generator().manual_seed(0)
+    for image_shape, channels, kernel_size, pooling, batch in COMPARED_NETWORKS:
+        ours = OverlappingConvACNetwork(image_shape, 3, channels, kernel_size, 4,
+                                        pooling=pooling, generator=generator).double()
+        with torch.no_grad():
+            for parameter in ours.parameters():
+                parameter.add_(0.3 * torch.randn(parameter.shape, generator=generator,
+                                                 dtype=parameter.dtype))
+        theirs = baseline_network(baseline, ours)
+        features = LocalBasis("fourier", 1)(
+            torch.rand(batch, ours.n_sites, generator=generator, dtype=torch.float64))
+        results = []
+        for network in (ours, theirs):
+            inputs = features.clone().requires_grad_()
+            scores = network.train()(inputs)
+            grads = torch.autograd.grad(scores.square().sum(),
+                                        [inputs] + list(network.parameters()))
+            results.append((scores.detach(), grads, list(network.state_dict().values())))
+        (scores, grads, state), (base_scores, base_grads, base_state) = results
+
+        def relative(a, b):
+            return ((a - b).abs().max() / b.abs().max().clamp(min=1e-300)).item()
+
+        print(f"  {image_shape}, channels {channels}, kernel {kernel_size}, pooling {pooling}, "
+              f"batch {batch}: scores {relative(scores, base_scores):.1e}, gradients "
+              f"{max(relative(a, b) for a, b in zip(grads, base_grads)):.1e}, running "
+              f"statistics {max(relative(a, b) for a, b in zip(state, base_state)):.1e}")
 
 
 def profile(size, X, y, options, baseline=None, batch_size=32):
@@ -188,7 +240,16 @@ def main():
                         help="with --profile: the batch of the timed training steps")
     parser.add_argument("--baseline", default=None,
                         help="with --profile: a checkout whose ConvAC step is timed beside")
+    parser.add_argument("--compare", action="store_true",
+                        help="with --baseline: only compare the training-mode networks in "
+                             "float64")
     args = parser.parse_args()
+    if args.compare:
+        if args.baseline is None:
+            parser.error("--compare needs --baseline DIR")
+        print(f"largest relative differences, this checkout against {args.baseline}:")
+        compare(args.baseline)
+        return
     if args.threads is not None:
         torch.set_num_threads(args.threads)
     options = {name: getattr(args, name) for name in ("loss", "pooling", "kernel_size")
