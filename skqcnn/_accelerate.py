@@ -4,9 +4,10 @@ Imported only when an estimator gets ``accelerator=``: ``accelerate`` is an
 optional extra.
 """
 
-from skorch import NeuralNet
 from skorch.hf import AccelerateMixin
 
+from ._base import TrainingNet
 
-class AcceleratedNeuralNet(AccelerateMixin, NeuralNet):
-    """skorch ``NeuralNet`` whose training steps go through an ``Accelerator``."""
+
+class AcceleratedNeuralNet(AccelerateMixin, TrainingNet):
+    """The estimators' ``TrainingNet`` with training steps through an ``Accelerator``."""

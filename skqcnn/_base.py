@@ -77,7 +77,27 @@ class ScoredNetwork(torch.nn.Module):
         return self.network(self.basis(x))
 
 
-class CompiledTrainingNet(NeuralNet):
+class TrainingNet(NeuralNet):
+    """skorch ``NeuralNet`` that sets a module's mode only when it changes.
+
+    skorch sets training or evaluation mode before every batch, and
+    :meth:`torch.nn.Module.train` assigns the flag of every submodule through
+    ``Module.__setattr__``: for the q-CNN that was a tenth of a millisecond
+    per training step, about a tenth of the step. Reading the flags is
+    cheap, so a module whose submodules are all in the requested mode is
+    left alone, and one with any other (a callback may switch a submodule)
+    is set as skorch sets it.
+    """
+
+    def _set_training(self, training=True):
+        for name in self._modules + self._criteria:
+            module = getattr(self, name + "_")
+            if isinstance(module, torch.nn.Module) and any(
+                    submodule.training != training for submodule in module.modules()):
+                module.train(training)
+
+
+class CompiledTrainingNet(TrainingNet):
     """skorch ``NeuralNet`` whose training forward passes run through ``torch.compile``.
 
     ``module_`` stays the eager module, so that saved state, predictions and
@@ -657,7 +677,7 @@ class NetworkClassifierBase(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
             net_kwargs["optimizer__foreach"] = True
         if self.optimizer == "sgd":
             net_kwargs["optimizer__momentum"] = 0.9
-        net_class = CompiledTrainingNet if self.compile else NeuralNet
+        net_class = CompiledTrainingNet if self.compile else TrainingNet
         if self.accelerator is None:
             net_kwargs["device"] = self.device_
         else:

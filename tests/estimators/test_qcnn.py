@@ -71,6 +71,44 @@ def test_random_state_makes_training_deterministic(small_digits):
     assert not np.allclose(a, c)
 
 
+@pytest.mark.parametrize("optimizer", ["adamw", "adam", "sgd"])
+def test_optimizer_is_fused_on_cpu_and_foreach_elsewhere(small_digits, optimizer):
+    X, y = small_digits
+    clf = QCNNClassifier(optimizer=optimizer, **FAST).fit(X, y)
+    defaults = clf.net_.optimizer_.defaults
+    assert defaults["fused"] is True and not defaults["foreach"]
+    assert np.isfinite(clf.history_[:, "train_loss"]).all()
+    with mock.patch("skqcnn._base.FUSED_OPTIMIZER_DEVICES", ()):
+        defaults = QCNNClassifier(optimizer=optimizer, **FAST).fit(X, y).net_.optimizer_.defaults
+    assert defaults["foreach"] is True and not defaults["fused"]
+
+
+def test_training_batches_run_in_training_mode_after_a_callback_switches_a_submodule(
+        small_digits):
+    # The net sets a module's mode only when some submodule is in the other
+    # one: a callback that puts one BatchNorm into eval mode after every
+    # batch must not leave it there for the next training batch. skorch
+    # calls on_grad_computed after the batch's forward and backward passes.
+    from skorch.callbacks import Callback
+
+    from skqcnn.nn import ConstantChannelBatchNorm
+
+    class EvalOneNorm(Callback):
+        def on_batch_end(self, net, **kwargs):
+            next(m for m in net.module_.modules()
+                 if isinstance(m, ConstantChannelBatchNorm)).eval()
+
+    modes = []
+
+    class RecordModes(Callback):
+        def on_grad_computed(self, net, named_parameters, **kwargs):
+            modes.append([m.training for m in net.module_.modules()])
+
+    X, y = small_digits
+    QCNNClassifier(callbacks=[EvalOneNorm(), RecordModes()], **FAST).fit(X, y)
+    assert len(modes) > 3 and all(all(batch) for batch in modes)
+
+
 def test_fit_leaves_global_torch_rng_alone(small_digits):
     X, y = small_digits
     torch.manual_seed(123)
