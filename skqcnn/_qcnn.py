@@ -8,6 +8,7 @@ from ._layout import TOP_SPLITS, quadtree_leaf_order, resolve_image_shape
 from ._schedules import check_channels, resolve_channels
 from ._validation import Options, boolean, image_shape
 from .entanglement import (
+    ContractionTooLarge,
     TreeNetwork,
     tree_entropies,
     tree_min_cut,
@@ -289,11 +290,15 @@ class QCNNClassifier(NetworkClassifierBase):
                 raise ExactUnavailable(
                     f"{obstacle} Only integer orders alpha >= 2 are exact at such a cut."
                 )
-        return tree_entropies(network, leaves, alpha=alpha, classes=classes,
-                              max_cut_dim=max_cut_dim)
+        try:
+            return tree_entropies(network, leaves, alpha=alpha, classes=classes,
+                                  max_cut_dim=max_cut_dim)
+        except ContractionTooLarge as why:
+            raise ExactUnavailable(str(why)) from None
 
     def _renyi2_route(self):
-        return "the exact Renyi-2 entropy at any cut (replica trick)"
+        return ("the exact Renyi-2 entropy at any cut whose replica contraction fits the "
+                "engine's limits, and beyond them a Monte Carlo estimate")
 
     def _rank_bound(self, in_a):
         return tree_min_cut(self.tree_network(), self._leaf_mask(in_a))

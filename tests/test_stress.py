@@ -245,8 +245,12 @@ def test_deep_qcnn_default_width(dtype):
     assert np.all(np.isfinite(tree_log_norms(clf.tree_network())))
     assert_entropies_in_range(clf.entanglement_entropy("left_right"),
                               clf.schmidt_rank_bound("left_right"))
-    assert_entropies_in_range(clf.entanglement_entropy("checkerboard", alpha=2),
-                              clf.schmidt_rank_bound("checkerboard"))
+    # A cut through two mixed subtree levels: the replica trick, exact.
+    assert_entropies_in_range(clf.entanglement_entropy("up_down", alpha=2, method="exact"),
+                              clf.schmidt_rank_bound("up_down"))
+    # Every level mixed: the plan is refused before it runs, and says why.
+    with pytest.raises(ValueError, match="MAX_REPLICA_FLOPS.*Monte Carlo estimate"):
+        clf.entanglement_entropy("checkerboard", alpha=2, method="exact")
 
 
 @pytest.fixture(scope="module", params=SLOW_DTYPES)

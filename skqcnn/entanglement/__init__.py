@@ -16,7 +16,12 @@ from ._spectra import (
     spectrum_from_amplitudes,
 )
 from ._tree import TreeNetwork, tree_dense_amplitudes, tree_log_norms
-from ._tree_entropy import tree_entropies, tree_renyi_entropies, tree_schmidt_spectra
+from ._tree_entropy import (
+    ContractionTooLarge,
+    tree_entropies,
+    tree_renyi_entropies,
+    tree_schmidt_spectra,
+)
 
 _NEEDS_TORCH = {
     "Renyi2Estimate": "._monte_carlo",
@@ -31,6 +36,7 @@ _NEEDS_TORCH = {
 }
 
 __all__ = sorted([
+    "ContractionTooLarge",
     "CutBond",
     "TreeNetwork",
     "entropy_from_spectrum",

@@ -215,10 +215,11 @@ def tree_renyi_entropies(network, in_a, alpha, *, classes=None, base=None):
     Raises
     ------
     ValueError
-        For an invalid bipartition, order or class index, or when the planned
-        contraction would hold more than ``MAX_REPLICA_ELEMENTS`` float64
-        values at once or take more than ``MAX_REPLICA_FLOPS`` operations
-        (``2**41``).
+        For an invalid bipartition, order or class index.
+    ContractionTooLarge
+        A :class:`ValueError`: the planned contraction would hold more than
+        ``MAX_REPLICA_ELEMENTS`` float64 values at once or take more than
+        ``MAX_REPLICA_FLOPS`` operations (``2**41``).
 
     Examples
     --------
@@ -240,7 +241,7 @@ def tree_renyi_entropies(network, in_a, alpha, *, classes=None, base=None):
     plan = bipartition.replica_plan(order, selected)
     obstacle = _replica_obstacle(plan)
     if obstacle is not None:
-        raise ValueError(obstacle)
+        raise ContractionTooLarge(obstacle)
     return bipartition.renyi(plan, selected) / scale
 
 
@@ -296,8 +297,10 @@ def tree_entropies(
     ------
     ValueError
         For a negative or NaN ``alpha``, an invalid bipartition or class
-        index, a non-integer order beyond the spectrum's limits, or a replica
-        contraction beyond its limits.
+        index, or a non-integer order beyond the spectrum's limits.
+    ContractionTooLarge
+        A :class:`ValueError`: an integer order whose replica contraction is
+        beyond its limits.
     TypeError
         For an ``alpha``, ``max_cut_dim``, ``tol`` or ``classes`` of the wrong
         type.
@@ -331,7 +334,7 @@ def tree_entropies(
     plan = bipartition.replica_plan(order, selected)
     replica_obstacle = _replica_obstacle(plan)
     if replica_obstacle is not None:
-        raise ValueError(f"{obstacle} {replica_obstacle}")
+        raise ContractionTooLarge(f"{obstacle} {replica_obstacle}")
     return bipartition.renyi(plan, selected) / scale
 
 
@@ -339,6 +342,18 @@ _REPLICA_HINT = (
     "Integer Renyi orders stay exact at any cut: use alpha=2 (the replica trick, "
     "tree_renyi_entropies), fewer classes, or raise max_cut_dim."
 )
+
+
+class ContractionTooLarge(ValueError):
+    """An exact contraction was refused before it ran: its planned operations
+    or memory exceed the engine's limits (``MAX_REPLICA_FLOPS``,
+    ``MAX_REPLICA_ELEMENTS``).
+
+    A :class:`ValueError`, raised by :func:`tree_renyi_entropies` and
+    :func:`tree_entropies`; the message gives the planned cost and the
+    limit. Estimators catch it and, with ``method="auto"``, estimate the
+    Renyi-2 entropy by Monte Carlo instead.
+    """
 
 
 def _replica_obstacle(plan):

@@ -111,3 +111,27 @@ def test_left_right_is_fast_at_32x32():
     assert time.perf_counter() - start < 2.0
     assert entropies.shape == (10,) and np.all(np.isfinite(entropies))
     assert np.all(np.isfinite(clf.entanglement_entropy("checkerboard", alpha=2)))
+
+
+def test_auto_estimates_where_the_replica_contraction_is_refused(fitted_4x4, monkeypatch):
+    # Over the engine's operation budget the exact Renyi-2 entropy is refused
+    # before it runs (a ContractionTooLarge ValueError naming the limit), and
+    # method="auto" returns the Monte Carlo estimate instead of raising it.
+    from skqcnn.entanglement import ContractionTooLarge, _tree_entropy
+
+    clf, _ = fitted_4x4
+    # max_cut_dim=1 sends every cut to the replica trick; a budget of 0 refuses it.
+    monkeypatch.setattr(_tree_entropy, "MAX_REPLICA_FLOPS", 0)
+    with pytest.raises(ValueError, match="MAX_REPLICA_FLOPS=0.*Monte Carlo estimate"):
+        clf.entanglement_entropy("left_right", method="exact", max_cut_dim=1)
+    with pytest.raises(ContractionTooLarge, match="MAX_REPLICA_FLOPS=0"):
+        _tree_entropy.tree_renyi_entropies(clf.tree_network(), clf._leaf_mask(
+            clf._partition_mask("left_right")), alpha=2)
+    options = dict(n_samples=1500, random_state=0, return_std=True)
+    auto, auto_std = clf.entanglement_entropy("left_right", max_cut_dim=1, **options)
+    estimate, std = clf.entanglement_entropy("left_right", method="monte_carlo", **options)
+    np.testing.assert_array_equal(auto, estimate)
+    assert np.all(std > 0) and np.all(np.isfinite(auto))
+    monkeypatch.undo()
+    exact = clf.entanglement_entropy("left_right", method="exact", max_cut_dim=1)
+    assert np.all(np.abs(auto - exact) < 5 * auto_std + 1e-3)
