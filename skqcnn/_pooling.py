@@ -9,13 +9,14 @@ import torch
 from torch.nn import functional
 
 
-def pool_product(h, pooling):
+def pool_product(h, pooling, axes=None):
     """Product over ``P`` (``P x P``) blocks (``P = pooling``; None: none) of a
-    map ``(n, C, *positions)``; a clipped last block is padded with 1, the
-    identity of the product."""
+    map ``(n, C, *positions)``, or of the positions at ``axes`` of another
+    layout; a clipped last block is padded with 1, the identity of the
+    product."""
     if pooling is None:
         return h
-    for axis in range(2, h.dim()):
+    for axis in range(2, h.dim()) if axes is None else axes:
         missing = -h.shape[axis] % pooling
         if missing:
             shape = list(h.shape)

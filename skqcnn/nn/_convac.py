@@ -362,17 +362,18 @@ class OverlappingConvACNetwork(nn.Module):
         log_abs, sign : torch.Tensor of shape (batch, 1 + channels[-1])
             ``-inf`` and 0 where a channel's product is exactly zero.
         """
-        h = self._input_map(features)
         log_scale = None
         if self.training:
-            # Channel-first maps (C, batch, *positions): every layer's factors
-            # are then one batched matrix product over the window offsets,
-            # and their product a reduction over the leading dimension.
-            h = h.transpose(0, 1)
+            # Maps (C, *positions, batch): every layer's factors are then one
+            # batched matrix product over the window offsets, their product a
+            # reduction over the leading dimension, and a window's shift moves
+            # whole runs of positions times the batch.
+            h = self._training_map(features)
             for layer in range(len(self.channels)):
                 h = self._training_layer(h, layer)
-            h = self.top_norm(h.transpose(0, 1))
+            h = self.top_norm(h.movedim(-1, 0))
         else:
+            h = self._input_map(features)
             for layer in range(len(self.channels)):
                 h, log_scale = self._layer(self._pad(h), self._pad_log(log_scale), layer)
         return _global_log_product(h, log_scale)
@@ -413,12 +414,12 @@ class OverlappingConvACNetwork(nn.Module):
         True
         """
         self.eval()
-        maps = [self._input_map(features) for features in batches]
+        # Maps (C, *positions, batch), as in training mode.
+        maps = [self._training_map(features) for features in batches]
         if not maps:
             raise ValueError("batches is empty.")
         n_spatial = len(self.image_shape)
-        # Channel-first maps (C, batch, *positions), as in training mode.
-        maps = [h.transpose(0, 1) for h in maps]
+        positions = tuple(range(1, 1 + n_spatial))
         for layer, (weight, norm) in enumerate(zip(self.conv_weights, self.norms)):
             # The input at every window offset is recomputed for each pass,
             # not stored: all of it would not fit in memory on large images.
@@ -443,7 +444,7 @@ class OverlappingConvACNetwork(nn.Module):
             norm.running_var.copy_(map_var)
             ratio = w / torch.sqrt(map_var + norm.eps).unsqueeze(-1)
             sums = (pool_sum(_window_sums(ratio, batch_columns, mean).view(
-                        (-1,) + h.shape[1:]), self.pooling).transpose(0, 1)
+                        (-1,) + h.shape[1:]).movedim(-1, 1), self.pooling).transpose(0, 1)
                     for h, batch_columns in zip(maps, columns(torch.float64)))
             # As batch_affine computes it on one batch.
             _, spread = _moments(sums, dims=(0,) + tuple(range(2, 2 + n_spatial)), correction=1)
@@ -452,9 +453,9 @@ class OverlappingConvACNetwork(nn.Module):
             # data they stay in range), the next layer's input.
             rows = _folded_rows(weight, *norm.affine())
             maps = [pool_product(torch.bmm(rows, batch_columns).prod(dim=0).view(
-                        (-1,) + h.shape[1:]), self.pooling)
+                        (-1,) + h.shape[1:]), self.pooling, positions)
                     for h, batch_columns in zip(maps, columns(weight.dtype))]
-        maps = [h.transpose(0, 1) for h in maps]
+        maps = [h.movedim(-1, 0) for h in maps]
         top_mean, top_var = _moments([h[:, 1:] for h in maps],
                                      dims=(0,) + tuple(range(2, 2 + n_spatial)))
         self.top_norm.running_mean.copy_(top_mean)
@@ -472,6 +473,13 @@ class OverlappingConvACNetwork(nn.Module):
         """Features ``(batch, n_sites, local_dim)`` as the map ``(batch, local_dim, *image_shape)``."""
         check_site_features(features, self.n_sites, self.local_dim)
         return features.reshape(features.shape[0], *self.image_shape, self.local_dim).movedim(-1, 1)
+
+    def _training_map(self, features):
+        """Features ``(batch, n_sites, local_dim)`` as the training-mode map
+        ``(local_dim, *image_shape, batch)``."""
+        check_site_features(features, self.n_sites, self.local_dim)
+        return features.reshape(features.shape[0], *self.image_shape,
+                                self.local_dim).movedim(0, -1).movedim(-2, 0)
 
     def _layer(self, padded, padded_log, layer):
         """Eval-mode layer ``layer`` (from 0) over a padded map and its padded log-scale map.
@@ -498,28 +506,28 @@ class OverlappingConvACNetwork(nn.Module):
         return h, log_scale
 
     def _training_layer(self, x, layer):
-        """Training-mode layer ``layer`` on a channel-first map ``(C_in, batch, *positions)``.
+        """Training-mode layer ``layer`` on a map ``(C_in, *positions, batch)``.
 
         The batch statistics of every factor map follow from moments of the
         (small) input at each window offset, so the factor normalisation
         folds into the maps as in eval mode, and the ``K^d (1 + r)`` factors
         of every position are one batched matrix product: no map of factor
         values is standardised, and the window product is a reduction over
-        the offsets. Returns the pooled products ``(1 + r, batch, *positions)``.
+        the offsets. Returns the pooled products ``(1 + r, *positions, batch)``.
         """
         positions = x.shape[1:]
         columns = self._offset_columns(x)
         scale, shift = self.norms[layer].batch_affine(
             self.conv_weights[layer], columns,
-            lambda sums: pool_sum(sums.view((-1,) + positions), self.pooling))
+            lambda sums: pool_sum(sums.view((-1,) + positions).movedim(-1, 1), self.pooling))
         rows = _folded_rows(self.conv_weights[layer], scale, shift)
         return _WindowPoolProduct.apply(rows, columns, (rows.shape[1],) + positions,
                                         self.pooling)
 
     def _offset_columns(self, x):
-        """The input at every window offset, ``(K^d, C_in, batch * prod(positions))``,
-        from a channel-first map ``(C_in, batch, *positions)``, padded with
-        ``e_0`` (:class:`_OffsetColumns`)."""
+        """The input at every window offset, ``(K^d, C_in, prod(positions) * batch)``,
+        from a map ``(C_in, *positions, batch)``, padded with ``e_0``
+        (:class:`_OffsetColumns`)."""
         return _OffsetColumns.apply(x, self.kernel_size)
 
     def _rescale_positions(self, projected, padded_log):
@@ -670,33 +678,34 @@ class _FactorNorm(nn.Module):
 
 
 class _OffsetColumns(torch.autograd.Function):
-    """The input at every window offset, ``(K^d, C, batch * prod(positions))``,
-    from a channel-first map ``(C, batch, *positions)`` and the window size
-    ``K``.
+    """The input at every window offset, ``(K^d, C, prod(positions) * batch)``,
+    from a map ``(C, *positions, batch)`` and the window size ``K``.
 
     Offsets in row-major order; column ``j`` of offset ``k`` is the input
-    seen by factor ``k`` of output ``j``, outputs in the order of ``(batch,
-    *positions)``, with the constant state ``e_0`` outside the map, split as
-    ``padding="same"``. The gradient adds each offset's columns back at its
-    shift, ``K^d`` additions of a map, where autograd's gradient of the
-    unfolded view scatters it element by element (and first undoes the
-    copy's permutation); the padding is inside, so that it records no
-    operators.
+    seen by factor ``k`` of output ``j``, outputs in the order of
+    ``(*positions, batch)``, with the constant state ``e_0`` outside the map,
+    split as ``padding="same"``. With the batch last, every offset's columns
+    are runs of whole rows of the map times the batch. The gradient adds each
+    offset's columns back at its shift, ``K^d`` additions of a map, where
+    autograd's gradient of the unfolded view scatters it element by element
+    (and first undoes the copy's permutation); the padding is inside, so that
+    it records no operators.
     """
 
     @staticmethod
     def forward(ctx, x, kernel_size):
         n_spatial = x.dim() - 2
         before, after = same_padding(kernel_size)
-        padded = x.new_zeros(x.shape[:2] + tuple(n + before + after for n in x.shape[2:]))
+        padded = x.new_zeros(x.shape[:1] + tuple(n + before + after for n in x.shape[1:-1])
+                             + x.shape[-1:])
         padded[0] = 1.0
-        padded[(slice(None), slice(None))
-               + tuple(slice(before, before + n) for n in x.shape[2:])] = x
+        padded[(slice(None),) + tuple(slice(before, before + n) for n in x.shape[1:-1])] = x
         view = padded
-        for axis, size in enumerate(padded.shape[2:]):
-            view = view.unfold(2 + axis, size - kernel_size + 1, 1)
-        # (C, batch, *offsets, *positions) -> (*offsets, C, batch, *positions)
-        order = tuple(range(2, 2 + n_spatial)) + (0, 1) + tuple(range(2 + n_spatial, view.dim()))
+        for axis, size in enumerate(padded.shape[1:-1], start=1):
+            view = view.unfold(axis, size - kernel_size + 1, 1)
+        # (C, *offsets, batch, *positions) -> (*offsets, C, *positions, batch)
+        order = (tuple(range(1, 1 + n_spatial)) + (0,)
+                 + tuple(range(2 + n_spatial, 2 + 2 * n_spatial)) + (1 + n_spatial,))
         ctx.kernel_size, ctx.shape = kernel_size, x.shape
         return view.permute(order).reshape(kernel_size**n_spatial, x.shape[0], -1)
 
@@ -707,15 +716,15 @@ class _OffsetColumns(torch.autograd.Function):
         before = same_padding(k)[0]
         grad = grad.view((k,) * n_spatial + tuple(shape))
         result = grad.new_zeros(shape)
-        everything = (slice(None), slice(None))
         for offset in itertools.product(range(k), repeat=n_spatial):
             # Input i is seen at offset o by output i - o + before.
             inputs = [slice(max(0, o - before), min(n, n + o - before))
-                      for o, n in zip(offset, shape[2:])]
+                      for o, n in zip(offset, shape[1:-1])]
             outputs = [slice(i.start - o + before, i.stop - o + before)
                        for i, o in zip(inputs, offset)]
             if all(i.stop > i.start for i in inputs):
-                result[everything + tuple(inputs)] += grad[offset][everything + tuple(outputs)]
+                result[(slice(None),) + tuple(inputs)] += grad[offset][
+                    (slice(None),) + tuple(outputs)]
         return result, None
 
 
@@ -725,9 +734,9 @@ class _WindowPoolProduct(torch.autograd.Function):
     ``rows`` ``(K^d, 1 + r, d)`` are a layer's folded maps and ``columns``
     ``(K^d, d, n)`` its input at every offset (:class:`_OffsetColumns`);
     factor ``k`` of output ``j`` is ``rows[k] @ columns[k, :, j]``. Their
-    product over the offsets, as the map ``shape`` ``(1 + r, batch,
-    *positions)``, is then reduced over the pooling blocks of ``pooling``
-    (int or None).
+    product over the offsets, as the map ``shape`` ``(1 + r, *positions,
+    batch)``, is then reduced over the pooling blocks of ``pooling`` (int or
+    None).
 
     The gradient of every factor is ``g H / f`` (``H`` the pooled product of
     its block), one division over the largest tensor of a training step;
@@ -739,7 +748,7 @@ class _WindowPoolProduct(torch.autograd.Function):
     @staticmethod
     def forward(ctx, rows, columns, shape, pooling):
         factors = torch.bmm(rows, columns)
-        pooled = pool_product(factors.prod(dim=0).view(shape), pooling)
+        pooled = pool_product(factors.prod(dim=0).view(shape), pooling, range(1, len(shape) - 1))
         ctx.save_for_backward(rows, columns, factors, pooled)
         ctx.shape, ctx.pooling = shape, pooling
         return pooled
@@ -750,14 +759,15 @@ class _WindowPoolProduct(torch.autograd.Function):
         if (pooled == 0).any():
             with torch.enable_grad():
                 inputs = [rows.detach().requires_grad_(), columns.detach().requires_grad_()]
-                out = pool_product(torch.bmm(*inputs).prod(dim=0).view(ctx.shape), ctx.pooling)
+                out = pool_product(torch.bmm(*inputs).prod(dim=0).view(ctx.shape), ctx.pooling,
+                                   range(1, len(ctx.shape) - 1))
                 wanted = [x for x, needed in zip(inputs, ctx.needs_input_grad) if needed]
                 grads = iter(torch.autograd.grad(out, wanted, grad))
             return tuple(next(grads) if needed else None
                          for needed in ctx.needs_input_grad[:2]) + (None, None)
         spread = grad * pooled
         if ctx.pooling is not None:
-            spread = _unpool(spread, ctx.pooling, ctx.shape[2:])
+            spread = _unpool(spread, ctx.pooling, ctx.shape[1:-1])
         grad_factors = spread.reshape(1, rows.shape[1], -1) / factors
         grad_rows = grad_columns = None
         if ctx.needs_input_grad[0]:
@@ -768,16 +778,18 @@ class _WindowPoolProduct(torch.autograd.Function):
 
 
 def _unpool(h, pooling, sizes):
-    """Back from pooling blocks to the positions they hold: a map ``(C, batch,
-    *blocks)`` as ``(C, batch, *sizes)``, every position holding its block's
-    value (a clipped last block holds fewer). One copy, through a broadcast
-    view."""
-    blocks = h.shape[2:]
-    view = h.reshape(h.shape[:2] + tuple(itertools.chain.from_iterable((n, 1) for n in blocks)))
-    expanded = view.expand(h.shape[:2] + tuple(
-        itertools.chain.from_iterable((n, pooling) for n in blocks)))
-    h = expanded.reshape(h.shape[:2] + tuple(n * pooling for n in blocks))
-    for axis, size in enumerate(sizes, start=2):
+    """Back from pooling blocks to the positions they hold: a map ``(C,
+    *blocks, batch)`` as ``(C, *sizes, batch)``, every position holding its
+    block's value (a clipped last block holds fewer). One copy, through a
+    broadcast view."""
+    blocks = h.shape[1:-1]
+    ends = h.shape[:1], h.shape[-1:]
+    view = h.reshape(ends[0] + tuple(itertools.chain.from_iterable((n, 1) for n in blocks))
+                     + ends[1])
+    expanded = view.expand(ends[0] + tuple(
+        itertools.chain.from_iterable((n, pooling) for n in blocks)) + ends[1])
+    h = expanded.reshape(ends[0] + tuple(n * pooling for n in blocks) + ends[1])
+    for axis, size in enumerate(sizes, start=1):
         h = h.narrow(axis, 0, size)
     return h
 

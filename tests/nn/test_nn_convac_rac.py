@@ -458,7 +458,7 @@ def test_2d_layer_matches_a_loop_over_windows(training):
     with torch.no_grad():
         # The first of two layers: no top_norm.
         if training:
-            h = net._training_layer(x.transpose(0, 1), 0).transpose(0, 1)
+            h = net._training_layer(x.movedim(0, -1), 0).movedim(-1, 0)
         else:
             # Every position divided by a scalar whose logarithm is kept.
             h, log_scale = net._layer(net._pad(x), None, 0)
@@ -527,12 +527,12 @@ def test_window_pool_product_gradient_is_autograds(zero_factor, pooling):
 
     gen = torch.Generator().manual_seed(0)
     rows = (torch.rand(9, 3, 4, generator=gen, dtype=torch.float64) + 0.5).requires_grad_()
-    columns = torch.rand(9, 4, 2 * 15, generator=gen, dtype=torch.float64) + 0.5
+    columns = torch.rand(9, 4, 15 * 2, generator=gen, dtype=torch.float64) + 0.5
     if zero_factor:
         columns[4, :, 7] = 0.0
     columns.requires_grad_()
-    shape = (3, 2, 5, 3)
-    plain = pool_product(torch.bmm(rows, columns).prod(dim=0).view(shape), pooling)
+    shape = (3, 5, 3, 2)
+    plain = pool_product(torch.bmm(rows, columns).prod(dim=0).view(shape), pooling, (1, 2))
     fused = _WindowPoolProduct.apply(rows, columns, shape, pooling)
     torch.testing.assert_close(fused, plain, rtol=1e-14, atol=0)
     grad = torch.rand(plain.shape, generator=gen, dtype=torch.float64)
@@ -553,32 +553,32 @@ def test_offset_columns_and_their_gradient(image_shape, kernel_size):
 
     net = OverlappingConvACNetwork(image_shape, 3, (2,), kernel_size, 2)
     gen = torch.Generator().manual_seed(1)
-    x = torch.rand((3, 2) + image_shape, generator=gen, dtype=torch.float64,
+    x = torch.rand((3,) + image_shape + (2,), generator=gen, dtype=torch.float64,
                    requires_grad=True)
     columns = _OffsetColumns.apply(x, kernel_size)
     left = same_padding(kernel_size)[0]
     for k, offset in enumerate(net.offsets):
-        for j, (b, *position) in enumerate(itertools.product(range(2), *map(range, image_shape))):
+        for j, (*position, b) in enumerate(itertools.product(*map(range, image_shape), range(2))):
             source = [p + o - left for p, o in zip(position, offset)]
             inside = all(0 <= s < n for s, n in zip(source, image_shape))
-            expected = x[(slice(None), b) + tuple(source)] if inside else torch.eye(3)[0]
+            expected = x[(slice(None),) + tuple(source) + (b,)] if inside else torch.eye(3)[0]
             torch.testing.assert_close(columns[k, :, j], expected.double(), rtol=0, atol=0)
     assert torch.autograd.gradcheck(lambda x: _OffsetColumns.apply(x, kernel_size), (x,))
 
 
 @pytest.mark.parametrize("blocks, sizes", [((2, 3), (4, 5)), ((3,), (6,)), ((2, 2), (3, 4))])
 def test_unpool_gives_every_position_its_block(blocks, sizes):
-    # The inverse of pooling's layout: position t holds block t // P, and a
-    # clipped last block (5 = 2 * 3 - 1) holds only the positions it pools.
+    # The inverse of pooling's layout, maps (C, *positions, batch): position
+    # t holds block t // P, and a clipped last block (5 = 2 * 3 - 1) holds
+    # only the positions it pools.
     from skqcnn.nn._convac import _unpool
 
-    h = torch.arange(2 * 3 * math.prod(blocks), dtype=torch.float64).view((2, 3) + blocks)
+    h = torch.arange(2 * 3 * math.prod(blocks), dtype=torch.float64).view((2,) + blocks + (3,))
     unpooled = _unpool(h, 2, sizes)
-    assert unpooled.shape == (2, 3) + sizes
+    assert unpooled.shape == (2,) + sizes + (3,)
     for position in itertools.product(*map(range, sizes)):
         block = tuple(t // 2 for t in position)
-        assert torch.equal(unpooled[(slice(None), slice(None)) + position],
-                           h[(slice(None), slice(None)) + block])
+        assert torch.equal(unpooled[(slice(None),) + position], h[(slice(None),) + block])
 
 
 def test_column_moments_and_their_gradient():
@@ -637,20 +637,23 @@ def test_divisor_has_no_gradient_and_is_the_batch_spread():
     gen = torch.Generator().manual_seed(5)
     net = OverlappingConvACNetwork((6,), 3, (2,), 3, 2, pooling=2, generator=gen).double()
     features = _fourier_features((7, 6), seed=6).double()
-    columns = net._offset_columns(net._input_map(features).transpose(0, 1))
+    columns = net._offset_columns(net._training_map(features))
     weight, norm = net.conv_weights[0], net.norms[0]
-    scale, _ = norm.batch_affine(weight, columns,
-                                 lambda sums: pool_sum(sums.view(-1, 7, 6), 2))
+
+    def pool(sums):
+        return pool_sum(sums.view(-1, 6, 7).movedim(-1, 1), 2)
+
+    scale, _ = norm.batch_affine(weight, columns, pool)
     with torch.no_grad():
         values = torch.einsum("kcd,kdn->kcn", weight, columns)
         sigma = torch.sqrt(values.var(dim=2, correction=0) + norm.eps)
         z = (values - values.mean(dim=2, keepdim=True)) / sigma.unsqueeze(-1)
-        sums = z.sum(dim=0).view(2, 7, 3, 2).sum(dim=3)
+        sums = z.sum(dim=0).view(2, 3, 2, 7).sum(dim=2)
         expected = torch.sqrt(sums.flatten(1).var(dim=1) + norm.eps) / FACTOR_SPREAD
         torch.testing.assert_close(norm.weight / (scale * sigma), expected.expand(3, 2),
                                    rtol=1e-12, atol=0)
     divisor = norm.batch_divisor(weight / sigma.unsqueeze(-1), columns, columns.mean(dim=2),
-                                 lambda sums: pool_sum(sums.view(-1, 7, 6), 2))
+                                 pool)
     assert weight.requires_grad and divisor.grad_fn is None
     torch.testing.assert_close(divisor, expected, rtol=1e-12, atol=0)
 
@@ -670,11 +673,11 @@ def test_divisor_of_a_one_position_map_needs_eight_sums(batch, updated):
                                    generator=torch.Generator().manual_seed(0)).double()
     norm, weight = net.norms[0], net.conv_weights[0]
     norm.running_spread.fill_(7.0)
-    x = net._input_map(_fourier_features((batch, 16), seed=1).double()).transpose(0, 1)
+    x = net._training_map(_fourier_features((batch, 16), seed=1).double())
     columns = net._offset_columns(x)
     with torch.no_grad():
         scale, _ = norm.batch_affine(
-            weight, columns, lambda sums: pool_sum(sums.view((-1, batch, 4, 4)), 4))
+            weight, columns, lambda sums: pool_sum(sums.view((-1, 4, 4, batch)).movedim(-1, 1), 4))
         maps = torch.bmm(weight, columns)
     assert bool((norm.running_spread != 7.0).all()) == updated
     if not updated:
