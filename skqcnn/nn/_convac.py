@@ -515,13 +515,14 @@ class OverlappingConvACNetwork(nn.Module):
         values is standardised, and the window product is a reduction over
         the offsets. Returns the pooled products ``(1 + r, *positions, batch)``.
         """
-        positions = x.shape[1:]
+        positions_and_batch = x.shape[1:]
         columns = self._offset_columns(x)
         scale, shift = self.norms[layer].batch_affine(
             self.conv_weights[layer], columns,
-            lambda sums: pool_sum(sums.view((-1,) + positions).movedim(-1, 1), self.pooling))
+            lambda sums: pool_sum(sums.view((-1,) + positions_and_batch).movedim(-1, 1),
+                                  self.pooling))
         rows = _folded_rows(self.conv_weights[layer], scale, shift)
-        return _WindowPoolProduct.apply(rows, columns, (rows.shape[1],) + positions,
+        return _WindowPoolProduct.apply(rows, columns, (rows.shape[1],) + positions_and_batch,
                                         self.pooling)
 
     def _offset_columns(self, x):
