@@ -419,7 +419,6 @@ class OverlappingConvACNetwork(nn.Module):
         if not maps:
             raise ValueError("batches is empty.")
         n_spatial = len(self.image_shape)
-        positions = tuple(range(1, 1 + n_spatial))
         for layer, (weight, norm) in enumerate(zip(self.conv_weights, self.norms)):
             # The input at every window offset is recomputed for each pass,
             # not stored: all of it would not fit in memory on large images.
@@ -443,8 +442,8 @@ class OverlappingConvACNetwork(nn.Module):
             norm.running_mean.copy_(map_mean)
             norm.running_var.copy_(map_var)
             ratio = w / torch.sqrt(map_var + norm.eps).unsqueeze(-1)
-            sums = (pool_sum(_window_sums(ratio, batch_columns, mean).view(
-                        (-1,) + h.shape[1:]).movedim(-1, 1), self.pooling).transpose(0, 1)
+            sums = (self._pool_window_sums(_window_sums(ratio, batch_columns, mean),
+                                           h.shape[1:]).transpose(0, 1)
                     for h, batch_columns in zip(maps, columns(torch.float64)))
             # As batch_affine computes it on one batch.
             _, spread = _moments(sums, dims=(0,) + tuple(range(2, 2 + n_spatial)), correction=1)
@@ -452,8 +451,8 @@ class OverlappingConvACNetwork(nn.Module):
             # The eval-mode products at their true scale (no rescaling: on
             # data they stay in range), the next layer's input.
             rows = _folded_rows(weight, *norm.affine())
-            maps = [pool_product(torch.bmm(rows, batch_columns).prod(dim=0).view(
-                        (-1,) + h.shape[1:]), self.pooling, positions)
+            maps = [_pooled_product(torch.bmm(rows, batch_columns), (-1,) + h.shape[1:],
+                                    self.pooling)
                     for h, batch_columns in zip(maps, columns(weight.dtype))]
         maps = [h.movedim(-1, 0) for h in maps]
         top_mean, top_var = _moments([h[:, 1:] for h in maps],
@@ -477,9 +476,12 @@ class OverlappingConvACNetwork(nn.Module):
     def _training_map(self, features):
         """Features ``(batch, n_sites, local_dim)`` as the training-mode map
         ``(local_dim, *image_shape, batch)``."""
-        check_site_features(features, self.n_sites, self.local_dim)
-        return features.reshape(features.shape[0], *self.image_shape,
-                                self.local_dim).movedim(0, -1).movedim(-2, 0)
+        return self._input_map(features).movedim(0, -1)
+
+    def _pool_window_sums(self, sums, shape):
+        """Window sums ``(C, n)`` of a map ``shape = (*positions, batch)``
+        summed over the pooling blocks, as ``(C, batch, *blocks)``."""
+        return pool_sum(sums.view((-1,) + tuple(shape)).movedim(-1, 1), self.pooling)
 
     def _layer(self, padded, padded_log, layer):
         """Eval-mode layer ``layer`` (from 0) over a padded map and its padded log-scale map.
@@ -519,8 +521,7 @@ class OverlappingConvACNetwork(nn.Module):
         columns = self._offset_columns(x)
         scale, shift = self.norms[layer].batch_affine(
             self.conv_weights[layer], columns,
-            lambda sums: pool_sum(sums.view((-1,) + positions_and_batch).movedim(-1, 1),
-                                  self.pooling))
+            lambda sums: self._pool_window_sums(sums, positions_and_batch))
         rows = _folded_rows(self.conv_weights[layer], scale, shift)
         return _WindowPoolProduct.apply(rows, columns, (rows.shape[1],) + positions_and_batch,
                                         self.pooling)
@@ -749,7 +750,7 @@ class _WindowPoolProduct(torch.autograd.Function):
     @staticmethod
     def forward(ctx, rows, columns, shape, pooling):
         factors = torch.bmm(rows, columns)
-        pooled = pool_product(factors.prod(dim=0).view(shape), pooling, range(1, len(shape) - 1))
+        pooled = _pooled_product(factors, shape, pooling)
         ctx.save_for_backward(rows, columns, factors, pooled)
         ctx.shape, ctx.pooling = shape, pooling
         return pooled
@@ -760,8 +761,7 @@ class _WindowPoolProduct(torch.autograd.Function):
         if (pooled == 0).any():
             with torch.enable_grad():
                 inputs = [rows.detach().requires_grad_(), columns.detach().requires_grad_()]
-                out = pool_product(torch.bmm(*inputs).prod(dim=0).view(ctx.shape), ctx.pooling,
-                                   range(1, len(ctx.shape) - 1))
+                out = _pooled_product(torch.bmm(*inputs), ctx.shape, ctx.pooling)
                 wanted = [x for x, needed in zip(inputs, ctx.needs_input_grad) if needed]
                 grads = iter(torch.autograd.grad(out, wanted, grad))
             return tuple(next(grads) if needed else None
@@ -776,6 +776,13 @@ class _WindowPoolProduct(torch.autograd.Function):
         if ctx.needs_input_grad[1]:
             grad_columns = torch.bmm(rows.transpose(1, 2), grad_factors)
         return grad_rows, grad_columns, None, None
+
+
+def _pooled_product(factors, shape, pooling):
+    """Product of a layer's factors ``(K^d, C, n)`` over the window offsets,
+    as the map ``shape = (C, *positions, batch)``, and over the pooling
+    blocks: :class:`_WindowPoolProduct` without its gradient."""
+    return pool_product(factors.prod(dim=0).view(shape), pooling, range(1, len(shape) - 1))
 
 
 def _unpool(h, pooling, sizes):
