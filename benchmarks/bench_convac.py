@@ -23,11 +23,14 @@ Run from the repository root with skqcnn importable::
 
     OMP_NUM_THREADS=1 python benchmarks/bench_convac.py --size 16 [--seeds 3] \\
         [--threads 1] [--loss cross_entropy] [--pooling 4] [--kernel-size 2] \\
-        [--channels 8]
+        [--channels 8] [--max-epochs 20]
 
 ``--profile`` fits nothing: it prints the CPU time of one training step of
-each network (batch 32, or ``--batch``, after a one-epoch fit on 64 images), the ConvAC's
-forward time per layer and its costliest operators (:mod:`torch.profiler`).
+each network (batch 32, or ``--batch``, after a one-epoch fit on 64 images), where the
+ConvAC's step goes (its forward pass split into offset columns, batch statistics
+and window products, its backward pass and optimizer, and the bare arithmetic of
+its window products on the same shapes), and its operators
+(:mod:`torch.profiler`).
 ``--baseline DIR`` adds, interleaved with it, the training step of the
 ConvAC network of another checkout (``DIR/skqcnn/nn/_convac.py``, built with
 the same shape and initial values), so that a change is timed against the
@@ -43,9 +46,12 @@ training-mode network and the other's, with the same parameters and batch
 """
 
 import argparse
+import collections
+import contextlib
 import importlib.util
 import statistics
 import time
+import unittest.mock
 
 import numpy as np
 import torch
@@ -54,7 +60,7 @@ from _digits import digits_split, timed_fit
 
 from skqcnn import OverlappingConvACClassifier, QCNNClassifier
 from skqcnn.nn import LocalBasis
-from skqcnn.nn._convac import OverlappingConvACNetwork
+from skqcnn.nn._convac import OverlappingConvACNetwork, _FactorNorm, _WindowPoolProduct
 
 TARGETS = {8: (0.973, 1.2), 16: (0.97, 2.0), 32: (0.95, 2.0)}
 
@@ -178,9 +184,9 @@ def compare(baseline):
 
 
 def profile(size, X, y, options, baseline=None, batch_size=32):
-    """Per-step CPU time of both networks, the ConvAC's split by layer, and its top operators."""
-    models = {"convac": OverlappingConvACClassifier(random_state=0, device="cpu", max_epochs=1,
-                                                    **options),
+    """Per-step CPU time of both networks, where the ConvAC's step goes, and its operators."""
+    models = {"convac": OverlappingConvACClassifier(random_state=0, device="cpu",
+                                                    **{**options, "max_epochs": 1}),
               "qcnn": QCNNClassifier(random_state=0, device="cpu", max_epochs=1)}
     for model in models.values():
         model.fit(X[:64], y[:64])
@@ -197,20 +203,101 @@ def profile(size, X, y, options, baseline=None, batch_size=32):
             clf.net_.criterion_)
         print(f"ConvAC network training step, median of 7 x 10 interleaved: this checkout "
               f"{1e3 * ours:.2f} ms, {baseline} {1e3 * theirs:.2f} ms, ratio {ours / theirs:.2f}")
+    print_step_split(clf, X[:batch_size], y[:batch_size], steps["qcnn"])
     network = clf.net_.module_.network.train()
     features = clf.net_.module_.basis(torch.tensor(clf._scale_inputs(X[:batch_size])))
     with torch.profiler.profile() as prof:
         for _ in range(5):
-            h = network._input_map(features).transpose(0, 1)
-            for layer in range(len(network.channels)):
-                with torch.profiler.record_function(f"layer {layer + 1} forward"):
-                    h = network._training_layer(h, layer)
-            h.sum().backward()
-    table = prof.key_averages()
-    print("ConvAC forward by layer (CPU ms per step): " + ", ".join(
-        f"{event.key} {event.cpu_time_total / 5e3:.1f}" for event in table
-        if event.key.startswith("layer")))
-    print(table.table(sort_by="self_cpu_time_total", row_limit=12))
+            network(features).sum().backward()
+    # The profiler's own cost per operator inflates small operators: the split
+    # above is the measure of time, this table the list of operators.
+    print("ConvAC operators under torch.profiler, 5 steps:")
+    print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=12))
+
+
+def cpu_seconds(function, repeats=7, n_calls=10):
+    """CPU seconds of one call of ``function``: the median over ``repeats``
+    rounds of ``n_calls`` calls, after 3 calls not timed."""
+    for _ in range(3):
+        function()
+    times = []
+    for _ in range(repeats):
+        start = time.process_time()
+        for _ in range(n_calls):
+            function()
+        times.append((time.process_time() - start) / n_calls)
+    return statistics.median(times)
+
+
+def print_step_split(model, X, y, qcnn_step, n_steps=50):
+    """Where a ConvAC training step goes, timed inside ``n_steps`` real steps.
+
+    The forward pass, backward pass and optimizer of the module; within the
+    forward pass, the offset columns, batch statistics (the factor
+    normalisation, ``_FactorNorm.batch_affine``) and window-and-pool products
+    of all layers, timed by wrapping those calls; and the arithmetic that the
+    window products need whatever the code around them, on the same shapes,
+    timed alone: the factors (a batched matrix product), their product over
+    the window, and in the gradient one division and the matrix products back
+    to the maps and the input.
+    """
+    module = model.net_.module_.train()
+    inputs = torch.tensor(model._scale_inputs(X))
+    targets = torch.tensor(np.searchsorted(model.classes_, y))
+    criterion = model.net_.criterion_
+    optimizer = torch.optim.AdamW(module.parameters(), lr=1e-3, fused=True)
+    totals = collections.Counter()
+    shapes = []
+
+    def timed(name, function, record_shapes=False):
+        def call(*args, **kwargs):
+            start = time.process_time()
+            result = function(*args, **kwargs)
+            totals[name] += time.process_time() - start
+            if record_shapes and len(shapes) < len(module.network.channels):
+                shapes.append((args[0].detach(), args[1].detach(), len(shapes) > 0))
+            return result
+        return call
+
+    network_class = type(module.network)
+    with contextlib.ExitStack() as patches:
+        for owner, attribute, name in (
+                (network_class, "_offset_columns", "offset columns"),
+                (_FactorNorm, "batch_affine", "statistics"),
+                (_WindowPoolProduct, "apply", "window products")):
+            patches.enter_context(unittest.mock.patch.object(
+                owner, attribute, timed(name, getattr(owner, attribute),
+                                        record_shapes=name == "window products")))
+        for step in range(3 + n_steps):
+            if step == 3:
+                totals.clear()
+            start = time.process_time()
+            loss = criterion(module(inputs), targets)
+            middle = time.process_time()
+            optimizer.zero_grad()
+            loss.backward()
+            end = time.process_time()
+            optimizer.step()
+            totals["forward"] += middle - start
+            totals["backward"] += end - middle
+            totals["optimizer"] += time.process_time() - end
+
+    def arithmetic():
+        for rows, columns, input_gradient in shapes:
+            factors = torch.bmm(rows, columns)
+            gradient = factors.prod(dim=0).unsqueeze(0) / factors
+            torch.bmm(gradient, columns.transpose(1, 2))
+            if input_gradient:
+                torch.bmm(rows.transpose(1, 2), gradient)
+
+    floor = cpu_seconds(arithmetic)
+    ms = {name: 1e3 * seconds / n_steps for name, seconds in totals.items()}
+    print(f"ConvAC training step split (CPU ms per step, {n_steps} steps): forward "
+          f"{ms['forward']:.2f} (of which offset columns {ms['offset columns']:.2f}, "
+          f"statistics {ms['statistics']:.2f}, window products {ms['window products']:.2f}), "
+          f"backward {ms['backward']:.2f}, optimizer {ms['optimizer']:.2f}; the window "
+          f"products' own arithmetic, timed alone: {1e3 * floor:.2f} ms "
+          f"({floor / qcnn_step:.2f} times the q-CNN's whole step)")
 
 
 def report(name, accuracy, seconds, cpu_seconds):
@@ -232,6 +319,8 @@ def main():
                         help="ConvAC kernel_size (default: its default)")
     parser.add_argument("--channels", type=int, default=None,
                         help="ConvAC channels of every layer (default: its default)")
+    parser.add_argument("--max-epochs", type=int, default=None,
+                        help="ConvAC max_epochs (default: its default)")
     parser.add_argument("--no-qcnn", action="store_true",
                         help="skip the q-CNN baseline (no time ratio)")
     parser.add_argument("--profile", action="store_true",
@@ -252,7 +341,8 @@ def main():
         return
     if args.threads is not None:
         torch.set_num_threads(args.threads)
-    options = {name: getattr(args, name) for name in ("loss", "pooling", "kernel_size")
+    options = {name: getattr(args, name) for name in ("loss", "pooling", "kernel_size",
+                                                      "max_epochs")
                if getattr(args, name) is not None}
     if args.channels is not None:
         options["channels"] = ("constant", args.channels)
