@@ -39,6 +39,12 @@ code before it in one run::
     OMP_NUM_THREADS=1 python benchmarks/bench_convac.py --size 16 --threads 1 \\
         --profile --baseline /path/to/other/checkout
 
+``--compile-repeats N`` fits only ConvACs (seed 0, the options given),
+``compile=False`` and ``compile=True`` in ``N`` interleaved pairs, and prints
+their fit and epoch times, the compiler's cost and the epochs it needs to pay
+off (as ``bench_qcnn.py --compile-repeats`` does for the q-CNN). Run it with an
+empty ``TORCHINDUCTOR_CACHE_DIR`` to time a first compilation.
+
 ``--compare --baseline DIR`` fits nothing either: on six small networks in
 float64 it prints the largest relative differences between this checkout's
 training-mode network and the other's, with the same parameters and batch
@@ -56,7 +62,7 @@ import unittest.mock
 import numpy as np
 import torch
 
-from _digits import digits_split, timed_fit
+from _digits import compile_comparison, digits_split, timed_fit
 
 from skqcnn import OverlappingConvACClassifier, QCNNClassifier
 from skqcnn.nn import LocalBasis
@@ -321,6 +327,9 @@ def main():
                         help="ConvAC channels of every layer (default: its default)")
     parser.add_argument("--max-epochs", type=int, default=None,
                         help="ConvAC max_epochs (default: its default)")
+    parser.add_argument("--compile-repeats", type=int, default=0,
+                        help="only fit the ConvAC (seed 0) with compile=False and True, this "
+                             "many interleaved pairs")
     parser.add_argument("--no-qcnn", action="store_true",
                         help="skip the q-CNN baseline (no time ratio)")
     parser.add_argument("--profile", action="store_true",
@@ -352,6 +361,12 @@ def main():
     print(f"images {args.size} x {args.size}; ConvAC options {options or 'defaults'}\n")
     if args.profile:
         profile(args.size, X_train, y_train, options, args.baseline, args.batch)
+        return
+    if args.compile_repeats:
+        compile_comparison(
+            lambda compile_: OverlappingConvACClassifier(compile=compile_, random_state=0,
+                                                         device="cpu", **options),
+            X_train, y_train, X_test, y_test, args.compile_repeats)
         return
     print(f"{'model':<52} {'test accuracy':>14} {'fit time (s)':>13} {'CPU time (s)':>13}")
 

@@ -28,7 +28,7 @@ import torch
 from sklearn.linear_model import LogisticRegression
 from sklearn.neural_network import MLPClassifier
 
-from _digits import digits_split, timed_fit
+from _digits import compile_comparison, digits_split, timed_fit
 
 from skqcnn import QCNNClassifier
 from skqcnn._base import ScoredNetwork
@@ -66,35 +66,6 @@ def plain_torch_fit(template, X, y, epochs):
     return time.perf_counter() - start, time.process_time() - start_cpu
 
 
-def compile_comparison(X_train, y_train, X_test, y_test, repeats):
-    """Default fits eager and compiled, interleaved; prints times and the break-even."""
-    rows = {False: [], True: []}
-    for _ in range(repeats):
-        for compile_ in (False, True):
-            clf = QCNNClassifier(compile=compile_, random_state=0)
-            seconds = timed_fit(clf, X_train, y_train)
-            epochs = clf.history_[:, "dur"]
-            rows[compile_].append((seconds, epochs[0], float(np.median(epochs[1:])),
-                                   clf.score(X_test, y_test)))
-            print(f"  compile={compile_!s:<5}: fit {seconds:.1f} s, first epoch "
-                  f"{epochs[0]:.2f} s, later epochs median {rows[compile_][-1][2]:.3f} s, "
-                  f"test accuracy {rows[compile_][-1][3]:.4f}")
-    eager_epoch = np.median([r[2] for r in rows[False]])
-    compiled_epoch = np.median([r[2] for r in rows[True]])
-    eager_first = np.median([r[1] - r[2] for r in rows[False]])
-    # The first compiled fit compiles; later fits in the process reuse its code.
-    costs = [r[1] - r[2] - eager_first for r in rows[True]]
-    saved = eager_epoch - compiled_epoch
-    print(f"\ncompile=True on a default fit ({repeats} interleaved runs): fit "
-          f"{np.median([r[0] for r in rows[True]]):.1f} s against "
-          f"{np.median([r[0] for r in rows[False]]):.1f} s (medians); compilation costs "
-          + ", ".join(f"{c:.1f}" for c in costs) + " s in the successive compiled fits, "
-          f"and saves {saved:.3f} s per epoch (median {eager_epoch:.3f} -> "
-          f"{compiled_epoch:.3f} s): the first compilation "
-          + (f"pays off after {costs[0] / saved:.0f} epochs" if saved > 0 else
-             "never pays off"))
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=3)
@@ -126,7 +97,8 @@ def main():
 
     if args.compile_repeats:
         print()
-        compile_comparison(X_train, y_train, X_test, y_test, args.compile_repeats)
+        compile_comparison(lambda compile_: QCNNClassifier(compile=compile_, random_state=0),
+                           X_train, y_train, X_test, y_test, args.compile_repeats)
     if args.repeats == 0:
         return
     print()
