@@ -17,9 +17,7 @@ import math
 import torch
 from torch.nn import functional
 
-from .._pooling import pool_product, pool_sum
-
-_CONVOLUTIONS = {1: functional.conv1d, 2: functional.conv2d}
+from .._convac_eval import eval_layer, eval_network
 
 # Entries of the largest intermediate tensor of one evaluation chunk: chains of
 # many classes on a large image would otherwise need gigabytes at once.
@@ -62,7 +60,6 @@ class ConvACMaps:
         self.window = self.kernel_size**self.n_spatial
         self.dtype = self.readout.dtype
         self._borders = {}
-        self._ones = self.readout.new_ones((1, 1) + (self.kernel_size,) * self.n_spatial)
 
     def __call__(self, configs):
         """``(log_abs, sign)`` of the scores, ``(batch, n_classes)``, from scratch."""
@@ -92,75 +89,20 @@ class ConvACMaps:
         return inputs, tuple(torch.cat([p[1][i] for p in parts]) for i in range(2))
 
     def _run(self, configs):
-        h = self.one_hot(configs.view((-1,) + self.image_shape))
-        log_scale = h.new_zeros((h.shape[0], 1) + self.image_shape)
-        inputs = []
-        for layer in range(len(self.rows)):
-            inputs.append((self.pad(h), self.pad_log(log_scale)))
-            h, log_scale = self.layer(*inputs[-1], layer)
-        return inputs, (h, log_scale)
+        return eval_network(self.one_hot(configs.view((-1,) + self.image_shape)), self.rows,
+                            self.kernel_size, self.pooling, (self.top_scale, self.top_shift),
+                            self._borders)
 
     def one_hot(self, configs):
         """Integer configurations ``(batch, *positions)`` as maps ``(batch, M, *positions)``."""
         return functional.one_hot(configs, self.local_dim).to(self.dtype).movedim(-1, 1)
 
-    def pad(self, h):
-        """Surround a map with the constant state ``e_0`` (channel 0 equal to 1)."""
-        padded = functional.pad(h, [self.left, self.right] * self.n_spatial)
-        spatial = h.shape[2:]
-        if spatial not in self._borders:
-            self._borders[spatial] = functional.pad(
-                h.new_zeros(spatial), [self.left, self.right] * self.n_spatial, value=1.0)
-        padded[:, 0] += self._borders[spatial]
-        return padded
-
-    def pad_log(self, log_scale):
-        """Pad a log-scale map with 0: ``e_0`` is not rescaled."""
-        return functional.pad(log_scale, [self.left, self.right] * self.n_spatial)
-
     def layer(self, padded, padded_log, index):
-        """Layer ``index`` over a padded map (any window of one) and its log-scale map.
-
-        Returns the pooled products ``(batch, 1 + r, *outputs)`` (after
-        ``top_norm`` and a division by their largest entry per position for
-        the last layer) and their log-scale map ``(batch, 1, *outputs)``.
-        Every factor vector is divided by its largest magnitude before the
-        window product, and the logarithms of these scalars are carried in
-        the log-scale map: exact, as each factor is linear in its input, and
-        no window product can overflow.
-        """
-        batch, n_in = padded.shape[:2]
-        outputs = [n - self.kernel_size + 1 for n in padded.shape[2:]]
-        window = self.window
-        # Only the factors the outputs use (offset k at output t reads t + k),
-        # offsets first: one batched product, and reductions over contiguous rows.
-        inputs = self._window_view(padded.contiguous(), outputs).reshape(
-            batch, n_in, window, -1).permute(2, 1, 0, 3).reshape(window, n_in, -1)
-        factors = torch.bmm(self.rows[index], inputs)
-        top = factors.abs().amax(dim=1, keepdim=True)
-        top = torch.where(top > 0, top, torch.ones_like(top))
-        h = (factors / top).prod(dim=0).view(-1, batch, *outputs).transpose(0, 1)
-        log_scale = (torch.log(top).sum(dim=0).view(1, batch, *outputs).transpose(0, 1)
-                     + _CONVOLUTIONS[self.n_spatial](padded_log, self._ones))
-        h, log_scale = pool_product(h, self.pooling), pool_sum(log_scale, self.pooling)
-        if index == len(self.rows) - 1:
-            const = h[:, :1]
-            h = torch.cat((const, h[:, 1:] * self.top_scale.view((1, -1) + (1,) * len(outputs))
-                           + const * self.top_shift.view((1, -1) + (1,) * len(outputs))),
-                          dim=1)
-            top = h.abs().amax(dim=1, keepdim=True)
-            top = torch.where(top > 0, top, torch.ones_like(top))
-            h, log_scale = h / top, log_scale + torch.log(top)
-        return h, log_scale
-
-    def _window_view(self, padded, outputs):
-        """A contiguous map ``(batch, C, *padded)`` as the view ``(batch, C, K,
-        [K,] *outputs)`` holding input ``t + k`` at offset ``k`` and output ``t``."""
-        d = self.n_spatial
-        strides = padded.stride()
-        return padded.as_strided(padded.shape[:2] + (self.kernel_size,) * d + tuple(outputs),
-                                 strides[:2] + strides[2:] + strides[2:],
-                                 padded.storage_offset())
+        """Layer ``index`` over a padded map (any window of one) and its log-scale map
+        (:func:`skqcnn._convac_eval.eval_layer`, with ``top_norm`` after the last)."""
+        top = (self.top_scale, self.top_shift) if index == len(self.rows) - 1 else None
+        return eval_layer(padded, padded_log, self.rows[index], self.kernel_size,
+                          self.pooling, top)
 
     def readout_log(self, stats):
         """``(log_abs, sign)`` of the scores from the per-channel statistics of

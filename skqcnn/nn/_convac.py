@@ -7,6 +7,7 @@ import math
 import torch
 from torch import nn
 
+from .._convac_eval import eval_network
 from .._layout import convac_map_shapes, same_padding
 from .._pooling import pool_product, pool_sum
 from ._layers import ConstantChannelBatchNorm, check_site_features
@@ -21,9 +22,6 @@ FACTOR_SPREAD = 0.5
 # of an epoch (3 samples on the digits) gave a divisor 25 times too small and
 # products of 144 factors overflowed float32.
 MIN_SPREAD_VALUES = 8
-
-_CONVOLUTIONS = {1: nn.functional.conv1d, 2: nn.functional.conv2d}
-
 
 class OverlappingConvACNetwork(nn.Module):
     """Overlapping ConvAC: stride-1 generalised convolutions and product pooling.
@@ -78,13 +76,14 @@ class OverlappingConvACNetwork(nn.Module):
     ``exp(mu_c)``, where ``mu_c`` is the batch mean of its log-magnitude in
     training mode and a running average of it (momentum 0.1) in eval mode,
     which :meth:`recalibrate_from_data` sets; channel 0 is 1
-    on data and is not rescaled. In eval mode every position's vector is
-    also divided, before each layer, by the largest magnitude of the factors
-    it feeds (and the last map's by its largest entry), and the logarithm of
-    that scalar is carried beside the map (every eval-mode step is
-    homogeneous-linear or a product, so this is exact): on one-hot
-    configurations of large images the window products would otherwise
-    under- or overflow long before the global product.
+    on data and is not rescaled. In eval mode every factor vector is also
+    divided by its largest magnitude before the window product (and every
+    position of the last map by its largest entry), and the logarithm of
+    that scalar is carried beside the map (every factor is linear in its
+    input, so this is exact): on one-hot configurations of large images the
+    window products would otherwise under- or overflow long before the
+    global product. The entanglement engine evaluates the same layers
+    (``skqcnn._convac_eval``).
 
     In eval mode every step is a fixed linear map or an exact product (the
     log-domain bookkeeping changes only round-off), so the network is a
@@ -362,21 +361,20 @@ class OverlappingConvACNetwork(nn.Module):
         log_abs, sign : torch.Tensor of shape (batch, 1 + channels[-1])
             ``-inf`` and 0 where a channel's product is exactly zero.
         """
-        log_scale = None
-        if self.training:
-            # Maps (C, *positions, batch): every layer's factors are then one
-            # batched matrix product over the window offsets, their product a
-            # reduction over the leading dimension, and a window's shift moves
-            # whole runs of positions times the batch.
-            h = self._training_map(features)
-            for layer in range(len(self.channels)):
-                h = self._training_layer(h, layer)
-            h = self.top_norm(h.movedim(-1, 0))
-        else:
-            h = self._input_map(features)
-            for layer in range(len(self.channels)):
-                h, log_scale = self._layer(self._pad(h), self._pad_log(log_scale), layer)
-        return _global_log_product(h, log_scale)
+        if not self.training:
+            rows = [_folded_rows(weight, *norm.affine())
+                    for weight, norm in zip(self.conv_weights, self.norms)]
+            _, last = eval_network(self._input_map(features), rows, self.kernel_size,
+                                   self.pooling, self.top_norm.affine())
+            return _global_log_product(*last)
+        # Maps (C, *positions, batch): every layer's factors are then one
+        # batched matrix product over the window offsets, their product a
+        # reduction over the leading dimension, and a window's shift moves
+        # whole runs of positions times the batch.
+        h = self._training_map(features)
+        for layer in range(len(self.channels)):
+            h = self._training_layer(h, layer)
+        return _global_log_product(self.top_norm(h.movedim(-1, 0)), None)
 
     @torch.no_grad()
     def recalibrate_from_data(self, batches):
@@ -483,30 +481,6 @@ class OverlappingConvACNetwork(nn.Module):
         summed over the pooling blocks, as ``(C, batch, *blocks)``."""
         return pool_sum(sums.view((-1,) + tuple(shape)).movedim(-1, 1), self.pooling)
 
-    def _layer(self, padded, padded_log, layer):
-        """Eval-mode layer ``layer`` (from 0) over a padded map and its padded log-scale map.
-
-        Normalised factor maps, their same-channel product over every full
-        window, pooling, ``top_norm`` after the last layer, and the division
-        of every position by its largest magnitude, whose logarithm joins the
-        log-scale map.
-        """
-        n_spatial = padded.dim() - 2
-        projected = _project(_folded_rows(self.conv_weights[layer], *self.norms[layer].affine()),
-                             padded)
-        projected, padded_log = self._rescale_positions(projected, padded_log)
-        h = pool_product(self._windows(projected).flatten(1, n_spatial).prod(dim=1),
-                          self.pooling)
-        log_scale = None
-        if padded_log is not None:
-            ones = padded_log.new_ones((1, 1) + (self.kernel_size,) * n_spatial)
-            log_scale = pool_sum(_CONVOLUTIONS[n_spatial](padded_log, ones), self.pooling)
-        if layer == len(self.channels) - 1:
-            h = self.top_norm(h)
-            top = h.abs().amax(dim=1, keepdim=True)
-            h, log_scale = _divide(h, log_scale, top)
-        return h, log_scale
-
     def _training_layer(self, x, layer):
         """Training-mode layer ``layer`` on a map ``(C_in, *positions, batch)``.
 
@@ -531,53 +505,6 @@ class OverlappingConvACNetwork(nn.Module):
         from a map ``(C_in, *positions, batch)``, padded with ``e_0``
         (:class:`_OffsetColumns`)."""
         return _OffsetColumns.apply(x, self.kernel_size)
-
-    def _rescale_positions(self, projected, padded_log):
-        """Divide every input position by the largest magnitude of its factors.
-
-        Eval mode only, where every step is homogeneous-linear or a product:
-        a scalar on a position passes through unchanged, so dividing by it
-        and adding its logarithm to the log-scale map is exact. With every
-        factor at most 1 in magnitude and the largest equal to 1, the window
-        products neither overflow nor, on data, underflow. ``projected``
-        holds the factor maps ``(batch, K^d, 1 + r, *padded)`` at every padded
-        position, row 0 the constant channel, and is returned divided (the
-        maps are linear in the input), with the padded log-scale map.
-        """
-        top = projected.abs().flatten(1, 2).amax(dim=1, keepdim=True)
-        top = torch.where(top > 0, top, torch.ones_like(top))
-        log_top = torch.log(top)
-        padded_log = log_top if padded_log is None else padded_log + log_top
-        return projected / top.unsqueeze(1), padded_log
-
-    def _windows(self, projected):
-        """Entry ``k`` of every window: ``projected`` of shape ``(batch, K^d, C,
-        *padded)`` as the strided view ``(batch, K, [K,] C, *positions)`` holding
-        ``projected[:, k, :, t + k]`` at output ``t``."""
-        k = self.kernel_size
-        n_spatial = projected.dim() - 3
-        base = projected.contiguous().unflatten(1, (k,) * n_spatial)
-        strides = base.stride()
-        shape = base.shape[:-n_spatial] + tuple(n - k + 1 for n in base.shape[-n_spatial:])
-        window_strides = tuple(strides[1 + i] + strides[-n_spatial + i] for i in range(n_spatial))
-        return base.as_strided(shape, strides[:1] + window_strides + strides[1 + n_spatial:],
-                               base.storage_offset())
-
-    def _pad(self, h):
-        """Surround a map with the constant state ``e_0`` as ``padding="same"`` does."""
-        spatial = h.shape[2:]
-        pad_arg = list(same_padding(self.kernel_size)) * len(spatial)
-        padded = nn.functional.pad(h, pad_arg)
-        border = nn.functional.pad(h.new_zeros(spatial), pad_arg, value=1.0)
-        padded[:, 0] += border
-        return padded
-
-    def _pad_log(self, log_scale):
-        """Pad a log-scale map with 0: ``e_0`` is not rescaled (None stays None)."""
-        if log_scale is None:
-            return None
-        pad_arg = list(same_padding(self.kernel_size)) * (log_scale.dim() - 2)
-        return nn.functional.pad(log_scale, pad_arg)
 
 
 class _FactorNorm(nn.Module):
@@ -813,14 +740,6 @@ def _global_log_product(h, log_scale):
     return log_abs, torch.sign(h).prod(dim=2)
 
 
-def _divide(h, log_scale, top):
-    """``h / top`` with ``log top`` added to the log-scale map (None: 0); zero
-    positions are left alone."""
-    top = torch.where(top > 0, top, torch.ones_like(top))
-    log_top = torch.log(top)
-    return h / top, log_top if log_scale is None else log_scale + log_top
-
-
 def _folded_rows(weight, scale, shift):
     """Maps of one layer, ``(K^d, 1 + r, C_in)``: the factor normalisation's
     ``(scale, shift)`` (eval mode's :meth:`_FactorNorm.affine` or training
@@ -831,19 +750,6 @@ def _folded_rows(weight, scale, shift):
     constant_row[..., 0] = 1.0
     return torch.cat((constant_row.expand(weight.shape[0], 1, -1),
                       scale.unsqueeze(-1) * weight + shift.unsqueeze(-1) * constant_row), dim=1)
-
-
-def _project(rows, padded):
-    """Every offset's map at every position: ``(K^d, C, d)`` rows on a map
-    ``(batch, d, *positions)`` give ``(batch, K^d, C, *positions)``."""
-    # One matrix product over batch and positions (gradient included), not a
-    # batch of them, and a contiguous result: the window view needs one, and
-    # einsum's (batch, rows, positions) was a permuted view (its copy and its
-    # gradient took several times the product's time).
-    batch, d = padded.shape[:2]
-    flat = torch.mm(rows.flatten(0, 1), padded.flatten(2).transpose(0, 1).reshape(d, -1))
-    flat = flat.view(-1, batch, flat.shape[1] // batch).transpose(0, 1).contiguous()
-    return flat.view((batch,) + rows.shape[:2] + padded.shape[2:])
 
 
 def _column_moments(columns):

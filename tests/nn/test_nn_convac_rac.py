@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from skqcnn.nn import recalibrate_statistics
+from skqcnn._convac_eval import eval_layer, pad_log_map, pad_map
 from skqcnn._layout import convac_map_shapes
 from skqcnn.nn._convac import OverlappingConvACNetwork
 from skqcnn.nn._layers import LocalBasis
@@ -33,10 +34,11 @@ def test_map_shapes_and_outputs():
         net = OverlappingConvACNetwork(image_shape, 3, (3, 2), 2, 5, pooling=pooling)
         n_sites = int(np.prod(image_shape))
         assert net(_fourier_features((4, n_sites))).shape == (4, 5)
-    conv = OverlappingConvACNetwork((5, 6), 3, (2,), 3, 1)
-    h = torch.randn(2, 3, 5, 6)
-    log_scale = torch.zeros(2, 1, 5, 6)
-    out, out_log = conv._layer(conv._pad(h), conv._pad_log(log_scale), 0)
+    maps = OverlappingConvACNetwork((5, 6), 3, (2,), 3, 1).folded_maps()
+    h = torch.randn(2, 3, 5, 6, dtype=torch.float64)
+    log_scale = torch.zeros(2, 1, 5, 6, dtype=torch.float64)
+    out, out_log = eval_layer(pad_map(h, (1, 1)), pad_log_map(log_scale, (1, 1)),
+                              maps["rows"][0], 3, None, maps["top"])
     assert out.shape == (2, 3, 5, 6) and out_log.shape == (2, 1, 5, 6)
     # A kernel larger than a map reads e_0 beyond it.
     assert OverlappingConvACNetwork((4, 4), 2, (2,), 5, 3)(torch.ones(2, 16, 2)).shape == (2, 3)
@@ -187,14 +189,16 @@ def test_rac_folded_layers_reproduce_the_eval_forward():
 def test_constant_channel_is_one_on_data():
     # In eval mode positions are divided by scalars whose logs are carried
     # beside the map: the constant channel times exp(log-scale) is 1.
-    net = OverlappingConvACNetwork((6, 6), 3, (3, 3), 3, 2, pooling=None).eval()
-    h = _fourier_features((4, 36)).reshape(4, 6, 6, 3).movedim(-1, 1)
-    log_scale = None
-    for layer in range(2):
-        h, log_scale = net._layer(net._pad(h), net._pad_log(log_scale), layer)
-        torch.testing.assert_close(h[:, 0] * torch.exp(log_scale[:, 0]), torch.ones(4, 6, 6))
+    maps = OverlappingConvACNetwork((6, 6), 3, (3, 3), 3, 2, pooling=None).folded_maps()
+    h = _fourier_features((4, 36)).double().reshape(4, 6, 6, 3).movedim(-1, 1)
+    log_scale = torch.zeros(4, 1, 6, 6, dtype=torch.float64)
+    for layer, rows in enumerate(maps["rows"]):
+        h, log_scale = eval_layer(pad_map(h, (1, 1)), pad_log_map(log_scale, (1, 1)), rows, 3,
+                                  None, maps["top"] if layer == 1 else None)
+        torch.testing.assert_close(h[:, 0] * torch.exp(log_scale[:, 0]),
+                                   torch.ones(4, 6, 6, dtype=torch.float64))
     # The last map is divided by its largest entry at every position.
-    torch.testing.assert_close(h.abs().amax(dim=1), torch.ones(4, 6, 6))
+    torch.testing.assert_close(h.abs().amax(dim=1), torch.ones(4, 6, 6, dtype=torch.float64))
 
 
 def test_recalibration_sets_statistics_from_data():
@@ -205,7 +209,7 @@ def test_recalibration_sets_statistics_from_data():
     assert not net.training
     # First-layer factor k at output t is W^(k) x_{t + k - 1} (e_0 outside):
     # its mean per (offset, channel), the average of the two batches' means.
-    padded = net._pad(features.reshape(64, 6, 6, 3).movedim(-1, 1))
+    padded = pad_map(features.reshape(64, 6, 6, 3).movedim(-1, 1), (1, 1))
     means = torch.stack([
         torch.einsum("cd,bdij->bcij", w, padded[:, :, a:a + 6, b:b + 6]).mean(dim=(0, 2, 3))
         for w, (a, b) in zip(net.conv_weights[0], net.offsets)
@@ -460,8 +464,10 @@ def test_2d_layer_matches_a_loop_over_windows(training):
         if training:
             h = net._training_layer(x.movedim(0, -1), 0).movedim(-1, 0)
         else:
-            # Every position divided by a scalar whose logarithm is kept.
-            h, log_scale = net._layer(net._pad(x), None, 0)
+            # Every factor divided by a scalar whose logarithm is kept.
+            rows = net.folded_maps()["rows"][0]
+            h, log_scale = eval_layer(pad_map(x, (1, 1)), pad_log_map(torch.zeros_like(x[:, :1]),
+                                                                      (1, 1)), rows, 3, 2)
             h = h * torch.exp(log_scale)
     weight = net.conv_weights[0].detach().numpy()
     xs = x.numpy()
