@@ -291,12 +291,14 @@ class NetworkClassifierBase(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
     # Peak learning rate per loss when lr=None (resolved into lr_ by fit).
     _default_lr = {"square": 0.01, "cross_entropy": 0.01}
 
-    # Samples per batch of the float64 evaluation behind predict, score and
-    # the check after training, whatever the training batch_size: in 32s the
-    # q-CNN spent as long in Python per batch as in arithmetic (a q-CNN's
+    # Most samples per batch of the float64 evaluation behind predict, score
+    # and the check after training, whatever the training batch_size: in 32s
+    # the q-CNN spent as long in Python per batch as in arithmetic (a q-CNN's
     # check after a fit on the digits took 54 ms in 32s, 11 ms in 256s and
-    # 9 ms in one batch).
+    # 9 ms in one batch). Large inputs get fewer, so that a batch holds at
+    # most _EVALUATION_INPUT_VALUES input values (32 MB in float64).
     _evaluation_batch_size = 512
+    _EVALUATION_INPUT_VALUES = 2**22
 
     # device_ is not listed: skqcnn.load decides where the network lives.
     _fitted_state = {
@@ -738,7 +740,9 @@ class NetworkClassifierBase(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
         module = self.net_.module_
         inputs = torch.as_tensor(self._scale_inputs(X))
         device = module_device(module)
-        scores = _float64_scores(module, inputs, device, self._evaluation_batch_size)
+        batch_size = max(1, min(self._evaluation_batch_size,
+                                self._EVALUATION_INPUT_VALUES // inputs.shape[1]))
+        scores = _float64_scores(module, inputs, device, batch_size)
         overflow = ~np.isfinite(scores).all(axis=1)
         if overflow.any() and hasattr(module.network, "log_forward"):
             # Products over many levels can leave even float64's range: those

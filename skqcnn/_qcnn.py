@@ -75,8 +75,9 @@ class QCNNClassifier(NetworkClassifierBase):
     weight_decay : float, default=1e-4
     batch_size : int, default=32
         Samples per training step. Prediction and scoring evaluate in float64
-        in batches of the family's own size (512 samples; 32 for the
-        ConvAC, whose eval-mode maps are large), whatever ``batch_size``.
+        in batches of the family's own size, whatever ``batch_size``: 512
+        samples (32 for the ConvAC, whose eval-mode maps are large), fewer
+        where 512 samples would hold more than ``2**22`` input values.
     max_epochs : int, default=40
     early_stopping : bool, default=False
         Hold out ``validation_fraction`` of the training data (stratified) and

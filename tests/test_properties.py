@@ -120,8 +120,9 @@ def test_last_batch_of_one_sample(family):
 
 @pytest.mark.parametrize("family", ["qcnn", "convac", "rac"])
 def test_scores_do_not_depend_on_the_samples_beside(family):
-    """Prediction evaluates in batches of its own size (not ``batch_size``):
-    600 samples at once give every sample the scores it has alone."""
+    """Prediction evaluates in batches of its own size (not ``batch_size``),
+    fewer samples a batch for large inputs: 600 samples at once give every
+    sample the scores it has alone, and so do batches capped at 7 samples."""
     rng = np.random.default_rng(0)
     X = rng.integers(0, 9, size=(600, 6)) / 4.0
     y = np.arange(600) % 3
@@ -129,6 +130,8 @@ def test_scores_do_not_depend_on_the_samples_beside(family):
     together = clf.decision_function(X)
     alone = np.vstack([clf.decision_function(X[i:i + 1]) for i in range(0, 600, 37)])
     np.testing.assert_allclose(together[::37], alone, rtol=1e-12, atol=1e-300)
+    clf._EVALUATION_INPUT_VALUES = 7 * 6
+    np.testing.assert_allclose(clf.decision_function(X), together, rtol=1e-12, atol=1e-300)
 
 
 CONTAINERS = {
