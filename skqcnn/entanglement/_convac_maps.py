@@ -56,8 +56,6 @@ class ConvACMaps:
         self.log_shift = folded["log_shift"].to(device)
         self.readout = folded["readout"].to(device).T.contiguous()
         self.local_dim = self.rows[0].shape[2]
-        self.n_spatial = len(self.image_shape)
-        self.window = self.kernel_size**self.n_spatial
         self.dtype = self.readout.dtype
         self._borders = {}
 

@@ -23,6 +23,7 @@ FACTOR_SPREAD = 0.5
 # products of 144 factors overflowed float32.
 MIN_SPREAD_VALUES = 8
 
+
 class OverlappingConvACNetwork(nn.Module):
     """Overlapping ConvAC: stride-1 generalised convolutions and product pooling.
 
