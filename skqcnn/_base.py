@@ -26,7 +26,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ._data_loading import BatchFetchDataset, collate_fetched_batch
+from ._data_loading import BatchFetchDataset, ShuffledBatches, collate_fetched_batch
 from ._validation import Interval, Options, boolean, random_state, validate_parameters
 from .callbacks import (
     BatchNormRecalibration,
@@ -688,7 +688,7 @@ class NetworkClassifierBase(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
             net_kwargs["optimizer__momentum"] = 0.9
         net_class = CompiledTrainingNet if self.compile else TrainingNet
         if self.accelerator is None:
-            net_kwargs["device"] = self.device_
+            net_kwargs.update(device=self.device_, iterator_train=ShuffledBatches)
         else:
             from ._accelerate import AcceleratedNeuralNet
 
