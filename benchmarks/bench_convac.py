@@ -98,12 +98,7 @@ def step_seconds(model, X, y, batch_size, n_steps=20):
         loss.backward()
         optimizer.step()
 
-    for _ in range(3):
-        step()
-    start = time.process_time()
-    for _ in range(n_steps):
-        step()
-    return (time.process_time() - start) / n_steps
+    return cpu_seconds(step, repeats=1, n_calls=n_steps)
 
 
 def network_step_seconds(networks, features, targets, criterion, repeats=7, n_steps=10):

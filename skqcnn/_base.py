@@ -84,9 +84,9 @@ class TrainingNet(NeuralNet):
     :meth:`torch.nn.Module.train` assigns the flag of every submodule through
     ``Module.__setattr__``: for the q-CNN that was about 3 percent of a
     10-epoch fit (``benchmarks/bench_qcnn.py``, wrapper overhead 1.23 ->
-    1.18). Reading the flags is cheap, so a module whose submodules are all in the requested mode is
-    left alone, and one with any other (a callback may switch a submodule)
-    is set as skorch sets it.
+    1.18). Reading the flags is cheap, so a module whose submodules are all
+    in the requested mode is left alone, and one with any other (a callback
+    may switch a submodule) is set as skorch sets it.
     """
 
     def _set_training(self, training=True):

@@ -303,8 +303,7 @@ class OverlappingConvACNetwork(nn.Module):
         # A float64 copy, so that the folded scales are not rounded to float32.
         net = copy.deepcopy(self).to(device="cpu", dtype=torch.float64)
         with torch.no_grad():
-            rows = [_folded_rows(weight, *norm.affine())
-                    for weight, norm in zip(net.conv_weights, net.norms)]
+            rows = net._eval_rows()
             scale, shift = net.readout_norm.affine()
             weight = net.readout.weight
             readout = torch.cat(((weight[:, :1] + weight[:, 1:] @ shift[:, None]),
@@ -319,6 +318,12 @@ class OverlappingConvACNetwork(nn.Module):
                 "log_shift": net._log_shift(),
                 "readout": readout,
             }
+
+    def _eval_rows(self):
+        """Every layer's eval-mode maps ``(K^d, 1 + r, C_in)``, the factor
+        normalisation folded in (:func:`_folded_rows`)."""
+        return [_folded_rows(weight, *norm.affine())
+                for weight, norm in zip(self.conv_weights, self.norms)]
 
     def _readout_log(self, log_abs, sign):
         """Log-magnitude and sign of the scores from those of the pooled channels."""
@@ -363,9 +368,7 @@ class OverlappingConvACNetwork(nn.Module):
             ``-inf`` and 0 where a channel's product is exactly zero.
         """
         if not self.training:
-            rows = [_folded_rows(weight, *norm.affine())
-                    for weight, norm in zip(self.conv_weights, self.norms)]
-            _, last = eval_network(self._input_map(features), rows, self.kernel_size,
+            _, last = eval_network(self._input_map(features), self._eval_rows(), self.kernel_size,
                                    self.pooling, self.top_norm.affine())
             return _global_log_product(*last)
         # Maps (C, *positions, batch): every layer's factors are then one
