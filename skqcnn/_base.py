@@ -290,6 +290,8 @@ class NetworkClassifierBase(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
 
     # Peak learning rate per loss when lr=None (resolved into lr_ by fit).
     _default_lr = {"square": 0.01, "cross_entropy": 0.01}
+    # Epochs when max_epochs=None (resolved into max_epochs_ by fit).
+    _default_epochs = 40
 
     # Most samples per batch of the float64 evaluation behind predict, score
     # and the check after training, whatever the training batch_size: in 32s
@@ -320,7 +322,7 @@ class NetworkClassifierBase(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
         "lr": Interval(numbers.Real, 0, closed_low=False, allow_none=True),
         "weight_decay": Interval(numbers.Real, 0),
         "batch_size": Interval(numbers.Integral, 1),
-        "max_epochs": Interval(numbers.Integral, 1),
+        "max_epochs": Interval(numbers.Integral, 1, allow_none=True),
         "early_stopping": boolean,
         "validation_fraction": Interval(numbers.Real, 0, 1, closed_low=False),
         "n_iter_no_change": Interval(numbers.Integral, 1),
@@ -524,7 +526,7 @@ class NetworkClassifierBase(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
             raise ValueError(
                 f"The scores on the training data became non-finite after training "
                 f"({error}) Lower the learning rate (lr={self.lr_}) or max_epochs "
-                f"(max_epochs={self.max_epochs})."
+                f"(max_epochs_={self.max_epochs_})."
             ) from None
         warn_if_not_learning(self.net_, scores, y_encoded, stacklevel=4)
 
@@ -540,11 +542,23 @@ class NetworkClassifierBase(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
         self.local_dim_ = basis.local_dim
         network = self._build_module(n_features, self.local_dim_, self.classes_.size,
                                       generator)
+        self.max_epochs_ = self._resolve_max_epochs()
         return self._make_skorch_net(ScoredNetwork(basis, network), torch_dtype, seed)
 
     def _resolve_lr(self):
         """The peak learning rate: ``lr``, or where it is None the family's for ``loss``."""
         return self._default_lr[self.loss] if self.lr is None else self.lr
+
+    def _resolve_max_epochs(self):
+        """Training epochs: ``max_epochs``, or where it is None the family's default.
+
+        Called once the network is built, so that a family's default may
+        depend on the fitted input shape.
+        """
+        return self._default_max_epochs() if self.max_epochs is None else self.max_epochs
+
+    def _default_max_epochs(self):
+        return self._default_epochs
 
     def _initialized_net(self, seed):
         """The hook of :func:`skqcnn.load`: an initialized net to load a file into.
@@ -587,19 +601,20 @@ class NetworkClassifierBase(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
         self.accelerator.free_memory()
 
     def _resume_training(self, X, y_encoded):
-        remaining = self.max_epochs - len(self.net_.history)
+        self.max_epochs_ = self._resolve_max_epochs()
+        remaining = self.max_epochs_ - len(self.net_.history)
         if remaining <= 0:
             return
         schedule = dict(self.net_.callbacks_)["lr_schedule"]
-        if schedule.T_max != self.max_epochs:
+        if schedule.T_max != self.max_epochs_:
             # A raised max_epochs stretches the cosine schedule to the new
             # length; the scheduler resumes from the optimizer's current rate,
             # so that rate is set to the stretched schedule's value here.
-            schedule.set_params(T_max=self.max_epochs)
+            schedule.set_params(T_max=self.max_epochs_)
             done = len(self.net_.history)
             for group in self.net_.optimizer_.param_groups:
                 group["lr"] = (group["initial_lr"]
-                               * (1 + math.cos(math.pi * done / self.max_epochs)) / 2)
+                               * (1 + math.cos(math.pi * done / self.max_epochs_)) / 2)
         if self.accelerator is not None:
             self.net_.accelerator = self.accelerator
             self.net_._initialize_accelerator()
@@ -660,7 +675,7 @@ class NetworkClassifierBase(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
             ("finite_loss", FiniteLossGuard()),
             ("lr_schedule", LRScheduler(
                 policy=torch.optim.lr_scheduler.CosineAnnealingLR,
-                T_max=self.max_epochs,
+                T_max=self.max_epochs_,
             )),
             ("epoch_shuffle", EpochSeededShuffle(seed)),
         ]
@@ -703,7 +718,7 @@ class NetworkClassifierBase(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
             criterion=LOSSES[self.loss],
             optimizer=OPTIMIZERS[self.optimizer],
             lr=self.lr_,
-            max_epochs=self.max_epochs,
+            max_epochs=self.max_epochs_,
             batch_size=self.batch_size,
             train_split=train_split,
             callbacks=callbacks,

@@ -76,17 +76,21 @@ def eval_layer(padded, padded_log, rows, kernel_size, pooling, top=None):
     window = kernel_size**n_spatial
     # Only the factors the outputs use (offset k at output t reads t + k),
     # offsets first: one batched product, and reductions over contiguous rows.
+    # The view is laid out as the columns, so that they are one copy.
     padded = padded.contiguous()
     strides = padded.stride()
-    windows = padded.as_strided(padded.shape[:2] + (kernel_size,) * n_spatial + tuple(outputs),
-                                strides[:2] + strides[2:] + strides[2:],
+    windows = padded.as_strided((kernel_size,) * n_spatial + (n_in, batch) + tuple(outputs),
+                                strides[2:] + (strides[1], strides[0]) + strides[2:],
                                 padded.storage_offset())
-    inputs = windows.reshape(batch, n_in, window, -1).permute(2, 1, 0, 3).reshape(
-        window, n_in, -1)
-    factors = torch.bmm(rows, inputs)
-    largest = factors.abs().amax(dim=1, keepdim=True)
-    largest = torch.where(largest > 0, largest, torch.ones_like(largest))
-    h = (factors / largest).prod(dim=0).view(-1, batch, *outputs).transpose(0, 1)
+    factors = torch.bmm(rows, windows.reshape(window, n_in, -1))
+    # The scale cancels from h * exp(log_scale): no gradient goes through it,
+    # and the factors are divided in place.
+    with torch.no_grad():
+        # The largest magnitude, without a map of magnitudes (abs) to reduce.
+        largest = torch.maximum(factors.amax(dim=1, keepdim=True),
+                                -factors.amin(dim=1, keepdim=True))
+        largest = torch.where(largest > 0, largest, torch.ones_like(largest))
+    h = factors.div_(largest).prod(dim=0).view(-1, batch, *outputs).transpose(0, 1)
     ones = padded_log.new_ones((1, 1) + (kernel_size,) * n_spatial)
     log_scale = (torch.log(largest).sum(dim=0).view(1, batch, *outputs).transpose(0, 1)
                  + _CONVOLUTIONS[n_spatial](padded_log, ones))

@@ -78,7 +78,10 @@ class QCNNClassifier(NetworkClassifierBase):
         in batches of the family's own size, whatever ``batch_size``: 512
         samples (32 for the ConvAC, whose eval-mode maps are large), fewer
         where 512 samples would hold more than ``2**22`` input values.
-    max_epochs : int, default=40
+    max_epochs : int or None, default=None
+        Training epochs. None takes the family's number, 40 here
+        (:class:`OverlappingConvACClassifier` sets it by the input's size),
+        resolved into ``max_epochs_``.
     early_stopping : bool, default=False
         Hold out ``validation_fraction`` of the training data (stratified) and
         stop when the validation loss has not improved for
@@ -151,6 +154,8 @@ class QCNNClassifier(NetworkClassifierBase):
         range at predict time are clipped to its ends.
     lr_ : float
         The peak learning rate used.
+    max_epochs_ : int
+        The epochs the fit trains for (fewer where early stopping ends it).
     device_ : str
         Device the network lives on.
     net_ : skorch.NeuralNet
@@ -207,7 +212,7 @@ class QCNNClassifier(NetworkClassifierBase):
         lr=None,
         weight_decay=1e-4,
         batch_size=32,
-        max_epochs=40,
+        max_epochs=None,
         early_stopping=False,
         validation_fraction=0.1,
         n_iter_no_change=10,

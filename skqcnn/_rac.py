@@ -62,7 +62,7 @@ track_every, callbacks, warm_start, accelerator, compile, device, \
 dtype, random_state, verbose
         As in :class:`QCNNClassifier`; ``batch_size`` defaults to 128 (every
         step normalises with the statistics of its batch, which larger batches
-        estimate better) and ``max_epochs`` to 100.
+        estimate better) and ``max_epochs=None`` to 100 epochs.
 
     Attributes
     ----------
@@ -73,8 +73,8 @@ dtype, random_state, verbose
     local_dim_ : int
         Dimension of each step's local vector, ``1 + F (2 n_freq)`` for
         Fourier.
-    classes_, n_features_in_, input_min_, input_max_, lr_, device_, net_, history_, \
-entanglement_history_
+    classes_, n_features_in_, input_min_, input_max_, lr_, max_epochs_, device_, net_, \
+history_, entanglement_history_
         As in :class:`QCNNClassifier`.
 
     Notes
@@ -103,6 +103,8 @@ entanglement_history_
     _fitted_state = {**NetworkClassifierBase._fitted_state, "sequence_shape_": tuple,
                      "hidden_sizes_": tuple}
 
+    _default_epochs = 100
+
     _parameter_constraints = {
         **NetworkClassifierBase._parameter_constraints,
         "hidden_size": check_channels,
@@ -124,7 +126,7 @@ entanglement_history_
         lr=None,
         weight_decay=1e-4,
         batch_size=128,
-        max_epochs=100,
+        max_epochs=None,
         early_stopping=False,
         validation_fraction=0.1,
         n_iter_no_change=10,

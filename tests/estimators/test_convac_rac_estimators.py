@@ -11,7 +11,7 @@ import pytest
 from sklearn.base import clone
 from sklearn.model_selection import GridSearchCV
 
-from skqcnn import DeepRACClassifier, OverlappingConvACClassifier
+from skqcnn import DeepRACClassifier, OverlappingConvACClassifier, QCNNClassifier
 from skqcnn.exceptions import NotLearningWarning
 
 
@@ -220,3 +220,58 @@ def test_convac_learning_rate_rule(small_digits, tmp_path, loss, lr, expected):
     skqcnn.save(clf, tmp_path / "convac.safetensors")
     assert skqcnn.load(tmp_path / "convac.safetensors").lr_ == expected
     assert clone(clf).set_params(loss="square").get_params()["lr"] == lr
+
+
+@pytest.mark.parametrize("shape, expected", [
+    ((8, 8), 60),     # 64 sites: the most epochs
+    ((12,), 60),      # fewer sites: not more than the most
+    ((10, 20), 19),   # 60 * 64 / 200 = 19.2
+    ((16, 16), 15),
+    ((32, 32), 10),   # 3.75 in proportion: the fewest
+])
+def test_convac_epoch_rule(shape, expected):
+    # max_epochs=None trains for the rule's epochs, under the cosine schedule
+    # of that length; the parameter stays None, so a clone resolves it again.
+    rng = np.random.default_rng(0)
+    X = rng.random((12, int(np.prod(shape))))
+    y = np.arange(12) % 2
+    clf = OverlappingConvACClassifier(image_shape=shape, channels=(2,), batch_size=12,
+                                      random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", NotLearningWarning)
+        clf.fit(X, y)
+    assert clf.max_epochs_ == expected and clf.get_params()["max_epochs"] is None
+    assert len(clf.history_) == expected
+    assert dict(clf.net_.callbacks_)["lr_schedule"].T_max == expected
+    assert clf.net_.optimizer_.param_groups[0]["lr"] == pytest.approx(0, abs=1e-12)
+
+
+def test_other_families_keep_their_epochs():
+    rng = np.random.default_rng(0)
+    X, y = rng.random((12, 4)), np.arange(12) % 2
+    for make, expected in [(QCNNClassifier, 40), (DeepRACClassifier, 100)]:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", NotLearningWarning)
+            clf = make(batch_size=12, random_state=0).fit(X, y)
+            given = make(max_epochs=3, batch_size=12).fit(X, y)
+        assert clf.max_epochs_ == expected == len(clf.history_)
+        assert given.max_epochs_ == 3 == len(given.history_)
+
+
+def test_warm_start_resolves_the_epochs_again(small_digits, tmp_path):
+    # A fit with max_epochs=None that was interrupted resumes to the rule's
+    # epochs; a raised max_epochs then trains further, and a loaded model
+    # knows its epochs.
+    import skqcnn
+
+    X, y = small_digits
+    clf = OverlappingConvACClassifier(channels=(2,), warm_start=True, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", NotLearningWarning)
+        clf.set_params(max_epochs=2).fit(X, y)
+        clf.set_params(max_epochs=None).fit(X, y)
+        assert clf.max_epochs_ == 60 == len(clf.history_)
+        clf.set_params(max_epochs=61).fit(X, y)
+    assert clf.max_epochs_ == 61 == len(clf.history_)
+    skqcnn.save(clf, tmp_path / "convac.safetensors")
+    assert skqcnn.load(tmp_path / "convac.safetensors").max_epochs_ == 61
