@@ -704,6 +704,9 @@ class NetworkClassifierBase(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
         net_class = CompiledTrainingNet if self.compile else TrainingNet
         if self.accelerator is None:
             net_kwargs.update(device=self.device_, iterator_train=ShuffledBatches)
+            if not self.verbose:
+                # skorch's PrintLog tabulates every epoch, printed or not.
+                net_kwargs["callbacks__print_log"] = None
         else:
             from ._accelerate import AcceleratedNeuralNet
 

@@ -180,6 +180,10 @@ def test_verbose_shows_progress(small_digits, capsys):
     captured = capsys.readouterr()
     assert "train_loss" in captured.out
     assert "it/s" in captured.err or "batch" in captured.err or "%" in captured.err
+    # verbose=0 prints nothing, and builds no epoch table to print.
+    quiet = QCNNClassifier(max_epochs=1, random_state=0).fit(X, y)
+    assert capsys.readouterr() == ("", "")
+    assert "print_log" not in dict(quiet.net_.callbacks_)
 
 
 def test_pipeline_cross_val_and_grid_search(small_digits):
