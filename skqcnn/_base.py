@@ -311,6 +311,7 @@ class NetworkClassifierBase(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
         "input_max_": numbers.Real,
         "local_dim_": numbers.Integral,
         "lr_": numbers.Real,
+        "max_epochs_": numbers.Integral,
         "_input_shape": (tuple, type(None)),
     }
 
@@ -526,23 +527,26 @@ class NetworkClassifierBase(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
             raise ValueError(
                 f"The scores on the training data became non-finite after training "
                 f"({error}) Lower the learning rate (lr={self.lr_}) or max_epochs "
-                f"(max_epochs_={self.max_epochs_})."
+                f"(max_epochs={self.max_epochs_})."
             ) from None
         warn_if_not_learning(self.net_, scores, y_encoded, stacklevel=4)
 
-    def _untrained_skorch_net(self, n_features, torch_dtype, seed):
+    def _untrained_skorch_net(self, n_features, torch_dtype, seed, resolve_max_epochs=True):
         """The untrained skorch net; sets ``local_dim_`` and the layout attributes.
 
         Initial weights come from a generator of this fit's own, seeded with
         ``seed``: fits in parallel threads share no random stream, and torch's
-        global generator is left as the user had it.
+        global generator is left as the user had it. ``max_epochs_`` is
+        resolved anew unless ``resolve_max_epochs`` is False (a loaded
+        network keeps the length of the schedule it was trained on).
         """
         generator = torch.Generator().manual_seed(seed)
         basis = self._build_local_basis(n_features)
         self.local_dim_ = basis.local_dim
         network = self._build_module(n_features, self.local_dim_, self.classes_.size,
                                       generator)
-        self.max_epochs_ = self._resolve_max_epochs()
+        if resolve_max_epochs:
+            self.max_epochs_ = self._resolve_max_epochs()
         return self._make_skorch_net(ScoredNetwork(basis, network), torch_dtype, seed)
 
     def _resolve_lr(self):
@@ -582,7 +586,10 @@ class NetworkClassifierBase(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
         if not hasattr(self, "lr_"):
             # Saved before lr_ existed, when lr had no None: the rule gives lr.
             self.lr_ = self._resolve_lr()
-        net = self._untrained_skorch_net(self.n_features_in_, torch_dtype, seed)
+        # Saved before max_epochs_ existed, the network is built first: the
+        # rule may read the restored shape.
+        net = self._untrained_skorch_net(self.n_features_in_, torch_dtype, seed,
+                                         resolve_max_epochs=not hasattr(self, "max_epochs_"))
         net.initialize()
         return net
 
@@ -601,10 +608,11 @@ class NetworkClassifierBase(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
         self.accelerator.free_memory()
 
     def _resume_training(self, X, y_encoded):
-        self.max_epochs_ = self._resolve_max_epochs()
-        remaining = self.max_epochs_ - len(self.net_.history)
+        max_epochs = self._resolve_max_epochs()
+        remaining = max_epochs - len(self.net_.history)
         if remaining <= 0:
             return
+        self.max_epochs_ = self.net_.max_epochs = max_epochs
         schedule = dict(self.net_.callbacks_)["lr_schedule"]
         if schedule.T_max != self.max_epochs_:
             # A raised max_epochs stretches the cosine schedule to the new

@@ -14,8 +14,8 @@ from .entanglement._reused_input_mincut import convac_rank_bound
 from .nn._convac import OverlappingConvACNetwork
 
 # The epochs of max_epochs=None: _MOST_EPOCHS on inputs of up to
-# _SITES_OF_MOST_EPOCHS sites, fewer in proportion to the sites beyond, never
-# under _FEWEST_EPOCHS. On the digits (seeds 0-2, docs/convac.rst) 40 epochs
+# _SITES_OF_MOST_EPOCHS sites, beyond that in inverse proportion to the
+# sites, never under _FEWEST_EPOCHS. On the digits (seeds 0-2, docs/convac.rst) 40 epochs
 # at 8 x 8 scored 0.970 against 0.977 with 60; at 16 x 16, 15 epochs scored
 # 0.974; at 32 x 32, 10 epochs 0.973 and 6 epochs 0.957.
 _MOST_EPOCHS = 60

@@ -104,11 +104,12 @@ class QCNNClassifier(NetworkClassifierBase):
     warm_start : bool, default=False
         When fitted already on data with the same features and classes,
         continue training the current network instead of starting anew.
-        Epochs in ``history_`` count towards ``max_epochs``, so a fit
+        Epochs in ``history_`` count towards ``max_epochs_``, so a fit
         interrupted (Ctrl-C, or a model saved mid-training with
         :func:`skqcnn.save`) resumes where it stopped, and on the CPU ends
-        with the same weights as an uninterrupted fit; raise ``max_epochs``
-        to train further. Early stopping restarts its patience on resume.
+        with the same weights as an uninterrupted fit; set ``max_epochs``
+        above ``max_epochs_`` to train further (a lower value trains no
+        more). Early stopping restarts its patience on resume.
     accelerator : accelerate.Accelerator or None, default=None
         Train through Hugging Face Accelerate (skorch's ``AccelerateMixin``),
         for multi-GPU data-parallel or mixed-precision training: launch the

@@ -62,7 +62,7 @@ track_every, callbacks, warm_start, accelerator, compile, device, \
 dtype, random_state, verbose
         As in :class:`QCNNClassifier`; ``batch_size`` defaults to 128 (every
         step normalises with the statistics of its batch, which larger batches
-        estimate better) and ``max_epochs=None`` to 100 epochs.
+        estimate better), and ``max_epochs=None`` means 100 epochs.
 
     Attributes
     ----------

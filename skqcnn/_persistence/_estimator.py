@@ -42,10 +42,8 @@ _CALLBACK_CLASSES = {
 
 _MODULE_PREFIX = "module/"
 _PAYLOAD_KEYS = {"params", "attributes", "seed", "history", "optimizer", "callbacks"}
-# Attributes a fitted estimator holds besides its declared _fitted_state:
-# load decides the device, and _initialized_net rebuilds the net and resolves
-# max_epochs_ again from the hyperparameters and the fitted shape.
-_REBUILT_ATTRIBUTES = {"net_", "device_", "max_epochs_"}
+# Attributes a fitted estimator holds besides its declared _fitted_state.
+_REBUILT_ATTRIBUTES = {"net_", "device_"}
 
 
 def _class_name(cls):

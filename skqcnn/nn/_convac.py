@@ -426,7 +426,7 @@ class OverlappingConvACNetwork(nn.Module):
         # most _RECALIBRATION_COLUMNS positions times samples.
         per_piece = max(1, _RECALIBRATION_COLUMNS // self.n_sites)
         maps = [self._training_map(piece) for features in batches
-                for piece in features.split(per_piece)]
+                for piece in features.split(per_piece) if len(piece)]
         if not maps:
             raise ValueError("batches is empty.")
         n_spatial = len(self.image_shape)

@@ -522,6 +522,28 @@ def test_recalibration_reproduces_training_mode_on_the_whole_data():
         torch.testing.assert_close(net(features), expected, rtol=1e-8, atol=1e-10)
 
 
+def test_recalibration_does_not_depend_on_the_pieces(monkeypatch):
+    # Recalibration splits its batches into pieces of a bounded number of
+    # positions times samples, and skips empty ones: the statistics are those
+    # of all the data, whatever the batches and the pieces.
+    import copy
+
+    import skqcnn.nn._convac as convac_module
+
+    gen = torch.Generator().manual_seed(5)
+    net = OverlappingConvACNetwork((6, 5), 3, (3, 3), 3, 4, pooling=2, generator=gen).double()
+    features = _fourier_features((40, 30), seed=6).double()
+    whole = copy.deepcopy(net)
+    whole.recalibrate_from_data([features])
+    monkeypatch.setattr(convac_module, "_RECALIBRATION_COLUMNS", 70)  # 2 samples a piece
+    net.recalibrate_from_data([features[:25], features[25:25], features[25:]])
+    buffers = dict(net.named_buffers())
+    for name, expected in whole.named_buffers():
+        torch.testing.assert_close(buffers[name], expected, rtol=1e-12, atol=1e-14)
+    with pytest.raises(ValueError, match="batches is empty"):
+        net.recalibrate_from_data([features[:0]])
+
+
 @pytest.mark.parametrize("zero_factor", [False, True])
 @pytest.mark.parametrize("pooling", [None, 2])
 def test_window_pool_product_gradient_is_autograds(zero_factor, pooling):
