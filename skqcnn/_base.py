@@ -586,8 +586,8 @@ class NetworkClassifierBase(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
         if not hasattr(self, "lr_"):
             # Saved before lr_ existed, when lr had no None: the rule gives lr.
             self.lr_ = self._resolve_lr()
-        # Saved before max_epochs_ existed, the network is built first: the
-        # rule may read the restored shape.
+        # A file saved before max_epochs_ existed gets it from the rule; a
+        # newer one keeps the length of the schedule it was trained on.
         net = self._untrained_skorch_net(self.n_features_in_, torch_dtype, seed,
                                          resolve_max_epochs=not hasattr(self, "max_epochs_"))
         net.initialize()

@@ -83,13 +83,7 @@ def eval_layer(padded, padded_log, rows, kernel_size, pooling, top=None):
                                 strides[2:] + (strides[1], strides[0]) + strides[2:],
                                 padded.storage_offset())
     factors = torch.bmm(rows, windows.reshape(window, n_in, -1))
-    # The scale cancels from h * exp(log_scale): no gradient goes through it,
-    # and the factors are divided in place.
-    with torch.no_grad():
-        # The largest magnitude, without a map of magnitudes (abs) to reduce.
-        largest = torch.maximum(factors.amax(dim=1, keepdim=True),
-                                -factors.amin(dim=1, keepdim=True))
-        largest = torch.where(largest > 0, largest, torch.ones_like(largest))
+    largest = _largest_magnitude(factors)
     h = factors.div_(largest).prod(dim=0).view(-1, batch, *outputs).transpose(0, 1)
     ones = padded_log.new_ones((1, 1) + (kernel_size,) * n_spatial)
     log_scale = (torch.log(largest).sum(dim=0).view(1, batch, *outputs).transpose(0, 1)
@@ -99,10 +93,22 @@ def eval_layer(padded, padded_log, rows, kernel_size, pooling, top=None):
         scale, shift = (t.view((1, -1) + (1,) * n_spatial) for t in top)
         const = h[:, :1]
         h = torch.cat((const, h[:, 1:] * scale + const * shift), dim=1)
-        largest = h.abs().amax(dim=1, keepdim=True)
-        largest = torch.where(largest > 0, largest, torch.ones_like(largest))
-        h, log_scale = h / largest, log_scale + torch.log(largest)
+        largest = _largest_magnitude(h)
+        h, log_scale = h.div_(largest), log_scale + torch.log(largest)
     return h, log_scale
+
+
+def _largest_magnitude(x):
+    """The largest magnitude over dimension 1 (1 where all entries are 0), to
+    divide ``x`` by in place, its logarithm going to the log-scale map.
+
+    Outside autograd: the scale cancels from ``h * exp(log_scale)``. Taken
+    from the largest and smallest entries, as ``abs`` would first make a map
+    of magnitudes to reduce.
+    """
+    with torch.no_grad():
+        largest = torch.maximum(x.amax(dim=1, keepdim=True), -x.amin(dim=1, keepdim=True))
+        return torch.where(largest > 0, largest, torch.ones_like(largest))
 
 
 def eval_network(h, rows, kernel_size, pooling, top, borders=None):
