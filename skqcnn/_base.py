@@ -638,7 +638,7 @@ class NetworkClassifierBase(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
 
     def _default_tracked_partitions(self):
         """Partitions that ``track_entanglement=True`` records."""
-        return self.default_partition
+        return self._resolved_default_partition()
 
     def _user_callbacks(self):
         """Copies of the ``callbacks`` and ``track_entanglement`` callbacks, bound."""
@@ -893,11 +893,16 @@ class NetworkClassifierBase(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
                 f"entanglement needs at least two sites to split into A and B."
             )
         if partition is None:
-            partition = self.default_partition
-            if partition == "left_right" and len(geometry) == 2 and geometry[1] == 1:
-                # A single column has no left and right half: split it top and bottom.
-                partition = "up_down"
+            partition = self._resolved_default_partition()
         return partition_mask(partition, geometry, int_suffix=self._int_partitions)
+
+    def _resolved_default_partition(self):
+        """``default_partition``, or ``"up_down"`` where the sites form a single column."""
+        geometry = self._site_geometry()
+        if self.default_partition == "left_right" and len(geometry) == 2 and geometry[1] == 1:
+            # A single column has no left and right half: split it top and bottom.
+            return "up_down"
+        return self.default_partition
 
     def _class_indices(self, classes):
         """Row indices of ``classes`` (labels from ``classes_``); None = all."""
@@ -953,8 +958,9 @@ default=None
             the number of non-zero Schmidt values; pass ``tol`` to
             :meth:`schmidt_spectrum` for a numerical rank), 1 von Neumann,
             ``np.inf`` the min-entropy. The default, Renyi-2, is the one
-            order that every family answers at every size: exactly by the
-            replica trick on the q-CNN, by enumeration on small ConvACs and
+            order that every family answers at every size: exactly on the
+            q-CNN (from its Schmidt spectrum, or by the replica trick where
+            the cut is too heavy for it), by enumeration on small ConvACs and
             RACs, and by Monte Carlo, with a standard error, beyond them.
             Pass ``alpha=1`` for the von Neumann entropy where an exact
             method can run.

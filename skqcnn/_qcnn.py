@@ -94,7 +94,8 @@ class QCNNClassifier(NetworkClassifierBase):
         :class:`~skqcnn.callbacks.EntanglementTracker`): a partition, a list
         of partitions, a dict ``{label: partition}``, or True for the
         family's default (here ``["left_right", "up_down"]`` for images,
-        ``"left_right"`` for sequences). None records nothing.
+        without the halving across a side of one pixel, and ``"left_right"``
+        for sequences). None records nothing.
     track_every : int, default=1
         Record the entropies every ``track_every`` epochs.
     callbacks : list of skorch callbacks or (name, callback) pairs, default=None
@@ -252,7 +253,12 @@ class QCNNClassifier(NetworkClassifierBase):
                            symmetric_pooling=bool(self.symmetric_pooling), generator=generator)
 
     def _default_tracked_partitions(self):
-        return ["left_right", "up_down"] if len(self.image_shape_) == 2 else "left_right"
+        if len(self.image_shape_) == 1:
+            return "left_right"
+        # Both halvings, but only along sides of more than one pixel.
+        height, width = self.image_shape_
+        return [partition for partition, side in (("left_right", width), ("up_down", height))
+                if side > 1]
 
     def tree_network(self):
         """The fitted network folded into a float64 tree tensor network.

@@ -88,6 +88,26 @@ def test_tracked_entropies_match_brute_force_every_epoch(eight_pixel_digits):
     assert np.isnan(history[0]["train_loss"]) and history[0]["entropy"] >= 0
 
 
+@pytest.mark.parametrize("estimator", [QCNNClassifier, OverlappingConvACClassifier])
+@pytest.mark.parametrize("image_shape, partition",
+                         [((6, 1), "up_down"), ((1, 6), "left_right"), ((2, 3), None)])
+def test_default_tracking_of_one_row_or_one_column(small_digits, estimator, image_shape,
+                                                   partition):
+    # A side of one pixel has no halving across it: track_entanglement=True
+    # records only the halving along the other side.
+    X, y = small_digits
+    clf = estimator(image_shape=image_shape, track_entanglement=True, max_epochs=1,
+                    random_state=0).fit(X[:, 20:26], y)
+    frame = clf.entanglement_history_.to_frame()
+    if partition is None:
+        expected = ({"left_right", "up_down"} if estimator is QCNNClassifier
+                    else {"left_right"})
+    else:
+        expected = {partition}
+    assert set(frame["partition"]) == expected
+    assert np.isfinite(frame["entropy"]).all()
+
+
 def test_track_every_validation_loss_and_frame(small_digits):
     X, y = small_digits
     clf = QCNNClassifier(max_epochs=5, track_entanglement=True, track_every=2,
