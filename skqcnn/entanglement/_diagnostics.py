@@ -111,6 +111,10 @@ def effective_sample_size(draws):
         raise ValueError(f"draws must have shape (n_chains, n_draws >= 4), got {draws.shape}.")
     m, n = draws.shape
     total = m * n
+    if np.ptp(draws) == 0:
+        # Centring on a mean that rounding moves off the common value would
+        # leave autocovariances of 1e-31 that all look correlated.
+        return float(total)
     gamma = np.array([_autocovariance(chain) for chain in draws])
     within = gamma[:, 0].mean() * n / (n - 1)
     var_plus = within * (n - 1) / n

@@ -74,6 +74,11 @@ class Renyi2Estimate:
         Swap samples per class (``n_chains * samples_per_chain``).
     n_chains : int
         Independent chain pairs per class.
+    n_informative : ndarray of int
+        Swap samples per class whose two replicas differ both inside and
+        outside A. The swap value of any other sample is 1 whatever the
+        state, so the estimate's departure from a product state rests on
+        these samples alone.
 
     Examples
     --------
@@ -98,6 +103,7 @@ class Renyi2Estimate:
     jump_acceptance: np.ndarray
     n_samples: int
     n_chains: int
+    n_informative: np.ndarray
 
 
 def network_log_amplitudes(network, local_dim, *, device=None):
@@ -380,6 +386,7 @@ def renyi2_monte_carlo(network, n_sites, local_dim, in_a, n_samples, *, classes=
     draw_log = torch.empty(n_cls * n_chains, per_chain, dtype=torch.float64, device=device)
     draw_sign = torch.empty_like(draw_log)
     pair = (n_cls, 2, n_chains)
+    informative = torch.zeros(n_cls, dtype=torch.int64, device=device)
     with progress:
         for _ in range(burn_in):
             move()
@@ -388,6 +395,8 @@ def renyi2_monte_carlo(network, n_sites, local_dim, in_a, n_samples, *, classes=
                 move()
             rows, sampled, log_abs, sign = chains.sampled()
             first, second = (rows.view(pair)[:, i].reshape(-1) for i in range(2))
+            differ = sampled.view(*pair, n_sites).diff(dim=1).squeeze(1) != 0
+            informative += ((differ & in_a).any(-1) & (differ & ~in_a).any(-1)).sum(-1)
             if hasattr(chains.updater, "swapped"):
                 logs, signs = chains.updater.swapped(first, second, in_a)
                 pick = torch.arange(pair_column.numel(), device=device)
@@ -404,7 +413,7 @@ def renyi2_monte_carlo(network, n_sites, local_dim, in_a, n_samples, *, classes=
                                     * sign[:, 1].reshape(-1))
     shape = (n_cls, n_chains, per_chain)
     result = _summarise(draw_log.view(shape).cpu().numpy(), draw_sign.view(shape).cpu().numpy(),
-                        classes, chains, n_temperatures)
+                        classes, chains, n_temperatures, informative.cpu().numpy())
     _warn(result, n_chains, n_temperatures, thinning)
     return result
 
@@ -418,7 +427,7 @@ def _check_int(name, value, minimum):
     return int(value)
 
 
-def _summarise(log_values, signs, classes, chains, n_temperatures):
+def _summarise(log_values, signs, classes, chains, n_temperatures, n_informative):
     """Per-class purity, entropy, standard errors and diagnostics from the swap values.
 
     The swap values arrive as logarithm and sign, ``(n_classes, n_chains,
@@ -459,7 +468,8 @@ def _summarise(log_values, signs, classes, chains, n_temperatures):
         scaled_stderr = np.maximum(flat.std(axis=1, ddof=1) / np.sqrt(ess), resolution)
     positive = mean > 0
     safe = np.where(positive, mean, 1.0)
-    entropy = np.where(positive, -(top + np.log(safe)), np.nan)
+    # 0.0 - x: a purity of exactly 1 gives S_2 = 0, not -0.
+    entropy = np.where(positive, 0.0 - (top + np.log(safe)), np.nan)
     stderr = np.where(positive, scaled_stderr / safe, np.nan)
     # Beyond float64 only where the estimate is itself absurd (far above 1).
     with np.errstate(over="ignore"):
@@ -471,6 +481,7 @@ def _summarise(log_values, signs, classes, chains, n_temperatures):
         exchange_acceptance=chains.exchange_rates() if n_temperatures > 1 else np.zeros(0),
         jump_acceptance=chains.jump_acceptance().view(n_cls, -1).mean(1).cpu().numpy(),
         n_samples=log_values.shape[1] * log_values.shape[2], n_chains=log_values.shape[1],
+        n_informative=n_informative,
     )
 
 
@@ -499,6 +510,20 @@ def _warn(result, n_chains, n_temperatures, thinning):
             f"{values(result.r_hat, bad, '.3f')} > {_MAX_R_HAT}): the chains have not mixed "
             f"between the modes of |Psi|^2. Raise n_temperatures (now {n_temperatures}), "
             f"burn_in and thinning (now {thinning}), or n_samples.",
+            MonteCarloConvergenceWarning, stacklevel=4,
+        )
+    # Ties of every swap value give an error bar of the resolution floor,
+    # which no diagnostic of the values can question: count instead the
+    # samples that could have told the state from a product across the cut.
+    blind = (result.n_informative < _MIN_ESS) & ~undefined
+    if blind.any():
+        warnings.warn(
+            f"Only {values(result.n_informative, blind, 'd')} of {result.n_samples} samples "
+            f"of classes {classes_where(blind)} drew replicas that differ both inside and "
+            f"outside A (fewer than {_MIN_ESS}); every other swap value is 1 whatever the "
+            f"state, so the estimate and its standard error rest on those few and may miss "
+            f"the entanglement entirely (|Psi|^2 is concentrated on few configurations). "
+            f"Use an exact method where the state is small enough, or raise n_samples.",
             MonteCarloConvergenceWarning, stacklevel=4,
         )
     few = ~(result.ess >= _MIN_ESS) & ~undefined

@@ -133,11 +133,12 @@ def test_swap_values_beyond_float64_give_a_finite_and_correct_entropy():
     rng = np.random.default_rng(0)
     values = rng.normal(0.6, 0.3, size=(1, 8, 50))
     log_values, signs = np.log(np.abs(values)), np.sign(values)
-    direct = _summarise(log_values, signs, np.array([0]), _chains(1), 1)
+    direct = _summarise(log_values, signs, np.array([0]), _chains(1), 1, np.array([400]))
     assert direct.purity[0] == pytest.approx(values.mean(), rel=1e-12)
     assert direct.entropy[0] == pytest.approx(-np.log(values.mean()), rel=1e-12)
     with np.errstate(over="raise"):
-        huge = _summarise(log_values + 1000.0, signs, np.array([0]), _chains(1), 1)
+        huge = _summarise(log_values + 1000.0, signs, np.array([0]), _chains(1), 1,
+                          np.array([400]))
     assert np.isfinite(huge.entropy[0]) and np.isfinite(huge.stderr[0])
     assert huge.entropy[0] == pytest.approx(direct.entropy[0] - 1000.0, rel=1e-12)
     assert huge.stderr[0] == pytest.approx(direct.stderr[0], rel=1e-9)
@@ -149,18 +150,26 @@ def test_swap_values_beyond_float64_give_a_finite_and_correct_entropy():
     assert np.isinf(huge.purity[0])
 
 
-def test_swap_values_equal_up_to_rounding_give_no_error_below_their_resolution():
-    # Chains that all sit on one configuration give swap values equal to 1 up
-    # to rounding: the estimate is 0 within the resolution of the values, not
-    # below 0 by many standard errors of 1e-17.
+@pytest.mark.parametrize("n_informative", [0, 400])
+def test_swap_values_equal_up_to_rounding_give_no_error_below_their_resolution(n_informative):
+    # Swap values equal to 1 up to rounding (a product state, or chains that
+    # all sit on one configuration): the estimate is 0 within the resolution
+    # of the values, not below 0 by many standard errors of 1e-17.
     rng = np.random.default_rng(1)
     log_values = rng.normal(0.0, 2e-16, size=(1, 8, 50)) + 3e-16
-    result = _summarise(log_values, np.ones_like(log_values), np.array([0]), _chains(1), 1)
+    result = _summarise(log_values, np.ones_like(log_values), np.array([0]), _chains(1), 1,
+                        np.array([n_informative]))
     assert result.entropy[0] == pytest.approx(-3e-16, abs=1e-16)
     assert result.stderr[0] == pytest.approx(1e-10, rel=1e-6)
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", MonteCarloConvergenceWarning)
-        _warn(result, 8, 1, 1)
+    if n_informative:
+        # Replicas that differ on both sides saw a product state.
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", MonteCarloConvergenceWarning)
+            _warn(result, 8, 1, 1)
+    else:
+        # Replicas that never differed on both sides saw nothing.
+        with pytest.warns(MonteCarloConvergenceWarning, match="Only 0 of 400 samples"):
+            _warn(result, 8, 1, 1)
 
 
 def _paired_bits_fn(configs):

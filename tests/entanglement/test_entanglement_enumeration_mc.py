@@ -270,6 +270,8 @@ def test_negative_entropy_is_reported_with_its_error():
     exact = _exact_renyi2(psi[None], in_a, 2)[0]
     with warnings.catch_warnings():
         warnings.simplefilter("error")
+        # Of 160 samples, fewer than 100 have replicas that differ on both sides.
+        warnings.filterwarnings("ignore", message="Only .* drew replicas")
         est = renyi2_monte_carlo(_table_fn(psi), 6, 2, in_a, 160, random_state=17)
     assert est.purity[0] > 1 and est.entropy[0] < 0
     assert est.entropy[0] == pytest.approx(-np.log(est.purity[0]))
@@ -351,3 +353,27 @@ def test_diagnostics_see_chains_that_disagree():
     assert effective_sample_size(stuck) < 50
     with pytest.raises(ValueError, match=r"shape \(n_chains, n_draws >= 4\)"):
         effective_sample_size(iid[:, :3])
+    # Equal draws whose mean rounds off their value: every draw counts.
+    assert effective_sample_size(np.full((16, 125), 1.0 + 2**-50)) == 16 * 125
+
+
+def test_samples_that_cannot_see_the_entanglement_are_flagged():
+    # |Psi|^2 concentrated on 000000: the two replicas mostly coincide, and a
+    # swap of replicas that agree inside or outside A gives 1 whatever the state.
+    psi = 0.01 * np.random.default_rng(0).normal(size=2**6)
+    psi[0] = 1.0
+    with pytest.warns(MonteCarloConvergenceWarning, match="drew replicas that differ both"):
+        est = renyi2_monte_carlo(_table_fn(psi), 6, 2, np.arange(6) < 3, 2000, random_state=0)
+    assert 0 < est.n_informative[0] < 100
+
+
+def test_a_product_state_is_seen_by_many_samples():
+    # Powers of 2: every swap value is exactly 1, and S_2 exactly 0, not -0.
+    psi = np.array([1.0])
+    for _ in range(6):
+        psi = np.kron(psi, [1.0, 0.5])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        est = renyi2_monte_carlo(_table_fn(psi), 6, 2, np.arange(6) < 3, 2000, random_state=0)
+    assert est.n_informative[0] >= 100
+    assert est.entropy[0] == 0 and not np.signbit(est.entropy[0])
