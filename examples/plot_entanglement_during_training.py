@@ -17,7 +17,7 @@ statements, so the page cannot be built if the run contradicts them.
 # ``track_entanglement`` takes partitions (here both halvings of the image);
 # after every ``track_every`` epochs the tracker folds the network with the
 # BatchNorm statistics of that moment and computes each class's Renyi-2
-# entropy exactly, by the replica trick (the default order of
+# entropy exactly, from the Schmidt spectrum of each cut (the default order of
 # ``entanglement_entropy``; an ``EntanglementTracker`` passed through
 # ``callbacks=`` takes another ``alpha``). Epoch 0 is the untrained network. The run trains for the
 # default 40 epochs; ``FULL = True`` trains for 80.

@@ -19,7 +19,7 @@ Subpackages
 -----------
 entanglement
     Exact and Monte Carlo entanglement of network states. Its tree engine
-    needs only numpy and scipy.
+    needs only numpy, scipy and opt_einsum.
 nn
     The torch modules.
 callbacks

@@ -46,8 +46,10 @@ class OverlappingConvACClassifier(AmplitudeStateMixin, NetworkClassifierBase):
     al. restricted to equal indices.
 
     Overlapping windows re-use every input many times, which gives volume-law
-    entanglement (Theorem 1: block entropies grow with the block size up to
-    about ``L * K``) at a parameter cost linear in depth.
+    entanglement at a parameter cost linear in depth: block entropies can
+    grow with the block's size up to about ``L * K`` without pooling
+    (Theorem 1 of ``docs/theory.rst``), and up to about ``K`` with the
+    default ``pooling=2`` (Theorem 3).
 
     Parameters
     ----------
@@ -94,6 +96,9 @@ random_state, verbose
         1 for every class (see ``score_offset`` of
         :class:`~skqcnn.nn.OverlappingConvACNetwork`): Born-rule
         probabilities of scores that start near 0 did not train.
+        ``track_entanglement=True`` records ``"left_right"`` only: beyond
+        ``M**N = 2**22`` amplitudes every recorded epoch costs a Monte Carlo
+        estimate per class and partition.
 
     Attributes
     ----------

@@ -129,8 +129,9 @@ class EntanglementTracker(Callback):
         Labels from ``classes_`` to track; None means all.
     entropy_params : dict or None, default=None
         More keyword arguments for the estimator's ``entanglement_entropy``,
-        for instance ``{"method": "monte_carlo", "n_samples": 1000}`` for a
-        ConvAC too large to enumerate.
+        for instance ``{"n_samples": 500}``: on a ConvAC or deep RAC too large
+        to enumerate, its default ``method="auto"`` runs a Monte Carlo
+        estimate at every recorded epoch.
 
     Attributes
     ----------

@@ -1,6 +1,6 @@
 """Entanglement of skqcnn network states: exact spectra, entropies and bounds.
 
-The tree engine (q-CNN states) needs only numpy and scipy and works on folded
+The tree engine (q-CNN states) needs only numpy, scipy and opt_einsum and works on folded
 weights. Tools for networks that re-use their inputs (overlapping ConvAC, deep
 RAC) evaluate torch networks on one-hot configurations; they are imported on
 first use, so that importing this package does not load torch.

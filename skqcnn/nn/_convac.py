@@ -750,7 +750,8 @@ def _global_log_product(h, log_scale):
     log_abs = torch.log(h.abs()).sum(dim=2)
     if log_scale is not None:
         log_abs = log_abs + log_scale.flatten(1).sum(dim=1, keepdim=True)
-    return log_abs, torch.sign(h).prod(dim=2)
+    # The sign's gradient is 0: detached, autograd records no product of it.
+    return log_abs, torch.sign(h.detach()).prod(dim=2)
 
 
 def _folded_rows(weight, scale, shift):

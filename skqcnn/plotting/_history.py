@@ -213,8 +213,8 @@ def plot_entropy_vs_loss(history, *, partition=None, loss="train_loss", classes=
     losses = _epoch_losses(history, partition, classes, loss)
     known = ~np.isnan(losses)
     if not known.any():
-        hint = (" Fit with a validation split (train_split) to record it, or use "
-                "loss='train_loss'." if loss == "valid_loss" else "")
+        hint = (" Fit with early_stopping=True (it holds out validation_fraction) to record "
+                "it, or use loss='train_loss'." if loss == "valid_loss" else "")
         raise ValueError(f"{loss} is NaN at every epoch.{hint}")
     epochs, losses = epochs[known], losses[known]
     entropy = entropy[known]

@@ -264,7 +264,7 @@ def test_epoch_zero_before_training(ax):
 
 @needs_matplotlib
 def test_vs_loss_errors(ax):
-    with pytest.raises(ValueError, match="NaN at every epoch.*validation split"):
+    with pytest.raises(ValueError, match="NaN at every epoch.*early_stopping=True"):
         plot_entropy_vs_loss(make_history(valid=False), loss="valid_loss", ax=ax)
     with pytest.raises(ValueError, match="loss must be one of"):
         plot_entropy_vs_loss(make_history(), loss="accuracy", ax=ax)
