@@ -39,7 +39,12 @@ from .callbacks import (
 from .callbacks._not_learning import warn_if_not_learning
 from ._partitions import partition_mask
 from .entanglement._monte_carlo import renyi2_monte_carlo
-from .entanglement._spectra import entropy_from_spectrum, log_base, positive_order
+from .entanglement._spectra import (
+    entropy_from_spectrum,
+    log_base,
+    normalised_spectrum,
+    positive_order,
+)
 from .entanglement._tree_entropy import DEFAULT_MAX_CUT_DIM
 from .nn._device import module_device
 from .nn._layers import REPRESENTATIONS, LocalBasis, basis_domain
@@ -1059,8 +1064,9 @@ default=None
             Labels from ``classes_``; None means all.
         tol : float or None, default=None
             None returns the whole computed spectrum. A float in ``[0, 1)``
-            drops the values below ``tol`` times the largest and renormalises
-            the rest to sum 1.
+            drops the values at or below ``tol`` times the largest (``tol=0``
+            the zeros only) and renormalises the rest to sum 1, as
+            :func:`~skqcnn.entanglement.normalised_spectrum` does.
         max_cut_dim : int, default=4096
             As in :meth:`entanglement_entropy`.
 
@@ -1091,8 +1097,7 @@ default=None
             raise self._not_exact("The Schmidt spectrum", why) from None
         if tol is None:
             return spectra
-        kept = [p[p >= tol * p[0]] for p in spectra]
-        return [p / p.sum() for p in kept]
+        return [normalised_spectrum(p, tol) for p in spectra]
 
     def schmidt_rank_bound(self, partition=None, *, return_cut=False):
         """Minimum-cut upper bound on the Schmidt rank of every class state.
