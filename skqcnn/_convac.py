@@ -96,7 +96,8 @@ random_state, verbose
         1 for every class (see ``score_offset`` of
         :class:`~skqcnn.nn.OverlappingConvACNetwork`): Born-rule
         probabilities of scores that start near 0 did not train.
-        ``track_entanglement=True`` records ``"left_right"`` only: beyond
+        ``track_entanglement=True`` records the default partition only
+        (``"left_right"``, or ``"up_down"`` on a single column): beyond
         ``M**N = 2**22`` amplitudes every recorded epoch costs a Monte Carlo
         estimate per class and partition.
 

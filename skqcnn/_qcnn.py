@@ -257,8 +257,10 @@ class QCNNClassifier(NetworkClassifierBase):
             return "left_right"
         # Both halvings, but only along sides of more than one pixel.
         height, width = self.image_shape_
-        return [partition for partition, side in (("left_right", width), ("up_down", height))
-                if side > 1]
+        halvings = [partition for partition, side in (("left_right", width), ("up_down", height))
+                    if side > 1]
+        # A single pixel: the default's own error about one site.
+        return halvings or self._resolved_default_partition()
 
     def tree_network(self):
         """The fitted network folded into a float64 tree tensor network.

@@ -27,6 +27,9 @@ from ._sampling import (
 _MAX_R_HAT = 1.05
 # Below this many effective samples the standard error is itself too uncertain.
 _MIN_ESS = 100
+# Fewest samples whose replicas differ inside and outside A, as a fraction of
+# all (and never more than _MIN_ESS): the battery's estimates held 8 % or more.
+_MIN_INFORMATIVE_FRACTION = 0.05
 # Swap values up to exp(this) are averaged directly: sums of millions of them
 # stay far below float64's largest value, about exp(709).
 _MAX_LOG_VALUE = 300.0
@@ -515,15 +518,19 @@ def _warn(result, n_chains, n_temperatures, thinning):
     # Ties of every swap value give an error bar of the resolution floor,
     # which no diagnostic of the values can question: count instead the
     # samples that could have told the state from a product across the cut.
-    blind = (result.n_informative < _MIN_ESS) & ~undefined
+    # A fraction as well as a number: well-mixed chains of the smallest
+    # n_samples have fewer than _MIN_ESS such samples however entangled.
+    fewest = min(_MIN_ESS, math.ceil(_MIN_INFORMATIVE_FRACTION * result.n_samples))
+    blind = (result.n_informative < fewest) & ~undefined
     if blind.any():
         warnings.warn(
             f"Only {values(result.n_informative, blind, 'd')} of {result.n_samples} samples "
             f"of classes {classes_where(blind)} drew replicas that differ both inside and "
-            f"outside A (fewer than {_MIN_ESS}); every other swap value is 1 whatever the "
+            f"outside A (fewer than {fewest}); every other swap value is 1 whatever the "
             f"state, so the estimate and its standard error rest on those few and may miss "
-            f"the entanglement entirely (|Psi|^2 is concentrated on few configurations). "
-            f"Use an exact method where the state is small enough, or raise n_samples.",
+            f"the entanglement entirely. Either |Psi|^2 is concentrated on few "
+            f"configurations (use an exact method where the state is small enough) or "
+            f"n_samples is too small: raise it.",
             MonteCarloConvergenceWarning, stacklevel=4,
         )
     few = ~(result.ess >= _MIN_ESS) & ~undefined

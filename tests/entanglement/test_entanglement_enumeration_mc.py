@@ -367,6 +367,21 @@ def test_samples_that_cannot_see_the_entanglement_are_flagged():
     assert 0 < est.n_informative[0] < 100
 
 
+def test_informative_samples_are_counted_per_class_and_need_both_sides():
+    # Class 0 is uniform inside A and fixed outside it: replicas always agree
+    # outside A, so no swap can tell anything. Class 1 is uniform everywhere.
+    fixed = np.kron(np.full(8, 1.0), np.eye(8)[0])
+    table = torch.as_tensor(np.stack([fixed, np.full(64, 1.0)], axis=1))
+    places = torch.tensor(2 ** np.arange(5, -1, -1))
+
+    def amplitudes(configs):
+        return table[(configs * places).sum(dim=1)]
+
+    with pytest.warns(MonteCarloConvergenceWarning, match="Only 0 of 2000 samples of classes 0 "):
+        est = renyi2_monte_carlo(amplitudes, 6, 2, np.arange(6) < 3, 2000, random_state=0)
+    assert est.n_informative[0] == 0 and est.n_informative[1] > 1000
+
+
 def test_a_product_state_is_seen_by_many_samples():
     # Powers of 2: every swap value is exactly 1, and S_2 exactly 0, not -0.
     psi = np.array([1.0])

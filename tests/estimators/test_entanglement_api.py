@@ -189,6 +189,15 @@ def test_spectrum_tolerance(fitted):
         np.testing.assert_allclose(q, p[p > 0] / p[p > 0].sum(), rtol=1e-14)
 
 
+def test_spectrum_tolerance_drops_values_at_the_threshold(fitted, monkeypatch):
+    clf, _ = fitted
+    spectrum = np.array([0.5, 0.25, 0.25, 0.0])
+    monkeypatch.setattr(type(clf), "_exact_spectra",
+                        lambda self, in_a, indices, max_cut_dim: [spectrum.copy()])
+    np.testing.assert_array_equal(clf.schmidt_spectrum(tol=0.0)[0], [0.5, 0.25, 0.25])
+    np.testing.assert_array_equal(clf.schmidt_spectrum(tol=0.5)[0], [1.0])
+
+
 def test_monte_carlo_is_the_engine_estimate(fitted):
     """Wiring: every family hands its network and site mask to the one sampler."""
     clf, _ = fitted

@@ -108,6 +108,13 @@ def test_default_tracking_of_one_row_or_one_column(small_digits, estimator, imag
     assert np.isfinite(frame["entropy"]).all()
 
 
+def test_default_tracking_of_a_single_pixel_names_the_cause(small_digits):
+    X, y = small_digits
+    with pytest.raises(ValueError, match="fitted on a single site"):
+        QCNNClassifier(image_shape=(1, 1), track_entanglement=True, max_epochs=1,
+                       random_state=0).fit(X[:, 20:21], y)
+
+
 def test_track_every_validation_loss_and_frame(small_digits):
     X, y = small_digits
     clf = QCNNClassifier(max_epochs=5, track_entanglement=True, track_every=2,
