@@ -525,7 +525,9 @@ class NetworkClassifierBase(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
         over the data).
         """
         try:
-            scores = self._scores(X)
+            # X is fit's validated array: validating it again against the
+            # feature names of a DataFrame would warn that it has none.
+            scores = self._validated_scores(X)
         except ValueError as error:
             # Scores are computed in float64 whatever the training dtype, so
             # the weights themselves are too large: a smaller step is the fix.
@@ -648,9 +650,11 @@ class NetworkClassifierBase(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
     def _user_callbacks(self):
         """Copies of the ``callbacks`` and ``track_entanglement`` callbacks, bound."""
         named = []
-        if self.track_entanglement is not None and self.track_entanglement is not False:
-            partitions = (self._default_tracked_partitions()
-                          if self.track_entanglement is True else self.track_entanglement)
+        track = self.track_entanglement
+        if isinstance(track, np.bool_):
+            track = bool(track)
+        if track is not None and track is not False:
+            partitions = self._default_tracked_partitions() if track is True else track
             named.append(("entanglement_tracker",
                           EntanglementTracker(partitions, every=self.track_every)))
         for item in self.callbacks or ():
@@ -768,6 +772,10 @@ class NetworkClassifierBase(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
         check_is_fitted(self)
         X = validate_data(self, self._flatten_input(X, fitting=False), dtype=np.float64,
                           reset=False)
+        return self._validated_scores(X)
+
+    def _validated_scores(self, X):
+        """Float64 scores of an array that ``fit`` or :meth:`_scores` validated."""
         module = self.net_.module_
         inputs = torch.as_tensor(self._scale_inputs(X))
         device = module_device(module)

@@ -51,6 +51,20 @@ def _demo(args):
     return 0
 
 
+def _positive_int(text):
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive int, got {text}")
+    return value
+
+
+def _seed(text):
+    value = int(text)
+    if not 0 <= value < 2**32:
+        raise argparse.ArgumentTypeError(f"must be an int in [0, 2**32 - 1], got {text}")
+    return value
+
+
 def main(argv=None):
     """Entry point of the ``skqcnn`` console script.
 
@@ -70,12 +84,19 @@ def main(argv=None):
         "demo",
         help="train a QCNNClassifier on load_digits, print accuracy and entropies",
     )
-    demo.add_argument("--max-epochs", type=int, default=None,
+    demo.add_argument("--max-epochs", type=_positive_int, default=None,
                       help="training epochs (default: the estimator's default)")
-    demo.add_argument("--random-state", type=int, default=0)
+    demo.add_argument("--random-state", type=_seed, default=0)
     demo.add_argument("--output", default="skqcnn-digits.safetensors",
                       help="where to save the fitted model (default: %(default)s)")
     args = parser.parse_args(argv)
+    from ._persistence._format import check_save_path
+
+    try:
+        # Before training, not after it.
+        check_save_path(args.output)
+    except (ValueError, FileNotFoundError) as error:
+        demo.error(f"argument --output: {error}")
     return _demo(args)
 
 

@@ -101,7 +101,7 @@ class ShuffledBatches:
             order = torch.randperm(n, generator=self.generator)
         else:
             order = torch.arange(n)
-        for indices in order.split(self.batch_size):
+        for indices in order.split(int(self.batch_size)):
             batch = self.dataset.__getitems__(indices.numpy())
             yield batch if self.collate_fn is None else self.collate_fn(batch)
         if self.shuffle:

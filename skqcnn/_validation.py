@@ -71,7 +71,8 @@ class Interval:
         expected = ("None or " if self.allow_none else "") + self._describe()
         if not isinstance(value, self.kind) or isinstance(value, (bool, np.bool_)):
             raise TypeError(f"{name} must be {expected}, got {value!r}.")
-        if not np.isfinite(value):
+        # Python ints are finite, and may be too large for numpy's isfinite.
+        if not isinstance(value, numbers.Integral) and not np.isfinite(value):
             raise ValueError(f"{name} must be finite: {expected}, got {value!r}.")
         too_low = value < self.low if self.closed_low else value <= self.low
         if too_low or (self.high is not None and value >= self.high):
@@ -153,7 +154,14 @@ image_shape = Shape((1, 2), "(H, W) or (N,)")
 
 def random_state(name, value):
     """Anything :func:`sklearn.utils.check_random_state` accepts."""
-    check_random_state(value)
+    try:
+        check_random_state(value)
+    except ValueError as error:
+        # numpy's message ("Seed must be between ...") does not name the parameter.
+        raise ValueError(
+            f"{name} must be None, an int in [0, 2**32 - 1] or a numpy.random.RandomState, "
+            f"got {value!r} ({error})"
+        ) from None
 
 
 def validate_parameters(estimator):

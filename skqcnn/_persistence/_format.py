@@ -96,14 +96,7 @@ def write(path, fields, tensors, key=None):
     fields[KEY_DIGEST] = _digest(fields, tensors)
     if key is not None:
         fields[KEY_HMAC] = _digest({k: fields[k] for k in _CONTENT_KEYS}, tensors, key)
-    if os.path.isdir(path):
-        raise ValueError(
-            f"Cannot save to {path!r}: it is a directory. Give a file name, such as "
-            f"{os.path.join(path, 'model.safetensors')!r}."
-        )
-    folder = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(folder):
-        raise FileNotFoundError(f"Cannot save to {path!r}: no directory {folder!r}.")
+    folder = check_save_path(path)
     data = safetensors_bytes(tensors, metadata=fields)
     temporary = os.path.join(folder, f".{os.path.basename(path)}.{uuid.uuid4().hex}.tmp")
     try:
@@ -118,6 +111,20 @@ def write(path, fields, tensors, key=None):
         if os.path.exists(temporary):
             os.remove(temporary)
         raise
+
+
+def check_save_path(path):
+    """The folder of ``path``, where a file can be saved; an error naming the fix if not."""
+    path = os.fspath(path)
+    if not path or path.endswith((os.sep, "/")) or os.path.isdir(path):
+        raise ValueError(
+            f"Cannot save to {path!r}: it is {'empty' if not path else 'a directory'}. Give a "
+            f"file name, such as {os.path.join(path, 'model.safetensors')!r}."
+        )
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise FileNotFoundError(f"Cannot save to {path!r}: no directory {folder!r}.")
+    return folder
 
 
 def read(path, expected_class_check, key=None):

@@ -11,8 +11,8 @@ def _area_matrix(n_in, n_out):
     Output cell ``i`` covers ``[i n_in / n_out, (i + 1) n_in / n_out)`` in input
     pixel units; ``R[i, j]`` is the fraction of that cell that input pixel ``j``
     covers. Working in units of ``1 / n_out`` of a pixel makes every overlap an
-    integer, so rows sum to exactly 1 and ``n_in == n_out`` gives exactly the
-    identity.
+    integer, so ``n_in == n_out`` gives exactly the identity; the rows sum to 1
+    up to the rounding of the divisions (``area_resize`` clips for that).
     """
     out_lo = np.arange(n_out)[:, None] * n_in
     in_lo = np.arange(n_in)[None, :] * n_out
@@ -62,10 +62,13 @@ def area_resize(images, shape):
     True
     """
     images = np.asarray(images)
-    if images.ndim < 2:
+    if images.ndim < 2 or 0 in images.shape[-2:]:
         raise ValueError(
-            f"images must have at least 2 dimensions (..., H, W), got shape {images.shape}."
+            f"images must have at least 2 dimensions (..., H, W) with H, W >= 1, got shape "
+            f"{images.shape}."
         )
+    if np.iscomplexobj(images) or not np.issubdtype(images.dtype, np.number):
+        raise TypeError(f"images must be real numbers, got dtype {images.dtype}.")
     if not np.issubdtype(images.dtype, np.floating):
         images = images.astype(np.float64)
     if isinstance(shape, numbers.Integral) and not isinstance(shape, bool):
@@ -75,4 +78,9 @@ def area_resize(images, shape):
     h, w = (_check_side(side, "each side of shape") for side in shape)
     rows = _area_matrix(images.shape[-2], h).astype(images.dtype)
     cols = _area_matrix(images.shape[-1], w).astype(images.dtype)
-    return rows @ images @ cols.T
+    resized = rows @ images @ cols.T
+    # Every output pixel is an average of its image: rounding of the weights
+    # must not take it outside the image's range (1.0000002 for all-1 images).
+    axes = (-2, -1)
+    return np.clip(resized, images.min(axis=axes, keepdims=True),
+                   images.max(axis=axes, keepdims=True))

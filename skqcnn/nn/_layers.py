@@ -200,10 +200,13 @@ class ConstantChannelBatchNorm(nn.Module):
         self.register_buffer("running_var", torch.ones(n_channels))
         self.values_per_channel = 1
 
-    def affine(self):
-        """Eval-mode ``(scale, shift)``, each of shape ``(C,)``."""
-        scale = self.weight / torch.sqrt(self.running_var + self.eps)
-        return scale, self.bias - self.running_mean * scale
+    def affine(self, dtype=None):
+        """Eval-mode ``(scale, shift)``, each of shape ``(C,)``, computed in
+        ``dtype`` (None: that of the parameters)."""
+        weight, bias, mean, var = (t if dtype is None else t.to(dtype) for t in (
+            self.weight, self.bias, self.running_mean, self.running_var))
+        scale = weight / torch.sqrt(var + self.eps)
+        return scale, bias - mean * scale
 
     def forward(self, u):
         """Normalise channels ``1..C``; keep the constant channel 0."""

@@ -181,18 +181,19 @@ class QCNNNetwork(nn.Module):
     def _folded(self, dtype=None):
         """Eval-mode levels and readout as matrices on vectors with the constant channel.
 
-        BatchNorm's ``(scale, shift)`` are computed in the parameters' dtype
-        and then cast to ``dtype`` (None: kept), as are the weights they fold into.
+        Computed in ``dtype`` (None: the parameters'): BatchNorm's ``(scale,
+        shift)`` from its statistics cast first, so that a float64 fold of a
+        float32 network is the float64 network's, not a rounded float32 one.
         """
         matrices = []
         for norm, weight in zip(self.norms, self.convs):
-            scale, shift = (t.to(dtype) for t in norm.affine())
+            scale, shift = norm.affine(dtype)
             w = weight.to(dtype).expand(2, -1, -1)
             block = torch.cat((w @ shift[:, None], w * scale), dim=2)
             # Row 0 keeps the constant channel: e_0 on e_0.
             top = F.one_hot(block.new_zeros(2, 1, dtype=torch.long), block.shape[2])
             matrices.append(torch.cat((top.to(block.dtype), block), dim=1))
-        scale, shift = (t.to(dtype) for t in self.norms[-1].affine())
+        scale, shift = self.norms[-1].affine(dtype)
         c = self.readout.weight.to(dtype)
         return matrices, torch.cat((c @ shift[:, None], c * scale), dim=1)
 

@@ -100,6 +100,24 @@ def test_area_resize_known_values_and_invariants():
     assert area_resize(np.ones((3, 3), dtype=np.float32), 2).dtype == np.float32
 
 
+@pytest.mark.parametrize("side", [5, 9, 16])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_area_resize_stays_in_the_input_range(side, dtype):
+    # Weights k / 28 do not sum to exactly 1: 1.0000002 before the clip.
+    images = np.stack([np.ones((28, 28)), np.linspace(0, 1, 28 * 28).reshape(28, 28)])
+    resized = area_resize(images.astype(dtype), side)
+    assert resized.dtype == dtype
+    np.testing.assert_array_equal(resized[0], 1.0)
+    assert resized[1].min() >= 0 and resized[1].max() <= 1
+
+
+def test_area_resize_refuses_empty_and_complex_images():
+    with pytest.raises(ValueError, match="H, W >= 1"):
+        area_resize(np.ones((0, 4)), 2)
+    with pytest.raises(TypeError, match="real numbers"):
+        area_resize(np.ones((3, 3)) * 1j, 2)
+
+
 @pytest.mark.parametrize("images, shape, match", [
     (np.ones(5), 2, "at least 2 dimensions"),
     (np.ones((4, 4)), 0, "positive int"),

@@ -1,11 +1,14 @@
 """Default layouts for any input: feature counts, image arrays, the RAC's steps."""
 
+import warnings
+
 import numpy as np
 import pytest
 import torch
 from sklearn.datasets import load_digits
+from sklearn.exceptions import ConvergenceWarning
 
-from skqcnn import DeepRACClassifier, QCNNClassifier
+from skqcnn import DeepRACClassifier, OverlappingConvACClassifier, QCNNClassifier
 from skqcnn.nn import QCNNNetwork
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -69,3 +72,20 @@ def test_networks_draw_only_from_their_generator():
     for a, b in zip(first.parameters(), second.parameters()):
         assert torch.equal(a, b)
     torch.set_rng_state(state)
+
+
+@pytest.mark.parametrize("cls", [QCNNClassifier, OverlappingConvACClassifier,
+                                 DeepRACClassifier])
+def test_dataframe_fit_warns_of_no_feature_names(cls):
+    # The check of the trained scores once validated fit's array again, and
+    # scikit-learn warned that it had no feature names.
+    pd = pytest.importorskip("pandas")
+    X, y = load_digits(return_X_y=True)
+    frame = pd.DataFrame(X[:60], columns=[f"px{i}" for i in range(64)])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        # One epoch need not learn: NotLearningWarning is a UserWarning too.
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf = cls(**SMALL).fit(frame, y[:60])
+        clf.predict(frame)
+    assert list(clf.feature_names_in_) == list(frame.columns)

@@ -4,6 +4,7 @@ The interface itself (partitions, options, errors) is tested on every family
 in test_entanglement_api.py; this file keeps what only the tree network has.
 """
 
+import copy
 import time
 
 import numpy as np
@@ -51,6 +52,19 @@ def test_folded_network_reproduces_the_scores(fitted_4x4):
         for site in feats[1:]:
             product = np.multiply.outer(product, site).ravel()
         np.testing.assert_allclose(amplitudes @ product, sample, rtol=1e-10, atol=1e-12)
+
+
+def test_float32_network_folds_as_its_float64_copy():
+    # The fold casts the BatchNorm statistics before combining them: a float32
+    # network's tree is its float64 copy's, bit for bit (1e-7 apart before).
+    rng = np.random.default_rng(1)
+    X = rng.uniform(size=(80, 16))
+    clf = QCNNClassifier(max_epochs=2, random_state=0).fit(X, np.arange(80) % 2)
+    wide = copy.deepcopy(clf)
+    wide.net_.module_.double()
+    for partition in ("left_right", "up_down"):
+        np.testing.assert_array_equal(clf.entanglement_entropy(partition, alpha=1),
+                                      wide.entanglement_entropy(partition, alpha=1))
 
 
 @pytest.mark.parametrize("partition", ["left_right", "up_down", "checkerboard"])

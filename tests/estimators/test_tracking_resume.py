@@ -108,6 +108,19 @@ def test_default_tracking_of_one_row_or_one_column(small_digits, estimator, imag
     assert np.isfinite(frame["entropy"]).all()
 
 
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_numpy_values_of_batch_size_and_track_entanglement(small_digits):
+    # As GridSearchCV passes them from np.arange or np.array grids.
+    X, y = small_digits
+    clf = QCNNClassifier(batch_size=np.int64(16), track_entanglement=np.True_, max_epochs=1,
+                         random_state=0).fit(X, y)
+    assert set(clf.entanglement_history_.to_frame()["partition"]) == {"left_right", "up_down"}
+    plain = QCNNClassifier(batch_size=16, track_entanglement=np.False_, max_epochs=1,
+                           random_state=0).fit(X, y)
+    assert not hasattr(plain, "entanglement_history_")
+    np.testing.assert_array_equal(plain.predict_proba(X), clf.predict_proba(X))
+
+
 def test_default_tracking_of_a_single_pixel_names_the_cause(small_digits):
     X, y = small_digits
     with pytest.raises(ValueError, match="fitted on a single site"):

@@ -1,5 +1,6 @@
 """The ``skqcnn`` command line."""
 
+import re
 import subprocess
 import sys
 
@@ -31,3 +32,17 @@ def test_unknown_command_exits_with_usage(capsys):
         main(["train"])
     assert info.value.code == 2
     assert "invalid choice" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("options, message", [
+    (["--max-epochs", "0"], "--max-epochs: must be a positive int"),
+    (["--random-state", "-1"], r"--random-state: must be an int in \[0, 2\*\*32 - 1\]"),
+    (["--output", "{tmp}"], "--output: Cannot save to .*: it is a directory"),
+    (["--output", "{tmp}/absent/model.safetensors"], "--output: .* no directory"),
+])
+def test_bad_options_exit_with_usage_before_training(options, message, tmp_path, capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["demo"] + [option.format(tmp=tmp_path) for option in options])
+    assert info.value.code == 2
+    captured = capsys.readouterr()
+    assert re.search(message, captured.err) and "Training" not in captured.out
