@@ -168,6 +168,19 @@ def resolve_device(device, require_available=True):
     return str(resolved)
 
 
+def _same_value(a, b):
+    """Whether two hyperparameter values are equal, arrays and nested containers included."""
+    if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
+        return np.array_equal(a, b)
+    if isinstance(a, (tuple, list)) and isinstance(b, (tuple, list)):
+        return len(a) == len(b) and all(_same_value(x, y) for x, y in zip(a, b))
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_same_value(a[key], b[key]) for key in a)
+    if isinstance(a, (tuple, list, dict)) or isinstance(b, (tuple, list, dict)):
+        return False
+    return bool(a == b)
+
+
 def _float64_scores(module, inputs, device, batch_size):
     """Eval-mode scores of ``inputs`` computed in float64, batch by batch.
 
@@ -318,7 +331,14 @@ class NetworkClassifierBase(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
         "lr_": numbers.Real,
         "max_epochs_": numbers.Integral,
         "_input_shape": (tuple, type(None)),
+        "_fit_params": dict,
     }
+
+    # Hyperparameters a warm start may change. The others shaped the network,
+    # its optimizer, its data or its callbacks, which a warm start continues
+    # as they are (_fit_params holds their values of the first fit).
+    _RESUMABLE_PARAMS = frozenset({"max_epochs", "warm_start", "verbose", "accelerator",
+                                   "device", "callbacks", "random_state"})
 
     _parameter_constraints = {
         "representation": Options(REPRESENTATIONS),
@@ -468,6 +488,8 @@ class NetworkClassifierBase(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
         torch_dtype = self._validate_common_params()
         resolve_device(self.device)
         resume = bool(self.warm_start) and self.__sklearn_is_fitted__()
+        if resume:
+            self._check_unchanged_params()
         X = self._flatten_input(X, fitting=not resume)
         if resume and getattr(X, "ndim", 2) == 2 and np.shape(X)[1] != self.n_features_in_:
             raise ValueError(
@@ -502,7 +524,33 @@ class NetworkClassifierBase(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
             raise
         return self
 
+    def _fixed_params(self):
+        """The hyperparameters a warm start must find as the first fit left them."""
+        fixed = {name: value for name, value in self.get_params(deep=False).items()
+                 if name not in self._RESUMABLE_PARAMS}
+        fixed["dtype"] = np.dtype(fixed["dtype"]).name
+        return fixed
+
+    def _check_unchanged_params(self):
+        """A ValueError, before anything is touched, if a warm start would ignore a change."""
+        # Files saved before _fit_params existed carry no record to compare.
+        first = getattr(self, "_fit_params", None)
+        if first is None:
+            return
+        changed = [f"{name}={first.get(name)!r} -> {value!r}"
+                   for name, value in self._fixed_params().items()
+                   if not _same_value(value, first.get(name))]
+        if changed:
+            raise ValueError(
+                f"warm_start=True continues the fitted network, which these "
+                f"hyperparameters shaped; they changed since: {'; '.join(changed)}. Set them "
+                f"back, or set warm_start=False to fit anew. A warm start may change only "
+                f"{sorted(self._RESUMABLE_PARAMS)}."
+            )
+
     def _train_new(self, X, y_encoded, classes, torch_dtype):
+        # First, so that an interrupted fit resumes against them too.
+        self._fit_params = self._fixed_params()
         self.classes_ = classes
         self.input_min_ = float(X.min())
         self.input_max_ = float(X.max())

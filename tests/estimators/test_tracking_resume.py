@@ -10,6 +10,7 @@ from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 from skorch.callbacks import Callback
 
+import skqcnn
 from skqcnn import DeepRACClassifier, OverlappingConvACClassifier, QCNNClassifier
 from skqcnn.callbacks import EntanglementHistory, EntanglementTracker
 from skqcnn.entanglement import (
@@ -373,3 +374,33 @@ def test_trackers_limit_blas_and_give_the_count_back():
     for thread in threads:
         thread.join()
     assert blas_threads() == before
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+@pytest.mark.parametrize("estimator", [QCNNClassifier, OverlappingConvACClassifier,
+                                       DeepRACClassifier])
+def test_warm_start_refuses_changed_hyperparameters(small_digits, estimator, tmp_path):
+    # Before: a changed dtype failed inside torch and discarded the fitted
+    # network; other changes were validated and then ignored.
+    X, y = small_digits
+    clf = estimator(max_epochs=1, random_state=0).fit(X, y)
+    proba = clf.predict_proba(X)
+    clf.set_params(warm_start=True, max_epochs=2, dtype=np.float64)
+    with pytest.raises(ValueError, match=r"changed since: dtype='float32' -> "):
+        clf.fit(X, y)
+    first_batch = clf.batch_size
+    clf.set_params(dtype=np.float32, lr=0.5, batch_size=8)
+    with pytest.raises(ValueError,
+                       match=rf"batch_size={first_batch} -> 8; lr=None -> 0.5\. Set them back"):
+        clf.fit(X, y)
+    np.testing.assert_array_equal(clf.predict_proba(X), proba)
+    assert len(clf.history_) == 1
+    # The record travels with the model, and what may change still does.
+    clf.set_params(lr=None, batch_size=first_batch)
+    path = tmp_path / "model.safetensors"
+    skqcnn.save(clf, path)
+    loaded = skqcnn.load(path).set_params(verbose=0)
+    loaded.fit(X, y)
+    assert len(loaded.history_) == 2
+    with pytest.raises(ValueError, match="weight_decay=0.0001 -> 0.1"):
+        loaded.set_params(weight_decay=0.1, max_epochs=3).fit(X, y)
