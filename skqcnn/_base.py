@@ -203,7 +203,8 @@ def _float64_scores(module, inputs, device, batch_size):
 
 def _check_dtype(name, value):
     try:
-        dtype = np.dtype(value)
+        # np.dtype(None) is float64: None is not a choice, though.
+        dtype = None if value is None else np.dtype(value)
     except TypeError:
         dtype = None
     if dtype not in DTYPES:

@@ -92,8 +92,9 @@ class Options:
 
     def __call__(self, name, value):
         try:
-            known = value in self.options
-        except TypeError:
+            known = bool(value in self.options)
+        except (TypeError, ValueError):
+            # Unhashable values, or arrays whose comparison is ambiguous.
             known = False
         if not known or isinstance(value, (bool, np.bool_)):
             raise ValueError(f"{name} must be one of {self.options}, got {value!r}.")
