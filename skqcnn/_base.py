@@ -514,6 +514,8 @@ class NetworkClassifierBase(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
                 f"({encoder.classes_[0]!r})."
             )
         y_encoded = encoder.transform(y).astype(np.int64)
+        if self.early_stopping:
+            self._check_validation_split(y_encoded, encoder.classes_.size)
         try:
             if resume:
                 self._resume_training(X, y_encoded)
@@ -524,6 +526,22 @@ class NetworkClassifierBase(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
             self._discard_network()
             raise
         return self
+
+    def _check_validation_split(self, y_encoded, n_classes):
+        """A ValueError naming validation_fraction where the stratified split cannot be made."""
+        n_valid = math.ceil(self.validation_fraction * y_encoded.size)
+        n_train = y_encoded.size - n_valid
+        smallest = int(np.bincount(y_encoded).min())
+        # As scikit-learn's StratifiedShuffleSplit, which skorch's ValidSplit uses.
+        if min(n_valid, n_train) < n_classes or smallest < 2:
+            raise ValueError(
+                f"early_stopping=True holds out validation_fraction="
+                f"{self.validation_fraction} of the {y_encoded.size} samples, stratified: "
+                f"{n_valid} for validation and {n_train} for training, and each needs at "
+                f"least one sample of each of the {n_classes} classes (the rarest has "
+                f"{smallest}). Raise validation_fraction, give more samples, or set "
+                f"early_stopping=False."
+            )
 
     def _fixed_params(self):
         """The hyperparameters a warm start must find as the first fit left them."""
