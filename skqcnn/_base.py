@@ -168,6 +168,19 @@ def resolve_device(device, require_available=True):
     return str(resolved)
 
 
+def _is_plain(value):
+    """Whether a hyperparameter value is numbers, strings, arrays and containers of them."""
+    if value is None or isinstance(value, (bool, numbers.Number, str, np.generic)):
+        return True
+    if isinstance(value, np.ndarray):
+        return value.dtype.kind in "biufU"
+    if isinstance(value, (tuple, list)):
+        return all(_is_plain(item) for item in value)
+    if isinstance(value, dict):
+        return all(isinstance(key, str) and _is_plain(item) for key, item in value.items())
+    return False
+
+
 def _same_value(a, b):
     """Whether two hyperparameter values are equal, arrays and nested containers included."""
     if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
@@ -544,10 +557,16 @@ class NetworkClassifierBase(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
             )
 
     def _fixed_params(self):
-        """The hyperparameters a warm start must find as the first fit left them."""
-        fixed = {name: value for name, value in self.get_params(deep=False).items()
-                 if name not in self._RESUMABLE_PARAMS}
-        fixed["dtype"] = np.dtype(fixed["dtype"]).name
+        """The hyperparameters a warm start must find as the first fit left them.
+
+        Copies of the plain values only (numbers, strings, arrays and
+        containers of them), which the model's file can hold; others, such as
+        a torch mask among the tracked partitions, go unchecked.
+        """
+        fixed = {name: copy.deepcopy(value)
+                 for name, value in self.get_params(deep=False).items()
+                 if name not in self._RESUMABLE_PARAMS and _is_plain(value)}
+        fixed["dtype"] = np.dtype(self.dtype).name
         return fixed
 
     def _check_unchanged_params(self):
@@ -556,9 +575,9 @@ class NetworkClassifierBase(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
         first = getattr(self, "_fit_params", None)
         if first is None:
             return
-        changed = [f"{name}={first.get(name)!r} -> {value!r}"
+        changed = [f"{name}={first[name]!r} -> {value!r}"
                    for name, value in self._fixed_params().items()
-                   if not _same_value(value, first.get(name))]
+                   if name in first and not _same_value(value, first[name])]
         if changed:
             raise ValueError(
                 f"warm_start=True continues the fitted network, which these "
@@ -806,7 +825,7 @@ class NetworkClassifierBase(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
             optimizer=OPTIMIZERS[self.optimizer],
             lr=self.lr_,
             max_epochs=self.max_epochs_,
-            batch_size=self.batch_size,
+            batch_size=int(self.batch_size),
             train_split=train_split,
             callbacks=callbacks,
             dataset=BatchFetchDataset,

@@ -51,18 +51,18 @@ def _demo(args):
     return 0
 
 
-def _positive_int(text):
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive int, got {text}")
-    return value
+def _int_in(low, high, expected):
+    """An argparse type: an int in ``[low, high)``, else a usage error saying ``expected``."""
+    def parse(text):
+        try:
+            value = int(text)
+        except ValueError:
+            value = None
+        if value is None or value < low or (high is not None and value >= high):
+            raise argparse.ArgumentTypeError(f"must be {expected}, got {text!r}")
+        return value
 
-
-def _seed(text):
-    value = int(text)
-    if not 0 <= value < 2**32:
-        raise argparse.ArgumentTypeError(f"must be an int in [0, 2**32 - 1], got {text}")
-    return value
+    return parse
 
 
 def main(argv=None):
@@ -84,9 +84,10 @@ def main(argv=None):
         "demo",
         help="train a QCNNClassifier on load_digits, print accuracy and entropies",
     )
-    demo.add_argument("--max-epochs", type=_positive_int, default=None,
+    demo.add_argument("--max-epochs", type=_int_in(1, None, "a positive int"), default=None,
                       help="training epochs (default: the estimator's default)")
-    demo.add_argument("--random-state", type=_seed, default=0)
+    demo.add_argument("--random-state", type=_int_in(0, 2**32, "an int in [0, 2**32 - 1]"),
+                      default=0)
     demo.add_argument("--output", default="skqcnn-digits.safetensors",
                       help="where to save the fitted model (default: %(default)s)")
     args = parser.parse_args(argv)

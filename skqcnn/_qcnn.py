@@ -112,9 +112,10 @@ class QCNNClassifier(NetworkClassifierBase):
         above ``max_epochs_`` to train further (a lower value trains no
         more). Early stopping restarts its patience on resume. A warm start
         may change ``max_epochs``, ``verbose``, ``device``, ``accelerator``,
-        ``callbacks`` and ``random_state`` only (the callbacks and shuffles
-        of the first fit continue); any other changed hyperparameter raises a
-        ValueError that names it, before the fitted network is touched.
+        ``callbacks`` and ``random_state`` only (the network stays on its
+        device, and the callbacks and shuffles of the first fit continue);
+        any other changed hyperparameter raises a ValueError that names it,
+        before the fitted network is touched.
     accelerator : accelerate.Accelerator or None, default=None
         Train through Hugging Face Accelerate (skorch's ``AccelerateMixin``),
         for multi-GPU data-parallel or mixed-precision training: launch the

@@ -67,8 +67,8 @@ def area_resize(images, shape):
             f"images must have at least 2 dimensions (..., H, W) with H, W >= 1, got shape "
             f"{images.shape}."
         )
-    if np.iscomplexobj(images) or not np.issubdtype(images.dtype, np.number):
-        raise TypeError(f"images must be real numbers, got dtype {images.dtype}.")
+    if images.dtype.kind not in "biuf":
+        raise TypeError(f"images must be real numbers or booleans, got dtype {images.dtype}.")
     if not np.issubdtype(images.dtype, np.floating):
         images = images.astype(np.float64)
     if isinstance(shape, numbers.Integral) and not isinstance(shape, bool):

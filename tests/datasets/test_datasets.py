@@ -111,10 +111,14 @@ def test_area_resize_stays_in_the_input_range(side, dtype):
     assert resized[1].min() >= 0 and resized[1].max() <= 1
 
 
+def test_area_resize_of_a_boolean_mask():
+    np.testing.assert_array_equal(area_resize(np.ones((4, 4), dtype=bool), 2), np.ones((2, 2)))
+
+
 def test_area_resize_refuses_empty_and_complex_images():
     with pytest.raises(ValueError, match="H, W >= 1"):
         area_resize(np.ones((0, 4)), 2)
-    with pytest.raises(TypeError, match="real numbers"):
+    with pytest.raises(TypeError, match="real numbers or booleans"):
         area_resize(np.ones((3, 3)) * 1j, 2)
 
 

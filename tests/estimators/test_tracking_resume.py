@@ -404,3 +404,19 @@ def test_warm_start_refuses_changed_hyperparameters(small_digits, estimator, tmp
     assert len(loaded.history_) == 2
     with pytest.raises(ValueError, match="weight_decay=0.0001 -> 0.1"):
         loaded.set_params(weight_decay=0.1, max_epochs=3).fit(X, y)
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_warm_start_with_values_a_file_cannot_hold(small_digits, tmp_path):
+    # A torch mask and a range are valid partitions; they go unchecked on
+    # resume, and the model still saves (the range as a default, with a warning).
+    X, y = small_digits
+    mask = torch.arange(64) < 32
+    clf = QCNNClassifier(track_entanglement={"a": mask}, max_epochs=1, random_state=0,
+                         batch_size=np.int64(16), early_stopping=True).fit(X, y)
+    clf.set_params(warm_start=True, max_epochs=2).fit(X, y)
+    assert len(clf.history_) == 2
+    ranged = QCNNClassifier(track_entanglement={"a": range(32)}, max_epochs=1,
+                            random_state=0).fit(X, y)
+    with pytest.warns(UserWarning, match="records defaults instead of: track_entanglement"):
+        skqcnn.save(ranged, tmp_path / "ranged.safetensors")

@@ -36,6 +36,7 @@ def test_unknown_command_exits_with_usage(capsys):
 
 @pytest.mark.parametrize("options, message", [
     (["--max-epochs", "0"], "--max-epochs: must be a positive int"),
+    (["--max-epochs", "abc"], "--max-epochs: must be a positive int, got 'abc'"),
     (["--random-state", "-1"], r"--random-state: must be an int in \[0, 2\*\*32 - 1\]"),
     (["--output", "{tmp}"], "--output: Cannot save to .*: it is a directory"),
     (["--output", "{tmp}/absent/model.safetensors"], "--output: .* no directory"),
