@@ -10,6 +10,9 @@ from ._digits import _check_bool, _image_dataset
 from ._resize import _check_side, area_resize
 
 _NATIVE_SIDE = 28
+# Images of MNIST and of Fashion-MNIST on OpenML: a larger n_samples is
+# refused before the download.
+_N_IMAGES = 70_000
 
 FASHION_MNIST_CLASSES = (
     "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
@@ -31,8 +34,18 @@ def _fetch_28x28(name, version, target_names, title, *, image_size, n_samples,
     as_images = _check_bool(as_images, "as_images")
     return_X_y = _check_bool(return_X_y, "return_X_y")
 
-    X, y = fetch_openml(name, version=version, data_home=data_home, as_frame=False,
-                        return_X_y=True, parser=_arff_parser())
+    if n_samples is not None and n_samples > _N_IMAGES:
+        raise ValueError(f"n_samples={n_samples} exceeds the {_N_IMAGES} images of {name}.")
+    try:
+        X, y = fetch_openml(name, version=version, data_home=data_home, as_frame=False,
+                            return_X_y=True, parser=_arff_parser())
+    except OSError as error:
+        # Offline, scikit-learn's own error names neither the data set nor the cache.
+        raise OSError(
+            f"Could not download {name} (version {version}) from OpenML: {error}. Without "
+            f"a network, copy scikit-learn's OpenML cache of it from a machine that has "
+            f"one into data_home={data_home!r} (None: sklearn.datasets.get_data_home())."
+        ) from error
     n_total = len(y)
     if n_samples is not None:
         if n_samples > n_total:

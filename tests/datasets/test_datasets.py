@@ -1,6 +1,7 @@
 """skqcnn.datasets: digits, the OpenML loaders (never the network) and the local/global task."""
 
 import importlib.util
+import urllib.error
 
 import numpy as np
 import pytest
@@ -344,3 +345,18 @@ def test_noise_and_rectangular_canvas():
 def test_task_validation(kwargs, error, match):
     with pytest.raises(error, match=match):
         make_local_global_task(**kwargs)
+
+
+def test_fetch_offline_names_the_data_set_and_the_cache(monkeypatch, tmp_path):
+    def offline(*args, **kwargs):
+        raise urllib.error.URLError("Name or service not known")
+
+    monkeypatch.setattr(_openml, "fetch_openml", offline)
+    with pytest.raises(OSError, match=r"Could not download mnist_784 .* data_home="):
+        fetch_mnist(data_home=tmp_path)
+
+
+def test_fetch_refuses_more_samples_than_exist_before_downloading(fake_openml):
+    with pytest.raises(ValueError, match="n_samples=70001 exceeds the 70000 images"):
+        fetch_fashion_mnist(n_samples=70_001)
+    assert fake_openml.calls == []
