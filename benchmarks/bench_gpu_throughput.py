@@ -16,8 +16,10 @@ device, on 16x16 images (load_digits upsampled):
    and writes every byte once: an achievable peak); on CUDA the nominal peak,
    twice the memory clock times the bus width (double data rate) from the
    device properties, is printed too. On CUDA, the share of the step time that
-   kernels keep the GPU busy (torch.profiler CUDA time over wall time) tells
-   launch-bound steps from bandwidth-bound ones.
+   kernels keep the GPU busy (torch.profiler CUDA time of at most 20 steps
+   over their unprofiled wall time) tells launch-bound steps from
+   bandwidth-bound ones, and ``--top-kernels N`` prints the N operators whose
+   kernels take longest at the largest batch size.
 
 The traffic of a step is counted operator by operator (a TorchDispatchMode
 sees every aten operator of the forward pass, the backward pass and the
@@ -66,6 +68,7 @@ FAMILIES = {
     "convac": ("ConvAC", OverlappingConvACClassifier, "CNN"),
     "rac": ("RAC", DeepRACClassifier, "GRU"),
 }
+PROFILED_STEPS = 20
 OPTIMIZER_IMPLS = {"default": {}, "foreach": {"foreach": True}, "fused": {"fused": True}}
 
 
@@ -218,8 +221,12 @@ def step_traffic(model, batch_size, device):
     return counter.bytes, counter.n_ops
 
 
-def kernel_busy_seconds(model, batch_size, device, n_steps):
-    """Summed duration of the CUDA kernels and copies of n_steps steps."""
+def kernel_busy_seconds(model, batch_size, device, n_steps, top_kernels=0):
+    """Summed duration of the CUDA kernels and copies of n_steps steps.
+
+    With ``top_kernels``, also prints the operators that keep the GPU busy
+    longest, by their own kernels' time.
+    """
     from torch.autograd import DeviceType
     from torch.profiler import ProfilerActivity, profile
 
@@ -227,6 +234,11 @@ def kernel_busy_seconds(model, batch_size, device, n_steps):
         for i in range(n_steps):
             model.step(batch_size, i)
         synchronize(device)
+    if top_kernels:
+        print(f"\n{model.name} at batch {batch_size}: the {top_kernels} operators with the "
+              f"longest kernels over {n_steps} steps")
+        print(prof.key_averages().table(sort_by="self_device_time_total",
+                                        row_limit=top_kernels))
     micros = sum(e.self_device_time_total for e in prof.events()
                  if e.device_type == DeviceType.CUDA and not e.is_user_annotation)
     return micros * 1e-6
@@ -294,6 +306,9 @@ def parse_args():
     parser.add_argument("--optimizer-impl", choices=list(OPTIMIZER_IMPLS), default="fused",
                         help="AdamW's implementation; 'fused' is what the estimators use on "
                              "the CPU and CUDA, 'default' torch's choice for the device")
+    parser.add_argument("--top-kernels", type=int, default=0, metavar="N",
+                        help="on CUDA, print the N operators with the longest kernels of "
+                             "each model at the largest batch size")
     parser.add_argument("--quick", action="store_true",
                         help="batch sizes 64 and 256, 3 repeats, short regions, 64 MiB copy")
     args = parser.parse_args()
@@ -332,8 +347,10 @@ def measure_pair(pair, batch, args, device):
         n_bytes, n_ops = step_traffic(model, batch, device)
         busy = None
         if device.type == "cuda":
-            n = steps[model.name]
-            busy = kernel_busy_seconds(model, batch, device, n) / (n * batch / rate)
+            # A few steps suffice for a share; the profiler's own work grows with each event.
+            n = min(steps[model.name], PROFILED_STEPS)
+            top = args.top_kernels if batch == max(args.batch_sizes) else 0
+            busy = kernel_busy_seconds(model, batch, device, n, top) / (n * batch / rate)
         row[model.name] = (rate, n_bytes, n_ops, busy)
         loss = float(model.last_loss)
         if not math.isfinite(loss):

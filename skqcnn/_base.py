@@ -1077,7 +1077,9 @@ default=None
         n_samples : int, default=2000
             Swap samples per class for Monte Carlo, at least 100.
         random_state : int, numpy.random.Generator or None, default=None
-            Seeds the Monte Carlo chains.
+            Seeds the Monte Carlo chains. They draw on the network's device, so
+            a seed repeats its estimate on that device; on CUDA it gives
+            another stream, and another estimate, than on the CPU.
         return_std : bool, default=False
             Also return standard errors (zeros for exact values).
         max_cut_dim : int, default=4096

@@ -24,6 +24,8 @@ from skqcnn.entanglement._enumeration import enumerate_amplitudes
 from skqcnn.entanglement._monte_carlo import renyi2_monte_carlo
 from skqcnn.exceptions import MonteCarloConvergenceWarning
 
+from _states import SPREAD, randomise
+
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 CLASSES = (QCNNClassifier, OverlappingConvACClassifier, DeepRACClassifier)
@@ -38,38 +40,9 @@ FAMILIES = {
                                      n_freq=1, sequence_shape=(9, 1), max_epochs=1,
                                      random_state=0, dtype=np.float64),
 }
-# Spreads that give every family entropies well above zero on both cuts tested.
-SPREAD = {"qcnn": 1.5, "convac": 1.0, "rac": 3.0}
 _rng = np.random.default_rng(0)
 X = _rng.uniform(size=(30, 9))
 Y = np.array(["a", "b", "c"])[np.arange(30) % 3]
-
-
-def randomise(clf, spread, seed=0):
-    """Weights ``1 + spread * normal``, BatchNorms a unit scale: entangled states.
-
-    The BatchNorm shifts are random too: they feed the constant channel into
-    the others, without which padded sites would zero the q-CNN's state.
-    """
-    generator = torch.Generator().manual_seed(seed)
-    network = clf.net_.module_.network
-    # The ConvAC's factor norms keep every factor near 1 (a near-product
-    # state) unless their means and gains are random too.
-    random_norms = hasattr(network, "top_norm")
-    with torch.no_grad():
-        for name, tensor in network.state_dict().items():
-            if not tensor.is_floating_point():
-                continue
-            if "log_scale" in name or name.endswith("running_mean"):
-                tensor.fill_(0.0)
-            elif name.endswith(("running_var", "running_spread")):
-                tensor.fill_(1.0)
-            elif "norms" in name and name.endswith("weight") and not random_norms:
-                tensor.fill_(1.0)
-            else:
-                noise = torch.randn(tensor.shape, generator=generator, dtype=tensor.dtype)
-                tensor.copy_(spread * noise + (0.0 if name.endswith("bias") else 1.0))
-    return clf
 
 
 @pytest.fixture(scope="module", params=list(FAMILIES))

@@ -37,6 +37,7 @@ ALLOWED = {
 RECORDS = {
     "monte_carlo.rst": "the validation battery and benchmarks/bench_monte_carlo.py",
     "convac.rst": "benchmarks/bench_convac.py and bench_convac_entanglement.py",
+    "gpu.rst": "benchmarks/gpu_checks.sh and tests/estimators/test_gpu.py",
 }
 NUMBER = re.compile(r"(?<![\w.])[-+]?\d+(?:\.\d+)+%?|(?<![\w.])\d+%")
 INLINE_CODE = re.compile(r"``.*?``|:\w+:`.*?`|`[^`]*`_?")
