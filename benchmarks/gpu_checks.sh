@@ -2,24 +2,36 @@
 # The GPU checks in one command: the gpu-marked tests, then the throughput and
 # fit benchmarks on CUDA, most important first, within a time budget.
 #
-#   bash benchmarks/gpu_checks.sh [SECONDS] [LOG_DIR] [STEP...]
+#   bash benchmarks/gpu_checks.sh [SECONDS [LOG_DIR [STEP...]]]
 #
 # Run from the repository root, with skqcnn and its test extra importable and
 # CUDA available. SECONDS (default 600) bounds the whole run: each step gets
-# at most its own limit and what is left, and a step with too little left is
-# skipped, so a slow step costs the later ones, never the whole run. Each
-# step's output goes to the terminal and to LOG_DIR/STEP.log (default
-# gpu_checks/). STEPs (default all, in this order): device, tests,
-# throughput, kernels, cudagraphs, fit, compile. On an H200 the whole run
-# took about 8 minutes; torch.compile's first compilation of a network takes
-# most of a minute.
+# at most its own limit and what is left, and a step with under 20 s left is
+# skipped, so a slow step costs the later ones, never the whole run. The
+# steps' own limits add up to about 1,000 s, so the default budget cuts the
+# last ones short. Each step's output goes to the terminal and to
+# LOG_DIR/STEP.log (default gpu_checks/). STEPs, in the order they run
+# (default all): device tests throughput kernels cudagraphs fit compile.
+# The exit status is 1 when a step failed, timed out or was skipped.
 set -u
+all_steps="device tests throughput kernels cudagraphs fit compile"
 budget=${1:-600}
 logs=${2:-gpu_checks}
+if [[ ! $budget =~ ^[0-9]+$ ]]; then
+    echo "SECONDS must be a whole number of seconds, not '$budget'" >&2
+    exit 2
+fi
 shift $(($# < 2 ? $# : 2))
-steps=" ${*:-device tests throughput kernels cudagraphs fit compile} "
+for name in "$@"; do
+    if [[ " $all_steps " != *" $name "* ]]; then
+        echo "unknown step '$name': choose from $all_steps" >&2
+        exit 2
+    fi
+done
+steps=" ${*:-$all_steps} "
 mkdir -p "$logs"
 deadline=$((SECONDS + budget))
+status=0
 export PYTHONUNBUFFERED=1
 
 step() {  # step NAME LIMIT COMMAND...
@@ -30,12 +42,15 @@ step() {  # step NAME LIMIT COMMAND...
     ((left < limit)) && limit=$left
     if ((limit < 20)); then
         echo "== $name: skipped, ${left} s left" | tee -a "$logs/$name.log"
+        status=1
         return
     fi
     echo "== $name (at most ${limit} s): $*" | tee -a "$logs/$name.log"
     local start=$SECONDS
     timeout "$limit" "$@" 2>&1 | tee -a "$logs/$name.log"
-    echo "== $name: exit ${PIPESTATUS[0]} after $((SECONDS - start)) s" | tee -a "$logs/$name.log"
+    local code=${PIPESTATUS[0]}
+    ((code != 0)) && status=1
+    echo "== $name: exit $code after $((SECONDS - start)) s" | tee -a "$logs/$name.log"
 }
 
 step device 20 bash -c 'nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.sm,clocks.mem --format=csv; python3 -c "import torch, sklearn, skorch; print(\"torch\", torch.__version__, \"cuda\", torch.version.cuda, \"sklearn\", sklearn.__version__, \"skorch\", skorch.__version__)"'
@@ -55,4 +70,5 @@ for family in qcnn convac rac; do
         --mode cudagraphs --batch-sizes 256 --min-seconds 0.3
 done
 step fit 100 python3 benchmarks/bench_gpu_fit.py --devices cpu cuda
-step compile 150 python3 benchmarks/bench_gpu_fit.py --devices cuda --compile cuda
+step compile 150 python3 benchmarks/bench_gpu_fit.py --devices --compile cuda
+exit $status

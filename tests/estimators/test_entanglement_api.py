@@ -12,7 +12,6 @@ import warnings
 
 import numpy as np
 import pytest
-import torch
 from sklearn.exceptions import NotFittedError
 
 from skqcnn import DeepRACClassifier, OverlappingConvACClassifier, QCNNClassifier
