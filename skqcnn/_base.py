@@ -10,7 +10,9 @@ import copy
 import functools
 import math
 import numbers
+import threading
 import warnings
+import weakref
 from abc import ABCMeta, abstractmethod
 
 import numpy as np
@@ -93,6 +95,22 @@ class TrainingNet(NeuralNet):
     in the requested mode is left alone, and one with any other (a callback
     may switch a submodule) is set as skorch sets it.
     """
+
+    def predict_proba(self, X):
+        """Born-rule probabilities of the encoded classes ``0 .. n_classes - 1``.
+
+        skorch's scoring callbacks (``EpochScoring("accuracy")``) score this
+        net, on the scaled inputs and the encoded labels the estimator gave
+        it, from the outputs of the epoch's own forward passes where they
+        cache them (skorch's default). The module's outputs are amplitudes,
+        so they become probabilities as the estimator's do.
+        """
+        scores = torch.cat([y.detach().cpu() for y in self.forward_iter(X, training=False)])
+        return born_probabilities(scores.double().numpy())
+
+    def predict(self, X):
+        """Encoded class of the largest probability; see :meth:`predict_proba`."""
+        return self.predict_proba(X).argmax(axis=1)
 
     def _set_training(self, training=True):
         for name in self._modules + self._criteria:
@@ -194,24 +212,49 @@ def _same_value(a, b):
     return bool(a == b)
 
 
-def _float64_scores(module, inputs, device, batch_size):
-    """Eval-mode scores of ``inputs`` computed in float64, batch by batch.
+_EVALUATION_LOCKS = weakref.WeakKeyDictionary()
+_EVALUATION_LOCKS_GUARD = threading.Lock()
+
+
+def _evaluation_lock(module):
+    """The lock under which one module is evaluated in float64.
+
+    ``functional_call`` swaps float64 copies into the module's attributes and
+    swaps the originals back: two evaluations of one module at once (threads
+    calling ``predict``) would restore each other's copies, leaving a float32
+    network with float64 tensors that are no longer its parameters.
+    """
+    with _EVALUATION_LOCKS_GUARD:
+        return _EVALUATION_LOCKS.setdefault(module, threading.Lock())
+
+
+def _float64_scores(module, batches, device):
+    """Eval-mode scores of the input ``batches`` (tensors) computed in float64.
 
     Whatever the training dtype: in float32, BLAS picks its blocking by the
     batch size, so a sample's score would change (~1e-7) with the samples
     that share its batch; float64 also holds products over many levels that
     overflow float32. The module runs on float64 copies of its floating
     parameters and buffers (``functional_call``), which costs far less than
-    copying the module.
+    copying the module; one evaluation of a module runs at a time.
     """
-    module.eval()
-    state = {name: tensor.double() if tensor.is_floating_point() else tensor
-             for name, tensor in [*module.named_parameters(), *module.named_buffers()]}
-    with torch.no_grad():
+    with _evaluation_lock(module), torch.no_grad():
+        module.eval()
+        state = {name: tensor.double() if tensor.is_floating_point() else tensor
+                 for name, tensor in [*module.named_parameters(), *module.named_buffers()]}
         scores = [functional_call(module, state, (batch.to(device=device,
                                                            dtype=torch.float64),)).cpu()
-                  for batch in inputs.split(batch_size)]
+                  for batch in batches]
     return torch.cat(scores).numpy()
+
+
+def born_probabilities(scores):
+    """Rows of ``scores**2`` normalised to sum 1; a row of zeros is uniform."""
+    # Dividing by the largest score first keeps squares in range.
+    peak = np.abs(scores).max(axis=1, keepdims=True)
+    weights = (scores / np.where(peak > 0, peak, 1.0)) ** 2
+    weights[peak[:, 0] == 0] = 1.0
+    return weights / weights.sum(axis=1, keepdims=True)
 
 
 def _check_dtype(name, value):
@@ -473,8 +516,14 @@ class NetworkClassifierBase(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
         return DTYPES[np.dtype(self.dtype)]
 
     def _scale_inputs(self, X):
-        """Affine map into the basis domain, clipped to the training range."""
-        low, high = basis_domain(self.representation)
+        """Affine map into the basis domain, clipped to the training range.
+
+        The domain is the built basis's, not the ``representation``
+        parameter's, which ``set_params`` may have changed since; skorch
+        holds the built module as ``module`` until training initialises it.
+        """
+        module = getattr(self.net_, "module_", self.net_.module)
+        low, high = basis_domain(module.basis.representation)
         # Halved, so that max - min stays finite for inputs near float64's limits.
         span = self.input_max_ / 2 - self.input_min_ / 2
         unit = np.clip((X / 2 - self.input_min_ / 2) / (span if span > 0 else 1.0), 0.0, 1.0)
@@ -867,13 +916,15 @@ class NetworkClassifierBase(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
         device = module_device(module)
         batch_size = max(1, min(self._evaluation_batch_size,
                                 self._EVALUATION_INPUT_VALUES // inputs.shape[1]))
-        scores = _float64_scores(module, inputs, device, batch_size)
+        scores = _float64_scores(module, inputs.split(batch_size), device)
         overflow = ~np.isfinite(scores).all(axis=1)
         if overflow.any() and hasattr(module.network, "log_forward"):
             # Products over many levels can leave even float64's range: those
             # rows come from the log-amplitudes, divided by their largest
             # score, which keeps every ratio predict and predict_proba use.
-            wide = copy.deepcopy(module).double().eval()
+            with _evaluation_lock(module):
+                wide = copy.deepcopy(module)
+            wide = wide.double().eval()
             with torch.no_grad():
                 batch = inputs[torch.as_tensor(overflow)].to(device=device, dtype=torch.float64)
                 log_abs, sign = (t.cpu().numpy()
@@ -888,7 +939,11 @@ class NetworkClassifierBase(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
         return scores
 
     def decision_function(self, X):
-        """Raw scores alpha_y of the network.
+        """Log-magnitudes ``log|alpha_y|`` of the network's amplitudes.
+
+        Monotone in the Born-rule probabilities, so the largest one is the
+        class :meth:`predict` returns. The signed amplitudes themselves are
+        :meth:`amplitudes`.
 
         Parameters
         ----------
@@ -897,16 +952,37 @@ class NetworkClassifierBase(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
         Returns
         -------
         scores : ndarray of shape (n_samples, n_classes) or (n_samples,)
-            The amplitudes ``alpha_y(x) = <x|Psi_y>``. For two classes,
-            scikit-learn expects one column: it is
+            ``log|alpha_y(x)|``, a zero amplitude counted as float64's
+            smallest normal number, so that every score is finite. For two
+            classes, scikit-learn expects one column: it is
             ``log|alpha_1| - log|alpha_0|``, half the log-odds of
             :meth:`predict_proba`, positive when ``classes_[1]`` is predicted.
         """
         scores = self._scores(X)
+        log_abs = np.log(np.maximum(np.abs(scores), np.finfo(np.float64).tiny))
         if scores.shape[1] == 2:
-            log_abs = np.log(np.maximum(np.abs(scores), np.finfo(np.float64).tiny))
             return log_abs[:, 1] - log_abs[:, 0]
-        return scores
+        return log_abs
+
+    def amplitudes(self, X):
+        """The network's amplitudes ``alpha_y(x) = <x|Psi_y>``, with their signs.
+
+        Evaluated in float64 whatever the training ``dtype``. The square of
+        an amplitude is its class's unnormalised Born-rule weight; see
+        :ref:`entanglement` for the states ``Psi_y``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        amplitudes : ndarray of float64 of shape (n_samples, n_classes)
+            Columns in the order of ``classes_``. A row whose amplitudes
+            leave float64's range is divided by its largest magnitude, which
+            keeps their ratios.
+        """
+        return self._scores(X)
 
     def predict_proba(self, X):
         """Born-rule probabilities ``alpha_y**2 / sum_y' alpha_y'**2``.
@@ -921,12 +997,7 @@ class NetworkClassifierBase(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
             Rows sum to 1. A sample whose scores are all zero gets the uniform
             distribution.
         """
-        scores = self._scores(X)
-        # Dividing by the largest score first keeps squares in range.
-        peak = np.abs(scores).max(axis=1, keepdims=True)
-        weights = (scores / np.where(peak > 0, peak, 1.0)) ** 2
-        weights[peak[:, 0] == 0] = 1.0
-        return weights / weights.sum(axis=1, keepdims=True)
+        return born_probabilities(self._scores(X))
 
     def predict(self, X):
         """Class of the largest ``|alpha_y|``.

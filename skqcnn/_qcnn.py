@@ -102,6 +102,11 @@ class QCNNClassifier(NetworkClassifierBase):
         Extra callbacks for the skorch net, e.g. an
         :class:`~skqcnn.callbacks.EntanglementTracker` with other settings or
         skorch's ``Checkpoint``. Each fit uses copies (``sklearn.base.clone``).
+        skorch's ``EpochScoring`` with a scorer name (``"accuracy"``,
+        ``"neg_log_loss"``) scores the Born-rule probabilities of the epoch's
+        passes against the encoded labels; on the validation split these
+        come from evaluation mode, whose BatchNorm statistics are
+        recalibrated only after training.
     warm_start : bool, default=False
         When fitted already on data with the same features and classes,
         continue training the current network instead of starting anew.

@@ -105,6 +105,13 @@ def test_fit_predict_invariants(max_examples):
             decided = proba[:, 1] != 0.5
             np.testing.assert_array_equal((scores > 0)[decided],
                                           (predicted == clf.classes_[1])[decided])
+        else:
+            # scikit-learn's contract: the largest score is the predicted class
+            # (a negative amplitude's largest, too), and it orders as predict_proba.
+            top = scores.max(axis=1, keepdims=True)
+            assert np.all((scores == top)[rows, index])
+            less_probable = proba[:, :, None] < proba[:, None, :]
+            assert np.all((scores[:, :, None] <= scores[:, None, :])[less_probable])
 
     run_property(max_examples, dict(family=st.sampled_from(FAMILIES), data=datasets(),
                                     dtype=st.sampled_from([np.float32, np.float64])), check)

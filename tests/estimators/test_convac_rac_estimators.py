@@ -127,7 +127,7 @@ def test_rac_saved_with_per_step_norms_loads_and_resumes(tmp_path):
     data = os.path.join(os.path.dirname(__file__), "data")
     expected = np.load(os.path.join(data, "rac_per_step_norms_expected.npz"))
     old = skqcnn.load(os.path.join(data, "rac_per_step_norms.safetensors"))
-    np.testing.assert_allclose(old.decision_function(expected["X"]), expected["decision"],
+    np.testing.assert_allclose(old.amplitudes(expected["X"]), expected["decision"],
                                rtol=1e-12, atol=1e-12)
     np.testing.assert_array_equal(old.predict(expected["X"]), expected["predict"])
     moments = old.net_.optimizer_.state_dict()["state"]

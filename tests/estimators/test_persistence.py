@@ -588,8 +588,8 @@ def test_format_1_file_still_loads(tmp_path):
     old = skqcnn.load(os.path.join(DATA, "model_v1.safetensors"))
     # The expected scores were computed in float32; scoring now runs in float64
     # on the same float32 weights, which moves them by float32 rounding only.
-    decision = old.decision_function(X)
-    np.testing.assert_allclose(decision, expected["decision"], rtol=1e-4, atol=1e-6)
+    # Its "decision" is the signed amplitudes, which decision_function returned then.
+    np.testing.assert_allclose(old.amplitudes(X), expected["decision"], rtol=1e-4, atol=1e-6)
     np.testing.assert_array_equal(old.predict(X), expected["predict"])
     # The fixture holds von Neumann entropies, the default order when it was
     # written, of a fold whose BatchNorm maps were computed in float32 and then
@@ -603,7 +603,7 @@ def test_format_1_file_still_loads(tmp_path):
     with open(path, "rb") as handle:
         size = int.from_bytes(handle.read(8), "little")
         assert json.loads(handle.read(size))["__metadata__"]["skqcnn.format_version"] == "2"
-    np.testing.assert_array_equal(again.decision_function(X), decision)
+    np.testing.assert_array_equal(again.amplitudes(X), old.amplitudes(X))
     assert_same(list(again.entanglement_history_), list(old.entanglement_history_))
 
 

@@ -29,11 +29,13 @@ def test_digits_accuracy_floor(digits_split):
 
 def test_predict_is_argmax_abs_score_and_proba_is_born_rule(fitted_qcnn, small_digits):
     X, _ = small_digits
-    scores = fitted_qcnn.decision_function(X)
+    scores = fitted_qcnn.amplitudes(X)
     assert scores.shape == (len(X), 4)
     np.testing.assert_array_equal(
         fitted_qcnn.predict(X), fitted_qcnn.classes_[np.abs(scores).argmax(axis=1)]
     )
+    np.testing.assert_allclose(fitted_qcnn.decision_function(X), np.log(np.abs(scores)),
+                               rtol=1e-12)
     proba = fitted_qcnn.predict_proba(X)
     np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-12)
     np.testing.assert_allclose(proba, scores**2 / (scores**2).sum(axis=1, keepdims=True))
@@ -251,7 +253,7 @@ def test_device_auto_trains_on_cuda(small_digits):
 def test_unfitted_raises_not_fitted(small_digits):
     X, _ = small_digits
     clf = QCNNClassifier()
-    for method in (clf.predict, clf.predict_proba, clf.decision_function):
+    for method in (clf.predict, clf.predict_proba, clf.decision_function, clf.amplitudes):
         with pytest.raises(NotFittedError):
             method(X)
     with pytest.raises(NotFittedError):

@@ -47,7 +47,7 @@ def test_folded_network_reproduces_the_scores(fitted_4x4):
     clf, X = fitted_4x4
     amplitudes = feature_order_amplitudes(clf)
     features = clf.net_.module_.basis(torch.as_tensor(clf._scale_inputs(X[:4]))).numpy()
-    for sample, feats in zip(clf.decision_function(X[:4]), features):
+    for sample, feats in zip(clf.amplitudes(X[:4]), features):
         product = feats[0]
         for site in feats[1:]:
             product = np.multiply.outer(product, site).ravel()
