@@ -11,7 +11,6 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pytest
 import torch
-from sklearn.datasets import load_digits
 from skorch.callbacks import EpochScoring
 
 from skqcnn import DeepRACClassifier, OverlappingConvACClassifier, QCNNClassifier
@@ -25,15 +24,9 @@ FAMILIES = {
 }
 
 
-@pytest.fixture(scope="module")
-def digits():
-    X, y = load_digits(n_class=4, return_X_y=True)
-    return X[:200], y[:200]
-
-
 @pytest.mark.parametrize("family", FAMILIES)
-def test_largest_decision_is_the_prediction(family, digits):
-    X, y = digits
+def test_largest_decision_is_the_prediction(family, small_digits):
+    X, y = small_digits
     clf = FAMILIES[family](max_epochs=2, random_state=0, dtype=np.float64).fit(X, y)
     # Random weights give amplitudes of both signs, as the cross-entropy
     # loss, blind to signs, also does.
@@ -48,8 +41,8 @@ def test_largest_decision_is_the_prediction(family, digits):
 
 
 @pytest.mark.parametrize("family", FAMILIES)
-def test_predict_from_threads_leaves_the_model_unchanged(family, digits):
-    X, y = digits
+def test_predict_from_threads_leaves_the_model_unchanged(family, small_digits):
+    X, y = small_digits
     clf = FAMILIES[family](max_epochs=2, random_state=0, dtype=np.float32).fit(X, y)
     expected = clf.predict_proba(X)
     parameters = dict(clf.net_.module_.named_parameters())
@@ -68,8 +61,8 @@ def test_predict_from_threads_leaves_the_model_unchanged(family, digits):
 
 @pytest.mark.parametrize("cls", [QCNNClassifier, OverlappingConvACClassifier,
                                  DeepRACClassifier])
-def test_skorch_scoring_callbacks_score_the_classes(cls, digits):
-    X, y = digits
+def test_skorch_scoring_callbacks_score_the_classes(cls, small_digits):
+    X, y = small_digits
     callbacks = [("accuracy", EpochScoring("accuracy", on_train=True, name="train_accuracy")),
                  ("log_loss", EpochScoring("neg_log_loss", on_train=True,
                                            name="train_log_loss"))]
@@ -82,8 +75,8 @@ def test_skorch_scoring_callbacks_score_the_classes(cls, digits):
     assert all(np.isfinite(log_loss)) and log_loss[-1] > log_loss[0]
 
 
-def test_changed_representation_does_not_change_a_fitted_model(digits):
-    X, y = digits
+def test_changed_representation_does_not_change_a_fitted_model(small_digits):
+    X, y = small_digits
     clf = QCNNClassifier(max_epochs=2, random_state=0).fit(X, y)
     expected = clf.predict_proba(X)
     # The fitted basis decides how inputs are scaled, as it decides everything
