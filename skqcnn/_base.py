@@ -6,6 +6,7 @@ constructor arguments (so ``clone`` and grid searches see exactly what the user
 passed) and are validated in ``fit``.
 """
 
+import contextlib
 import copy
 import functools
 import math
@@ -111,6 +112,44 @@ class TrainingNet(NeuralNet):
     def predict(self, X):
         """Encoded class of the largest probability; see :meth:`predict_proba`."""
         return self.predict_proba(X).argmax(axis=1)
+
+    def get_split_datasets(self, X, y=None, **fit_params):
+        """As skorch's; keeps the training split for recalibrated validation."""
+        dataset_train, dataset_valid = super().get_split_datasets(X, y, **fit_params)
+        self._training_split = dataset_train
+        return dataset_train, dataset_valid
+
+    def run_single_epoch(self, iterator, training, prefix, step_fn, **fit_params):
+        """As skorch's; a validation pass scores a recalibrated copy of the module.
+
+        The running BatchNorm statistics lag behind the weights until
+        :class:`~skqcnn.callbacks.BatchNormRecalibration` recomputes them at
+        the end of training, and a product network multiplies that lag: the
+        eval-mode loss of the module itself overstated the held-out loss
+        several times early in training, and early stopping restored poor
+        epochs. The copy is recalibrated on the training split, as the final
+        model is on the training data; training and the saved best weights
+        use the module itself.
+        """
+        recalibration = dict(self.callbacks_).get("batchnorm_recalibration")
+        if training or iterator is None or recalibration is None:
+            return super().run_single_epoch(iterator, training, prefix, step_fn, **fit_params)
+        module = self.module_
+        self.module_ = recalibration.recalibrated_copy(self, self._training_split)
+        try:
+            return super().run_single_epoch(iterator, training, prefix, step_fn, **fit_params)
+        finally:
+            self.module_ = module
+
+    def __getstate__(self):
+        # skorch serialises module_ here: not while a float64 evaluation has
+        # swapped its parameters out (pickle and copy.deepcopy both come here).
+        module = self.__dict__.get("module_")
+        with _evaluation_lock(module) if module is not None else contextlib.nullcontext():
+            state = super().__getstate__()
+        # The training split is data of the last fit, not part of the model.
+        state.pop("_training_split", None)
+        return state
 
     def _set_training(self, training=True):
         for name in self._modules + self._criteria:
@@ -618,15 +657,19 @@ class NetworkClassifierBase(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
         fixed["dtype"] = np.dtype(self.dtype).name
         return fixed
 
-    def _check_unchanged_params(self):
-        """A ValueError, before anything is touched, if a warm start would ignore a change."""
+    def _changed_fixed_params(self):
+        """``"name=first -> now"`` for each fixed hyperparameter changed since the fit."""
         # Files saved before _fit_params existed carry no record to compare.
         first = getattr(self, "_fit_params", None)
         if first is None:
-            return
-        changed = [f"{name}={first[name]!r} -> {value!r}"
-                   for name, value in self._fixed_params().items()
-                   if name in first and not _same_value(value, first[name])]
+            return []
+        return [f"{name}={first[name]!r} -> {value!r}"
+                for name, value in self._fixed_params().items()
+                if name in first and not _same_value(value, first[name])]
+
+    def _check_unchanged_params(self):
+        """A ValueError, before anything is touched, if a warm start would ignore a change."""
+        changed = self._changed_fixed_params()
         if changed:
             raise ValueError(
                 f"warm_start=True continues the fitted network, which these "
@@ -953,7 +996,9 @@ class NetworkClassifierBase(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
         -------
         scores : ndarray of shape (n_samples, n_classes) or (n_samples,)
             ``log|alpha_y(x)|``, a zero amplitude counted as float64's
-            smallest normal number, so that every score is finite. For two
+            smallest normal number, so that every score is finite; a row
+            whose amplitudes leave float64's range is shifted by its largest
+            (as :meth:`amplitudes` scales it). For two
             classes, scikit-learn expects one column: it is
             ``log|alpha_1| - log|alpha_0|``, half the log-odds of
             :meth:`predict_proba`, positive when ``classes_[1]`` is predicted.

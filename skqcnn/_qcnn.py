@@ -103,10 +103,12 @@ class QCNNClassifier(NetworkClassifierBase):
         :class:`~skqcnn.callbacks.EntanglementTracker` with other settings or
         skorch's ``Checkpoint``. Each fit uses copies (``sklearn.base.clone``).
         skorch's ``EpochScoring`` with a scorer name (``"accuracy"``,
-        ``"neg_log_loss"``) scores the Born-rule probabilities of the epoch's
-        passes against the encoded labels; on the validation split these
-        come from evaluation mode, whose BatchNorm statistics are
-        recalibrated only after training.
+        ``"neg_log_loss"``, ``"roc_auc_ovr"``) scores the Born-rule
+        probabilities of the epoch's passes against the encoded labels (on
+        the validation split, of the recalibrated copy that early stopping
+        validates). The inner net is no classifier to scikit-learn, so binary
+        scorers that take one column of probabilities (``"roc_auc"``,
+        ``"average_precision"``) fail there: score with a callable.
     warm_start : bool, default=False
         When fitted already on data with the same features and classes,
         continue training the current network instead of starting anew.

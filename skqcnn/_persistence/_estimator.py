@@ -95,7 +95,10 @@ def save(estimator, path, *, key=None):
         If ``estimator`` is not a skqcnn estimator, or a fitted attribute has
         no JSON form or is not declared in the class's ``_fitted_state``.
     ValueError
-        If ``path`` is a directory, or ``key`` is empty.
+        If ``path`` is a directory, ``key`` is empty, or a hyperparameter
+        that shaped the network (all but ``max_epochs``, ``warm_start``,
+        ``verbose``, ``accelerator``, ``device``, ``callbacks`` and
+        ``random_state``) changed since the fit.
     sklearn.exceptions.NotFittedError
         If ``estimator`` is not fitted.
 
@@ -139,6 +142,14 @@ def save(estimator, path, *, key=None):
             f"{type(estimator).__name__}. Use joblib for other estimators."
         )
     check_is_fitted(estimator)
+    changed = estimator._changed_fixed_params()
+    if changed:
+        # load rebuilds the network from the hyperparameters the file records.
+        raise ValueError(
+            f"skqcnn.save records the hyperparameters that load rebuilds the network "
+            f"from, and these changed since the fit: {'; '.join(changed)}. Set them back "
+            f"before saving, or fit again."
+        )
     key = _format.check_key(key)
     path = os.fspath(path)
     encoder = Encoder(_CALLBACK_CLASSES)

@@ -1,4 +1,6 @@
-"""Recompute running statistics after training."""
+"""Recompute running statistics after training, and for each validation pass."""
+
+import copy
 
 import torch
 from skorch.callbacks import Callback
@@ -16,7 +18,10 @@ class BatchNormRecalibration(Callback):
     network multiplies that lag over its levels: after a few epochs the
     eval-mode network can score far below the training loss. At the end of
     training this callback runs :func:`skqcnn.nn.recalibrate_statistics` over
-    the training data, without gradients.
+    the training data, without gradients. During training, the estimators'
+    net validates a copy recalibrated on the training split
+    (:meth:`recalibrated_copy`), so that the validation loss early stopping
+    watches is that of the model as it would be used.
 
     Parameters
     ----------
@@ -100,12 +105,33 @@ class BatchNormRecalibration(Callback):
         self.training_statistics_ = {
             name: buffer.detach().clone() for name, buffer in net.module_.named_buffers()
         }
+        recalibrate_statistics(net.module_, self._input_batches(net, net.get_dataset(X)))
+
+    def recalibrated_copy(self, net, dataset):
+        """A copy of ``net.module_`` recalibrated on ``dataset``; the module is left alone.
+
+        Parameters
+        ----------
+        net : skorch.NeuralNet
+            An initialised net.
+        dataset : torch.utils.data.Dataset
+            Data of the net's dataset type, such as a training split.
+
+        Returns
+        -------
+        module : torch.nn.Module
+            In eval mode.
+        """
+        module = copy.deepcopy(net.module_)
+        recalibrate_statistics(module, self._input_batches(net, dataset))
+        return module
+
+    def _input_batches(self, net, dataset):
         # Its own generator: without one, the loader draws its base seed from
         # torch's global generator, which fits in other threads share. The
         # net's collate_fn matches its dataset (skqcnn fetches whole batches).
         collate = net.get_params_for("iterator_valid").get("collate_fn")
-        loader = torch.utils.data.DataLoader(net.get_dataset(X), batch_size=self.batch_size,
+        loader = torch.utils.data.DataLoader(dataset, batch_size=self.batch_size,
                                              generator=torch.Generator(), collate_fn=collate)
         device = module_device(net.module_)
-        batches = [unpack_data(batch)[0].to(device) for batch in loader]
-        recalibrate_statistics(net.module_, batches)
+        return [unpack_data(batch)[0].to(device) for batch in loader]

@@ -139,9 +139,13 @@ class SequenceBasis(nn.Module):
     def __init__(self, representation="fourier", n_freq=1, n_step_features=1):
         super().__init__()
         self.basis = LocalBasis(representation, n_freq)
-        self.representation = representation
         self.n_step_features = n_step_features
         self.local_dim = 1 + n_step_features * (self.basis.local_dim - 1)
+
+    @property
+    def representation(self):
+        """The local basis's representation (a property: modules pickled before it load)."""
+        return self.basis.representation
 
     def forward(self, x):
         """Features of shape ``(batch, T, 1 + F (m - 1))``."""
