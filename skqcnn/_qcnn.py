@@ -85,7 +85,11 @@ class QCNNClassifier(NetworkClassifierBase):
     early_stopping : bool, default=False
         Hold out ``validation_fraction`` of the training data (stratified) and
         stop when the validation loss has not improved for
-        ``n_iter_no_change`` epochs, restoring the best weights.
+        ``n_iter_no_change`` epochs, restoring the best weights. Each epoch's
+        validation loss is that of a copy whose BatchNorm statistics are
+        recalibrated on the training split, as the final model's are: that
+        costs a pass over the training split per epoch (several for the
+        ConvAC, which recalibrates layer by layer).
     validation_fraction : float, default=0.1
     n_iter_no_change : int, default=10
     track_entanglement : None, True, str, list or dict, default=None

@@ -13,6 +13,7 @@ import pytest
 import torch
 from skorch.callbacks import EpochScoring
 
+import skqcnn
 from skqcnn import DeepRACClassifier, OverlappingConvACClassifier, QCNNClassifier
 
 from _states import SPREAD, randomise
@@ -75,11 +76,21 @@ def test_skorch_scoring_callbacks_score_the_classes(cls, small_digits):
     assert all(np.isfinite(log_loss)) and log_loss[-1] > log_loss[0]
 
 
-def test_changed_representation_does_not_change_a_fitted_model(small_digits):
+@pytest.mark.parametrize("family", FAMILIES)
+def test_changed_representation_does_not_change_a_fitted_model(family, small_digits,
+                                                                tmp_path):
     X, y = small_digits
-    clf = QCNNClassifier(max_epochs=2, random_state=0).fit(X, y)
+    clf = FAMILIES[family](max_epochs=2, random_state=0).fit(X, y)
     expected = clf.predict_proba(X)
-    # The fitted basis decides how inputs are scaled, as it decides everything
+    # The built basis decides how inputs are scaled, as it decides everything
     # else about the network; the parameter applies at the next fit.
     clf.set_params(representation="legendre")
     np.testing.assert_array_equal(clf.predict_proba(X), expected)
+    # A file records the parameters that load rebuilds the network from.
+    with pytest.raises(ValueError, match=r"changed since the fit: "
+                                         r"representation='fourier' -> 'legendre'"):
+        skqcnn.save(clf, tmp_path / "model.safetensors")
+    clf.set_params(representation="fourier")
+    skqcnn.save(clf, tmp_path / "model.safetensors")
+    np.testing.assert_array_equal(skqcnn.load(tmp_path / "model.safetensors").predict_proba(X),
+                                  expected)
