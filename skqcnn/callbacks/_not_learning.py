@@ -12,14 +12,15 @@ from ..exceptions import NotLearningWarning
 class NotLearningCheck(Callback):
     """Warn with :class:`~skqcnn.exceptions.NotLearningWarning` when training failed.
 
-    When training ends, the fit has not learnt if its last training loss is no
-    lower than the loss of all-zero scores (what an untrained product network
-    drifts to), or if its accuracy on the training data is no better than
-    always predicting the most frequent class. The message says which, and
-    names the likely fix from the loss curve: a loss that ended above where it
-    started asks for a lower learning rate, one that fell too slowly for more
-    epochs or a larger rate; float32 training is named when float64 is not in
-    use. The fit itself is kept.
+    When training ends, the fit has not learnt if the loss of its final
+    scores on the training data is no lower than the loss of all-zero scores
+    (what an untrained product network drifts to), or if its accuracy there is
+    no better than always predicting the most frequent class. The message
+    says which, and names the likely fix from the loss curve of the epochs: a
+    loss that ended above where it started, or that reached ten times the
+    loss of all-zero scores (a diverging step), asks for a lower learning
+    rate; one that fell too slowly for more epochs or a larger rate; float32
+    training is named when float64 is not in use. The fit itself is kept.
 
     skqcnn's estimators do not add this callback: they run the same check,
     ``warn_if_not_learning``, on the float64 scores they compute after
@@ -77,18 +78,23 @@ def warn_if_not_learning(net, scores, y, *, stacklevel=2):
     y = torch.as_tensor(np.asarray(y), device=scores.device)
     with torch.no_grad():
         zero_loss = float(net.criterion_(torch.zeros_like(scores), y))
+        # The final model's, not the last epoch's average over changing weights.
+        final_loss = float(net.criterion_(scores, y))
     accuracy = float((scores.abs().argmax(dim=1) == y).double().mean())
     chance = float(np.bincount(y.cpu().numpy()).max() / len(y))
     problems = []
-    if losses[-1] >= zero_loss:
-        problems.append(f"the training loss {losses[-1]:.4g} is no lower than the "
+    if not final_loss < zero_loss:
+        problems.append(f"the training loss {final_loss:.4g} is no lower than the "
                         f"{zero_loss:.4g} of all-zero scores")
     if accuracy <= chance:
         problems.append(f"the training accuracy {accuracy:.3f} is no better than "
                         f"always predicting the most frequent class ({chance:.3f})")
     if not problems:
         return
-    if len(losses) > 1 and losses[-1] > losses[0]:
+    if max(losses) > 10 * zero_loss:
+        fixes = [f"lower the learning rate (lr={net.lr}): the training loss reached "
+                 f"{max(losses):.4g}, more than ten times that of all-zero scores"]
+    elif len(losses) > 1 and losses[-1] > losses[0]:
         fixes = [f"lower the learning rate (lr={net.lr}): the loss rose from "
                  f"{losses[0]:.4g} to {losses[-1]:.4g}"]
     else:

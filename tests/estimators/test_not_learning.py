@@ -38,6 +38,29 @@ def test_tiny_learning_rate_warns_with_the_fix(family, two_digits):
     assert clf.predict(X).shape == y.shape
 
 
+# The ConvAC's loss turns non-finite at such rates, which FiniteLossGuard reports.
+@pytest.mark.parametrize("family", ["qcnn", "rac"])
+def test_diverged_fit_is_told_to_lower_the_learning_rate(family, two_digits):
+    X, y = two_digits
+    with pytest.warns(NotLearningWarning) as record:
+        # Steps this large throw the loss far above where it starts, then it
+        # falls: it was advised a larger rate still.
+        FAMILIES[family](lr=1e3, max_epochs=2).fit(X, y)
+    message = str(record[0].message)
+    assert "lower the learning rate (lr=1000.0): the training loss reached" in message
+    assert "larger learning rate" not in message
+
+
+def test_judges_the_final_model_not_the_epoch_average():
+    X, y = load_digits(return_X_y=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", NotLearningWarning)
+        # The one epoch's average loss, over weights from random to trained,
+        # is above that of all-zero scores; the trained model's is far below.
+        clf = QCNNClassifier(max_epochs=1, random_state=0).fit(X[:600], y[:600])
+    assert clf.history_[-1, "train_loss"] > 1 and clf.score(X[:600], y[:600]) > 0.7
+
+
 def test_constant_inputs_warn_at_chance_and_float64_is_not_suggested_twice():
     X = np.ones((40, 4))
     y = np.r_[np.zeros(30), np.ones(10)]
