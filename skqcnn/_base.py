@@ -617,6 +617,11 @@ class NetworkClassifierBase(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
         y_encoded = encoder.transform(y).astype(np.int64)
         if self.early_stopping:
             self._check_validation_split(y_encoded, encoder.classes_.size)
+        # A failed resume gives back the model it started from (an Accelerate
+        # net holds its accelerator, which does not copy: it is discarded).
+        # The net's trackers refer to this estimator, which the copy keeps.
+        before = (copy.deepcopy(self.net_, {id(self): self}), self.max_epochs_) if (
+            resume and self.accelerator is None) else None
         try:
             if resume:
                 self._resume_training(X, y_encoded)
@@ -625,6 +630,8 @@ class NetworkClassifierBase(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
         except BaseException:
             # A failed fit leaves no half-trained network that could predict NaN.
             self._discard_network()
+            if before is not None:
+                self.net_, self.max_epochs_ = before
             raise
         return self
 

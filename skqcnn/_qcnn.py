@@ -126,7 +126,9 @@ class QCNNClassifier(NetworkClassifierBase):
         ``callbacks`` and ``random_state`` only (the network stays on its
         device, and the callbacks and shuffles of the first fit continue);
         any other changed hyperparameter raises a ValueError that names it,
-        before the fitted network is touched.
+        before the fitted network is touched. A resume that fails with an
+        error gives back the model it started from (without ``accelerator``;
+        with it, the model is discarded, as a failed first fit's is).
     accelerator : accelerate.Accelerator or None, default=None
         Train through Hugging Face Accelerate (skorch's ``AccelerateMixin``),
         for multi-GPU data-parallel or mixed-precision training: launch the

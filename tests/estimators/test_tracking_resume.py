@@ -376,6 +376,44 @@ def test_trackers_limit_blas_and_give_the_count_back():
     assert blas_threads() == before
 
 
+@pytest.mark.parametrize("cls", [QCNNClassifier, OverlappingConvACClassifier,
+                                 DeepRACClassifier])
+def test_failed_warm_start_keeps_the_model_it_started_from(cls, small_digits, monkeypatch):
+    X, y = small_digits
+    # Tracking (exact and cheap on the q-CNN) shows the restored trackers.
+    track = True if cls is QCNNClassifier else None
+    clf = cls(max_epochs=2, warm_start=True, track_entanglement=track, random_state=0).fit(X, y)
+    before = clf.predict_proba(X)
+    rows = list(clf.entanglement_history_) if track else None
+    steps = []
+
+    def step_then_fail(net, batch, **fit_params):
+        # A few real steps change the weights before the failure.
+        if len(steps) == 3:
+            raise RuntimeError("failed mid-epoch")
+        steps.append(1)
+        return original_step(net, batch, **fit_params)
+
+    original_step = type(clf.net_).train_step
+    with monkeypatch.context() as patch:
+        patch.setattr(type(clf.net_), "train_step", step_then_fail)
+        with pytest.raises(RuntimeError, match="failed mid-epoch"):
+            clf.set_params(max_epochs=4).fit(X, y)
+    assert len(clf.history_) == 2 and clf.max_epochs_ == 2
+    np.testing.assert_array_equal(clf.predict_proba(X), before)
+    if track:
+        assert list(clf.entanglement_history_) == rows
+    # And it resumes from there, its trackers analysing this estimator.
+    clf.fit(X, y)
+    assert len(clf.history_) == 4
+    if track:
+        assert len(clf.entanglement_history_) > len(rows)
+        tracker = next(callback for _, callback in clf.net_.callbacks_
+                       if isinstance(callback, EntanglementTracker))
+        measure = getattr(tracker.measure_, "func", tracker.measure_)
+        assert measure.__self__ is clf
+
+
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 @pytest.mark.parametrize("estimator", [QCNNClassifier, OverlappingConvACClassifier,
                                        DeepRACClassifier])
