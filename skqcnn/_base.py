@@ -845,13 +845,25 @@ class NetworkClassifierBase(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
         for item in self.callbacks or ():
             name, callback = _named_callback(item)
             named.append((name or type(callback).__name__, clone(callback, safe=False)))
-        for _, callback in named:
+        tracked = {}
+        for name, callback in named:
             if isinstance(callback, EntanglementTracker):
                 # Classes are resolved here, once; the tracker sees only labels and a
                 # measuring function, never the estimator's internals.
                 labels = self.classes_[self._class_indices(callback.classes)]
                 callback.bind(functools.partial(self.entanglement_entropy, classes=labels),
                               labels.tolist())
+                for label in callback.labelled_partitions_:
+                    if label in tracked:
+                        # Their rows would be indistinguishable in entanglement_history_.
+                        raise ValueError(
+                            f"Two entanglement trackers record the partition label "
+                            f"{label!r} (callbacks {tracked[label]!r} and {name!r}), whose "
+                            f"rows entanglement_history_ could not tell apart. Label one "
+                            f"tracker's partitions with a dict {{label: partition}}, or "
+                            f"track the partition once."
+                        )
+                    tracked[label] = name
         return named
 
     @property

@@ -376,6 +376,21 @@ def test_trackers_limit_blas_and_give_the_count_back():
     assert blas_threads() == before
 
 
+def test_two_trackers_of_one_label_are_refused(small_digits):
+    X, y = small_digits
+    second = EntanglementTracker("left_right", alpha=1)
+    with pytest.raises(ValueError, match="Two entanglement trackers record the partition "
+                                         "label 'left_right'"):
+        QCNNClassifier(max_epochs=1, track_entanglement="left_right",
+                       callbacks=[second]).fit(X, y)
+    # Labelled apart, both are recorded and read back.
+    labelled = EntanglementTracker({"left_right_vn": "left_right"}, alpha=1)
+    clf = QCNNClassifier(max_epochs=1, track_entanglement="left_right",
+                         callbacks=[labelled]).fit(X, y)
+    assert clf.entanglement_history_.partitions == ["left_right", "left_right_vn"]
+    assert clf.entanglement_history_.as_array("left_right_vn")[1].shape == (2, 4)
+
+
 @pytest.mark.parametrize("cls", [QCNNClassifier, OverlappingConvACClassifier,
                                  DeepRACClassifier])
 def test_failed_warm_start_keeps_the_model_it_started_from(cls, small_digits, monkeypatch):
