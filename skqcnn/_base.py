@@ -617,21 +617,14 @@ class NetworkClassifierBase(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
         y_encoded = encoder.transform(y).astype(np.int64)
         if self.early_stopping:
             self._check_validation_split(y_encoded, encoder.classes_.size)
-        # A failed resume gives back the model it started from (an Accelerate
-        # net holds its accelerator, which does not copy: it is discarded).
-        # The net's trackers refer to this estimator, which the copy keeps.
-        before = (copy.deepcopy(self.net_, {id(self): self}), self.max_epochs_) if (
-            resume and self.accelerator is None) else None
+        if resume:
+            self._resume_training(X, y_encoded)
+            return self
         try:
-            if resume:
-                self._resume_training(X, y_encoded)
-            else:
-                self._train_new(X, y_encoded, encoder.classes_, torch_dtype)
+            self._train_new(X, y_encoded, encoder.classes_, torch_dtype)
         except BaseException:
             # A failed fit leaves no half-trained network that could predict NaN.
             self._discard_network()
-            if before is not None:
-                self.net_, self.max_epochs_ = before
             raise
         return self
 
@@ -804,6 +797,21 @@ class NetworkClassifierBase(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
         remaining = max_epochs - len(self.net_.history)
         if remaining <= 0:
             return
+        # A failed resume gives back the model it started from, not a
+        # half-trained one (an Accelerate net holds its accelerator, which
+        # does not copy: that model is discarded). The net's trackers refer
+        # to this estimator, which the copy keeps.
+        before = (None if self.accelerator is not None else
+                  (copy.deepcopy(self.net_, {id(self): self}), self.max_epochs_))
+        try:
+            self._train_further(X, y_encoded, max_epochs, remaining)
+        except BaseException:
+            self._discard_network()
+            if before is not None:
+                self.net_, self.max_epochs_ = before
+            raise
+
+    def _train_further(self, X, y_encoded, max_epochs, remaining):
         self.max_epochs_ = self.net_.max_epochs = max_epochs
         schedule = dict(self.net_.callbacks_)["lr_schedule"]
         if schedule.T_max != self.max_epochs_:
