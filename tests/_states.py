@@ -6,6 +6,8 @@ basis configuration), which tells little about an entropy method.
 
 import torch
 
+from skqcnn import DeepRACClassifier, OverlappingConvACClassifier, QCNNClassifier
+
 # Spreads that give every family of test_entanglement_api.py entropies well
 # above zero on both cuts it tests.
 SPREAD = {"qcnn": 1.5, "convac": 1.0, "rac": 3.0}
@@ -39,3 +41,9 @@ def randomise(clf, spread, seed=0):
                 noise = torch.randn(tensor.shape, generator=generator, dtype=tensor.dtype)
                 tensor.copy_(spread * noise + (0.0 if name.endswith("bias") else 1.0))
     return clf
+
+
+def family_name(clf):
+    """The key of ``clf``'s family in :data:`SPREAD`."""
+    return {QCNNClassifier: "qcnn", OverlappingConvACClassifier: "convac",
+            DeepRACClassifier: "rac"}[type(clf)]

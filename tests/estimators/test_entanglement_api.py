@@ -23,7 +23,7 @@ from skqcnn.entanglement._enumeration import enumerate_amplitudes
 from skqcnn.entanglement._monte_carlo import renyi2_monte_carlo
 from skqcnn.exceptions import MonteCarloConvergenceWarning
 
-from _states import SPREAD, randomise
+from _states import SPREAD, family_name, randomise
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -68,11 +68,6 @@ MASK = np.array([1, 0, 0, 1, 1, 0, 0, 0, 1], dtype=bool)
 PARTITIONS = [None, "left_right", "interleaved", "checkerboard", ("block", 2), MASK,
               [0, 4, 8], [8, 0]]
 IMAGE_PARTITIONS = ["up_down", MASK.reshape(3, 3)]
-
-
-def family_name(clf):
-    return {QCNNClassifier: "qcnn", OverlappingConvACClassifier: "convac",
-            DeepRACClassifier: "rac"}[type(clf)]
 
 
 def test_same_signatures_on_every_family():

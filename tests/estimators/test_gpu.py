@@ -22,7 +22,7 @@ import skqcnn
 from skqcnn import DeepRACClassifier, OverlappingConvACClassifier, QCNNClassifier
 from skqcnn.exceptions import MonteCarloConvergenceWarning, NotLearningWarning
 
-from _states import SPREAD, randomise
+from _states import SPREAD, family_name, randomise
 
 pytestmark = [pytest.mark.gpu,
               pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")]
@@ -39,8 +39,6 @@ FAMILIES = {
     "rac1": lambda **params: DeepRACClassifier(hidden_size=3, n_layers=1, sequence_shape=(9, 1),
                                                **params),
 }
-FAMILY_OF = {QCNNClassifier: "qcnn", OverlappingConvACClassifier: "convac",
-             DeepRACClassifier: "rac"}
 SETTINGS = dict(max_epochs=4, batch_size=32, random_state=0, dtype=np.float64,
                 track_entanglement=True)
 # Kernels of the two devices sum in different orders: float64 rounding,
@@ -113,7 +111,7 @@ def test_monte_carlo_on_cuda(fitted_pair):
     _, on_gpu = fitted_pair
     # A trained state sits near one configuration, where the swap estimator
     # has nothing to measure: random weights make it entangled.
-    clf = randomise(copy.deepcopy(on_gpu), SPREAD[FAMILY_OF[type(on_gpu)]])
+    clf = randomise(copy.deepcopy(on_gpu), SPREAD[family_name(on_gpu)])
     exact = clf.entanglement_entropy("interleaved")
     options = dict(method="monte_carlo", n_samples=2000, random_state=0, return_std=True)
     with warnings.catch_warnings():
