@@ -384,7 +384,7 @@ class OverlappingConvACNetwork(nn.Module):
         h = self._training_map(features)
         for layer in range(len(self.channels)):
             h = self._training_layer(h, layer)
-        return _global_log_product(self.top_norm(h.movedim(-1, 0)), None)
+        return _global_log_product(self.top_norm(h.movedim(-1, 0)), None, floored=True)
 
     @torch.no_grad()
     def recalibrate_from_data(self, batches):
@@ -470,7 +470,7 @@ class OverlappingConvACNetwork(nn.Module):
                                      dims=(0,) + tuple(range(2, 2 + n_spatial)))
         self.top_norm.running_mean.copy_(top_mean)
         self.top_norm.running_var.copy_(top_var)
-        pooled = [_global_log_product(self.top_norm(h), None) for h in maps]
+        pooled = [_global_log_product(self.top_norm(h), None, floored=True) for h in maps]
         log_abs = torch.cat([log_abs for log_abs, _ in pooled])[:, 1:]
         sign = torch.cat([sign for _, sign in pooled])[:, 1:]
         self.running_log_scale.copy_(log_abs.mean(dim=0))
@@ -742,12 +742,24 @@ def _unpool(h, pooling, sizes):
     return h
 
 
-def _global_log_product(h, log_scale):
+def _global_log_product(h, log_scale, floored=False):
     """Log-magnitude and sign of the product over all positions of every
     channel of a map ``(batch, C, *positions)`` whose log-scale map (None: 0)
-    is ``log_scale``: each ``(batch, C)``."""
+    is ``log_scale``: each ``(batch, C)``.
+
+    ``floored=True`` takes the logarithm of ``max(|h|, tiny)``, ``tiny`` the
+    smallest normal number of the dtype, for the batch statistics of
+    training and recalibration: there an exact zero (the float32 rounding of
+    a value of ``top_norm`` centred on 0; a default 8 x 8 fit met one in 20
+    epochs) made the batch log-scale ``-inf`` and the loss NaN. The floored
+    value has a gradient of 0. Eval mode keeps ``-inf``, the logarithm of a
+    zero amplitude.
+    """
     h = h.flatten(2)
-    log_abs = torch.log(h.abs()).sum(dim=2)
+    magnitude = h.abs()
+    if floored:
+        magnitude = magnitude.clamp(min=torch.finfo(h.dtype).tiny)
+    log_abs = torch.log(magnitude).sum(dim=2)
     if log_scale is not None:
         log_abs = log_abs + log_scale.flatten(1).sum(dim=1, keepdim=True)
     # The sign's gradient is 0: detached, autograd records no product of it.

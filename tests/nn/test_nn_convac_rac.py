@@ -502,6 +502,29 @@ def test_2d_layer_matches_a_loop_over_windows(training):
     np.testing.assert_allclose(h[:, 0].numpy(), 1.0, rtol=1e-12)
 
 
+def test_an_exact_zero_before_the_global_product_keeps_training_finite():
+    # A value of top_norm that rounds to exactly 0 made the batch log-scale
+    # -inf and the scores NaN (a default 8 x 8 fit met one in 20 epochs).
+    # Training and recalibration floor its logarithm.
+    net = OverlappingConvACNetwork((8, 8), 3, (4, 4), 3, 10, pooling=2,
+                                   generator=torch.Generator().manual_seed(0))
+    features = _fourier_features((16, 64))
+
+    def zero_one_value(module, inputs, output):
+        output = output.clone()
+        output[0, 1].flatten()[0] = 0.0
+        return output
+
+    net.top_norm.register_forward_hook(zero_one_value)
+    scores = net.train()(features)
+    grads = torch.autograd.grad(scores.square().sum(), list(net.parameters()))
+    assert torch.isfinite(scores).all() and all(torch.isfinite(g).all() for g in grads)
+    assert torch.isfinite(net.running_log_scale).all()
+    net.recalibrate_from_data([features])
+    assert torch.isfinite(net.running_log_scale).all()
+    assert torch.isfinite(net.readout_norm.running_mean).all()
+
+
 def test_recalibration_reproduces_training_mode_on_the_whole_data():
     # Training mode on one batch holding all the data normalises every layer
     # with the statistics of that layer's inputs, themselves normalised with
