@@ -1,8 +1,9 @@
 """Monte Carlo Renyi-2 at scale: a 32x32 ConvAC and a T=256 RAC, light cones beside full passes.
 
-The ConvAC is the module ``OverlappingConvACClassifier()`` builds for a 32x32
-image at its defaults (channels ("constant", 16), four layers, kernel 3,
-pooling 2, Fourier with one frequency, so ``M = 3``), at its initialisation
+The ConvAC is the module ``OverlappingConvACClassifier(channels=("constant", 16))``
+builds for a 32x32 image (the defaults before the width rule of
+``channels=None``: four layers of 16 channels, kernel 3, pooling 2, Fourier
+with one frequency, so ``M = 3``; docs/monte_carlo.rst records it), at its initialisation
 from ``random_state=0``, in eval mode; ten classes. The RAC has the
 ``DeepRACClassifier`` defaults (hidden size 32, two layers, Fourier with one
 frequency, so ``M = 3``) on 256 steps, ten classes, with near-uniform weights
@@ -95,13 +96,13 @@ def seconds_per_move(updater, n_sites, local_dim, moves, seed=0):
 
 def networks():
     """``key: (title, network, n_sites, local_dim, in_a)``."""
-    convac = OverlappingConvACClassifier()._build_module(
+    convac = OverlappingConvACClassifier(channels=("constant", 16))._build_module(
         1024, 3, 10, torch.Generator().manual_seed(0))
     rac = near_uniform_weights(DeepRACNetwork(256, 3, (32, 32), 10), 0, spread=0.05)
     block = np.zeros((32, 32), dtype=bool)
     block[14:18, 14:18] = True
     return {
-        "convac": (f"32x32 ConvAC at defaults (channels {convac.channels}, "
+        "convac": (f"32x32 ConvAC (channels {convac.channels}, "
                    f"K={convac.kernel_size}, pooling {convac.pooling}, M=3), 4x4 block",
                    convac, 1024, 3, block.ravel()),
         "rac": ("T=256 RAC (hidden 32, 2 layers, M=3), first 8 steps",

@@ -13,14 +13,29 @@ from ._validation import Interval, image_shape
 from .entanglement._reused_input_mincut import convac_rank_bound
 from .nn._convac import OverlappingConvACNetwork
 
+# channels=None: _HIDDEN_CHANNELS in every layer but the last, which holds
+# _TOP_CHANNELS. The last map has at most 4 positions (the depth rule), so
+# its width costs little at any image size, and the readout sees that many
+# pooled channels. On the digits (docs/convac.rst, "Default width and
+# epochs") a last layer of 64 scored what 16 channels everywhere scored in a
+# third of the epochs at 8 x 8, and a point more at 16 x 16 and 32 x 32.
+_HIDDEN_CHANNELS = 16
+_TOP_CHANNELS = 64
+
 # The epochs of max_epochs=None: _MOST_EPOCHS on inputs of up to
 # _SITES_OF_MOST_EPOCHS sites, beyond that in inverse proportion to the
-# sites, never under _FEWEST_EPOCHS. On the digits (seeds 0-2, docs/convac.rst) 40 epochs
-# at 8 x 8 scored 0.970 against 0.977 with 60; at 16 x 16, 15 epochs scored
-# 0.974; at 32 x 32, 10 epochs 0.973 and 6 epochs 0.957.
-_MOST_EPOCHS = 60
-_SITES_OF_MOST_EPOCHS = 64
+# sites, never under _FEWEST_EPOCHS: 20 at 8 x 8, 15 at 16 x 16, 10 at
+# 32 x 32 (seed sweeps in docs/convac.rst; 15 epochs at 8 x 8 lost half a
+# point over ten seeds).
+_MOST_EPOCHS = 20
+_SITES_OF_MOST_EPOCHS = 192
 _FEWEST_EPOCHS = 10
+
+
+def _convac_channels(name, channels):
+    """None (the width rule of ``_build_module``) or what :func:`check_channels` accepts."""
+    if channels is not None:
+        check_channels(name, channels)
 
 
 class OverlappingConvACClassifier(AmplitudeStateMixin, NetworkClassifierBase):
@@ -53,9 +68,15 @@ class OverlappingConvACClassifier(AmplitudeStateMixin, NetworkClassifierBase):
 
     Parameters
     ----------
-    channels : tuple of int, int or (str, int), default=("constant", 16)
+    channels : tuple of int, int, (str, int) or None, default=None
         Channels ``r_1..r_L`` per conv layer, or a named schedule as in
         :class:`QCNNClassifier`; a schedule or an int uses ``n_layers``.
+        None gives 16 channels to every layer but the last and 64 to the
+        last, resolved into ``channels_``: the last map has at most 4
+        positions (with the depth rule), so its width costs little, and the
+        readout sees 64 pooled channels. On the 8 x 8 digits that learnt in
+        20 epochs what 16 channels everywhere learnt in 60 (the ConvAC page
+        of the user guide).
     n_layers : int or None, default=None
         Number of conv layers when ``channels`` is not a tuple. None applies
         the depth rule: with pooling ``P >= 2``, the fewest layers (at least
@@ -83,12 +104,12 @@ early_stopping, validation_fraction, n_iter_no_change, track_entanglement, track
 callbacks, warm_start, accelerator, compile, device, dtype, \
 random_state, verbose
         As in :class:`QCNNClassifier` (the same local basis and batch size).
-        ``max_epochs=None`` trains for ``60 * 64 / n_sites`` epochs (rounded),
-        at least 10 and at most 60, with ``n_sites`` the pixels of the image
-        (sites of the chain), resolved into ``max_epochs_``: 60 on 8 x 8
-        digits, which need them, 15 on 16 x 16 and 10 on 32 x 32 images,
-        where the deeper networks reached the same accuracy in fewer epochs
-        (the ConvAC page of the user guide measures them). ``lr=None`` is 0.01 with
+        ``max_epochs=None`` trains for ``20 * 192 / n_sites`` epochs
+        (rounded), at least 10 and at most 20, with ``n_sites`` the pixels of
+        the image (sites of the chain), resolved into ``max_epochs_``: 20 on
+        8 x 8 digits, 15 on 16 x 16 and 10 on 32 x 32 images, where the
+        deeper networks reached the same accuracy in fewer epochs (the ConvAC
+        page of the user guide measures them). ``lr=None`` is 0.01 with
         ``loss="square"`` and 0.001 with ``loss="cross_entropy"``, whose
         Born-rule gradients grow as ``1 / alpha_y`` near a zero score (the
         ConvAC page of the user guide measures both rates). With
@@ -144,7 +165,7 @@ entanglement_history_
 
     _parameter_constraints = {
         **NetworkClassifierBase._parameter_constraints,
-        "channels": check_channels,
+        "channels": _convac_channels,
         "n_layers": Interval(numbers.Integral, 1, allow_none=True),
         "kernel_size": Interval(numbers.Integral, 1, allow_none=True),
         "pooling": Interval(numbers.Integral, 1, allow_none=True),
@@ -155,7 +176,7 @@ entanglement_history_
     def __init__(
         self,
         *,
-        channels=("constant", 16),
+        channels=None,
         n_layers=None,
         kernel_size=None,
         pooling=2,
@@ -218,7 +239,11 @@ entanglement_history_
         n_layers = self.n_layers
         if n_layers is None:
             n_layers = convac_default_depth(self.image_shape_, self.pooling)
-        self.channels_ = resolve_channels(self.channels, layer_count(self.channels, n_layers))
+        if self.channels is None:
+            self.channels_ = (_HIDDEN_CHANNELS,) * (n_layers - 1) + (_TOP_CHANNELS,)
+        else:
+            self.channels_ = resolve_channels(self.channels,
+                                              layer_count(self.channels, n_layers))
         self.n_layers_ = len(self.channels_)
         # Born-rule probabilities need scores away from 0 from the start.
         return OverlappingConvACNetwork(self.image_shape_, local_dim, self.channels_,

@@ -186,7 +186,8 @@ def test_convac_cross_entropy_starts_from_a_common_score():
     plain = OverlappingConvACClassifier(random_state=0)._build_module(
         16, 3, 4, torch.Generator().manual_seed(0))
     assert isinstance(plain, OverlappingConvACNetwork)
-    assert np.abs(network.readout.weight[:, 1:].detach().numpy()).max() <= 0.1 / np.sqrt(17)
+    fan_in = 1 + network.channels[-1]
+    assert np.abs(network.readout.weight[:, 1:].detach().numpy()).max() <= 0.1 / np.sqrt(fan_in)
     assert np.abs(plain.readout.weight[:, 0].detach().numpy()).max() < 1.0
 
 
@@ -223,9 +224,9 @@ def test_convac_learning_rate_rule(small_digits, tmp_path, loss, lr, expected):
 
 
 @pytest.mark.parametrize("shape, expected", [
-    ((8, 8), 60),     # 64 sites: the most epochs
-    ((12,), 60),      # fewer sites: not more than the most
-    ((10, 20), 19),   # 60 * 64 / 200 = 19.2
+    ((8, 8), 20),     # 20 * 192 / 64 = 60: the most epochs
+    ((12,), 20),      # fewer sites: not more than the most
+    ((12, 20), 16),   # 20 * 192 / 240 = 16
     ((16, 16), 15),
     ((32, 32), 10),   # 3.75 in proportion: the fewest
 ])
@@ -244,6 +245,27 @@ def test_convac_epoch_rule(shape, expected):
     assert len(clf.history_) == expected
     assert dict(clf.net_.callbacks_)["lr_schedule"].T_max == expected
     assert clf.net_.optimizer_.param_groups[0]["lr"] == pytest.approx(0, abs=1e-12)
+
+
+@pytest.mark.parametrize("shape, n_layers, expected", [
+    ((8, 8), None, (16, 64)),        # the depth rule's 2 layers
+    ((16, 16), None, (16, 16, 64)),  # and its 3
+    ((4, 4), None, (64,)),           # one layer, the last
+    ((12,), 3, (16, 16, 64)),        # a given depth
+])
+def test_convac_width_rule(shape, n_layers, expected):
+    # channels=None gives the last layer 64 channels and the others 16; the
+    # parameter stays None, so a clone on other inputs resolves it again.
+    rng = np.random.default_rng(0)
+    X, y = rng.random((12, int(np.prod(shape)))), np.arange(12) % 2
+    clf = OverlappingConvACClassifier(image_shape=shape, n_layers=n_layers, max_epochs=1,
+                                      batch_size=12, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", NotLearningWarning)
+        clf.fit(X, y)
+    assert clf.channels_ == expected == clf.net_.module_.network.channels
+    assert clf.get_params()["channels"] is None and clone(clf).channels is None
+    assert tuple(clf.net_.module_.network.readout.weight.shape) == (2, 1 + expected[-1])
 
 
 def test_other_families_keep_their_epochs():
