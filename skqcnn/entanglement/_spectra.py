@@ -4,6 +4,7 @@ Everything here works in float64. These functions are the reference that every
 faster method in :mod:`skqcnn.entanglement` is tested against.
 """
 
+import math
 import numbers
 
 import numpy as np
@@ -14,6 +15,9 @@ MAX_AMPLITUDES = 2**22
 
 def positive_order(alpha):
     """``alpha`` as a float, checked to be a Renyi order (``0 <= alpha <= inf``).
+
+    An int beyond the range of floats is ``inf``: the entropies of orders
+    that large equal the min-entropy to float precision.
 
     Raises
     ------
@@ -27,7 +31,10 @@ def positive_order(alpha):
             f"alpha must be a real number (the Renyi order), got {alpha!r} of type "
             f"{type(alpha).__name__}."
         )
-    value = float(alpha)
+    try:
+        value = float(alpha)
+    except OverflowError:
+        value = math.inf if alpha > 0 else -math.inf
     if not value >= 0:
         raise ValueError(
             f"alpha must be >= 0 (0 Hartley, 1 von Neumann, np.inf min-entropy), "

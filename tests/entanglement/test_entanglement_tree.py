@@ -694,6 +694,17 @@ def test_negative_orders(small_network, alpha):
         entropy_from_spectrum([0.5, 0.5], alpha=alpha)
 
 
+def test_an_order_beyond_the_floats_is_the_min_entropy(small_network):
+    # float(10**400) overflows; the entropy of that order is S_inf to float
+    # precision, and -10**400 is a negative order.
+    in_a = np.arange(8) < 4
+    np.testing.assert_array_equal(tree_entropies(small_network, in_a, alpha=10**400),
+                                  tree_entropies(small_network, in_a, alpha=np.inf))
+    assert entropy_from_spectrum([0.75, 0.25], alpha=10**400) == -np.log(0.75)
+    with pytest.raises(ValueError, match="alpha must be >= 0"):
+        entropy_from_spectrum([0.5, 0.5], alpha=-10**400)
+
+
 @pytest.mark.parametrize("alpha", [True, "2", None, [2]])
 def test_orders_of_the_wrong_type(small_network, alpha):
     in_a = np.arange(8) < 4
