@@ -5,7 +5,7 @@ import numbers
 import time
 
 import numpy as np
-from skorch.callbacks import Callback
+from skorch.callbacks import Callback, EarlyStopping
 
 from .._entanglement_history import EntanglementHistory, check_rows
 from ._blas_threads import single_blas_thread
@@ -104,8 +104,9 @@ class EntanglementTracker(Callback):
     measured after every other callback has finished training (early
     stopping restoring the best weights, :class:`BatchNormRecalibration`), so
     they equal the fitted estimator's ``entanglement_entropy`` with the same
-    settings. skorch's ``entropy_<label>`` column keeps the end-of-epoch
-    means. A resumed fit (``warm_start=True``) puts the end-of-epoch rows
+    settings; when early stopping restored an earlier epoch's weights, they
+    carry that epoch's losses. skorch's ``entropy_<label>`` column keeps the
+    end-of-epoch means. A resumed fit (``warm_start=True``) puts the end-of-epoch rows
     back before training on, so its history is that of an uninterrupted fit.
 
     The estimators add a tracker for ``track_entanglement=``; attach one
@@ -278,7 +279,7 @@ class EntanglementTracker(Callback):
             return
         self.epoch_end_rows_ = [row for row in self.history_ if row["epoch"] == epoch]
         self.history_[:] = [row for row in self.history_ if row["epoch"] != epoch]
-        self._record(net, epoch, _losses(net))
+        self._record(net, epoch, _losses(net, _restored_epoch(net)))
 
     def _record(self, net, epoch, losses, log=False):
         start = time.perf_counter()
@@ -307,6 +308,18 @@ class EntanglementTracker(Callback):
         self.seconds_ += time.perf_counter() - start
 
 
-def _losses(net):
-    row = net.history[-1]
+def _losses(net, epoch=None):
+    """The losses of ``epoch`` (None: the last) in skorch's history."""
+    row = net.history[-1] if epoch is None else next(
+        row for row in net.history if row["epoch"] == epoch)
     return {key: row[key] for key in ("train_loss", "valid_loss") if key in row}
+
+
+def _restored_epoch(net):
+    """The epoch whose weights early stopping put back when training ended, or None."""
+    for _, callback in net.callbacks_:
+        if (isinstance(callback, EarlyStopping) and callback.load_best
+                and getattr(callback, "best_model_weights_", None) is not None
+                and callback.best_epoch_ != net.history[-1, "epoch"]):
+            return callback.best_epoch_
+    return None

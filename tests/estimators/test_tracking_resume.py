@@ -294,6 +294,22 @@ def test_last_rows_are_the_fitted_entropies(eight_pixel_digits, every, max_epoch
     assert [row["class"] for row in history[:2]] == [3, 1]
 
 
+def test_last_rows_after_a_restore_carry_the_restored_epochs_losses(eight_pixel_digits):
+    # The last rows describe the fitted network, which early stopping took
+    # from an earlier epoch: they carried the losses of the stopping epoch.
+    X, y = eight_pixel_digits
+    clf = QCNNClassifier(image_shape=(2, 4), max_epochs=30, early_stopping=True,
+                         n_iter_no_change=1, track_entanglement="left_right",
+                         random_state=0).fit(X, y)
+    best = dict(clf.net_.callbacks_)["early_stopping"].best_epoch_
+    assert best < len(clf.history_) < 30
+    last = [row for row in clf.entanglement_history_ if row["epoch"] == len(clf.history_)]
+    assert len(last) == len(clf.classes_)
+    for key in ("train_loss", "valid_loss"):
+        assert {row[key] for row in last} == {clf.history_[best - 1, key]}
+        assert clf.history_[best - 1, key] != clf.history_[-1, key]
+
+
 def test_tracker_binds_to_any_measuring_function():
     from skorch import NeuralNet
 
