@@ -235,7 +235,7 @@ def print_step_split(model, X, y, qcnn_step, n_steps=50):
 
     The forward pass, backward pass and optimizer of the module; within the
     forward pass, the offset columns, batch statistics (the factor
-    normalisation, ``_FactorNorm.batch_affine``) and window-and-pool products
+    normalisation, ``_FactorNorm.batch_rows``) and window-and-pool products
     of all layers, timed by wrapping those calls; and the arithmetic that the
     window products need whatever the code around them, on the same shapes,
     timed alone: the factors (a batched matrix product), their product over
@@ -264,7 +264,7 @@ def print_step_split(model, X, y, qcnn_step, n_steps=50):
     with contextlib.ExitStack() as patches:
         for owner, attribute, name in (
                 (network_class, "_offset_columns", "offset columns"),
-                (_FactorNorm, "batch_affine", "statistics"),
+                (_FactorNorm, "batch_rows", "statistics"),
                 (_WindowPoolProduct, "apply", "window products")):
             patches.enter_context(unittest.mock.patch.object(
                 owner, attribute, timed(name, getattr(owner, attribute),

@@ -1,6 +1,7 @@
 """Overlapping convolutional arithmetic circuit (Levine et al., PRL 2019)."""
 
 import copy
+import functools
 import itertools
 import math
 
@@ -449,14 +450,16 @@ class OverlappingConvACNetwork(nn.Module):
             mean = first / total
             cov = second / total - mean.unsqueeze(2) * mean.unsqueeze(1)
             w = weight.double()
-            map_mean, map_var = _factor_moments(w, mean, cov)
+            map_mean, map_var, _ = _factor_moments(w, mean, cov)
+            map_var = map_var.clamp(min=0)
             norm.running_mean.copy_(map_mean)
             norm.running_var.copy_(map_var)
             ratio = w / torch.sqrt(map_var + norm.eps).unsqueeze(-1)
-            sums = (self._pool_window_sums(_window_sums(ratio, batch_columns, mean),
-                                           h.shape[1:]).transpose(0, 1)
+            sums = (_pooled_window_sums(ratio, batch_columns, mean,
+                                        functools.partial(self._pool_blocks, shape=h.shape[1:])
+                                        ).transpose(0, 1)
                     for h, batch_columns in zip(maps, columns(torch.float64)))
-            # As batch_affine computes it on one batch.
+            # As batch_divisor computes it on one batch.
             _, spread = _moments(sums, dims=(0,) + tuple(range(2, 2 + n_spatial)), correction=1)
             norm.running_spread.copy_(torch.sqrt(spread + norm.eps) / FACTOR_SPREAD)
             # The eval-mode products at their true scale (no rescaling: on
@@ -489,10 +492,10 @@ class OverlappingConvACNetwork(nn.Module):
         ``(local_dim, *image_shape, batch)``."""
         return self._input_map(features).movedim(0, -1)
 
-    def _pool_window_sums(self, sums, shape):
-        """Window sums ``(C, n)`` of a map ``shape = (*positions, batch)``
-        summed over the pooling blocks, as ``(C, batch, *blocks)``."""
-        return pool_sum(sums.view((-1,) + tuple(shape)).movedim(-1, 1), self.pooling)
+    def _pool_blocks(self, rows, shape):
+        """Rows ``(m, n)`` over a map ``shape = (*positions, batch)`` summed
+        over the pooling blocks, as ``(m, batch, *blocks)``."""
+        return pool_sum(rows.view((-1,) + tuple(shape)).movedim(-1, 1), self.pooling)
 
     def _training_layer(self, x, layer):
         """Training-mode layer ``layer`` on a map ``(C_in, *positions, batch)``.
@@ -506,10 +509,9 @@ class OverlappingConvACNetwork(nn.Module):
         """
         positions_and_batch = x.shape[1:]
         columns = self._offset_columns(x)
-        scale, shift = self.norms[layer].batch_affine(
+        rows = self.norms[layer].batch_rows(
             self.conv_weights[layer], columns,
-            lambda sums: self._pool_window_sums(sums, positions_and_batch))
-        rows = _folded_rows(self.conv_weights[layer], scale, shift)
+            functools.partial(self._pool_blocks, shape=positions_and_batch))
         return _WindowPoolProduct.apply(rows, columns, (rows.shape[1],) + positions_and_batch,
                                         self.pooling)
 
@@ -554,45 +556,38 @@ class _FactorNorm(nn.Module):
         self.register_buffer("running_spread", torch.ones(n_channels))
         self.weight = nn.Parameter(torch.ones(n_channels))
 
-    def batch_affine(self, weight, columns, pool_sum):
-        """Training-mode ``(scale, shift)``, shape ``(K^d, C)``, from the batch.
+    def batch_rows(self, weight, columns, pool_sum):
+        """Training-mode folded maps ``(K^d, 1 + r, d)`` from the batch.
 
         The factor is ``scale * W^(k) x + shift * u_0``, as in :meth:`affine`
-        but with the statistics of the batch, which update the running ones.
-        The mean and variance of ``W^(k) x`` over the batch and the output
-        positions are ``W^(k) m_k`` and ``W^(k) C_k W^(k)^T``, from the mean
-        ``m_k`` and covariance ``C_k`` of the input at window offset ``k``, so
-        no map of all ``K^d C`` factor values is standardised. The divisor
-        ``D`` comes from the window sums of ``z``, one matrix product with the
-        input at every offset, and enters without a gradient
-        (:meth:`batch_divisor`). ``weight`` has shape ``(K^d, C, d)`` and
-        ``columns`` holds the input at every offset, ``(K^d, d, n)``
-        (:class:`_OffsetColumns`); ``pool_sum`` sums the pooling blocks of
-        the window sums ``(C, n)``. With one value per (offset, channel)
-        there is no batch variance, and the running statistics are used, as
-        in eval mode; with fewer than ``MIN_SPREAD_VALUES`` window-and-pool
-        sums per channel (the last, incomplete batch of an epoch on a map of
-        one position), ``D`` is the running one.
+        but with the statistics of the batch, which update the running ones,
+        and folded into ``weight`` as :func:`_folded_rows` does. The mean and
+        variance of ``W^(k) x`` over the batch and the output positions are
+        ``W^(k) m_k`` and ``W^(k) C_k W^(k)^T``, from the mean ``m_k`` and
+        covariance ``C_k`` of the input at window offset ``k``, so no map of
+        all ``K^d C`` factor values is standardised. The divisor ``D`` comes
+        from the window-and-pool sums of ``z`` (:func:`_pooled_window_sums`)
+        and enters without a gradient (:meth:`batch_divisor`).
+        ``weight`` has shape ``(K^d, C, d)`` and ``columns`` holds the input at
+        every offset, ``(K^d, d, n)`` (:class:`_OffsetColumns`); ``pool_sum``
+        sums the pooling blocks of rows ``(m, n)`` as ``(m, batch, *blocks)``.
+        With one value
+        per (offset, channel) there is no batch variance, and the running
+        statistics are used, as in eval mode; with fewer than
+        ``MIN_SPREAD_VALUES`` window-and-pool sums per channel (the last,
+        incomplete batch of an epoch on a map of one position), ``D`` is the
+        running one. The gradient is written out (:class:`_BatchFoldedRows`).
         """
-        count = columns.shape[-1]
-        if count == 1:
-            return self.affine()
-        mean, cov = _column_moments(columns)
-        m, var = _factor_moments(weight, mean, cov)
-        sigma = torch.sqrt(var + self.eps)
-        with torch.no_grad():
-            self.running_mean.lerp_(m, self.momentum)
-            self.running_var.lerp_(var * (count / (count - 1)), self.momentum)
-        scale = self.weight / (self.batch_divisor(weight / sigma.unsqueeze(-1), columns, mean,
-                                                  pool_sum) * sigma)
-        return scale, 1.0 - scale * m
+        if columns.shape[-1] == 1:
+            return _folded_rows(weight, *self.affine())
+        return _BatchFoldedRows.apply(weight, self.weight, columns, self, pool_sum)
 
     @torch.no_grad()
     def batch_divisor(self, ratio, columns, mean, pool_sum):
         """Training-mode divisor ``D`` ``(C,)`` from the batch, without a gradient.
 
         ``ratio`` holds ``W^(k) / sigma_k`` ``(K^d, C, d)``; ``columns``,
-        ``mean`` and ``pool_sum`` are as in :meth:`batch_affine`. ``D`` is a
+        ``mean`` and ``pool_sum`` are as in :meth:`batch_rows`. ``D`` is a
         scale set by the data, like the divisor of a running statistic, and
         the gain ``w_c`` learns the rest: its gradient through the window sums
         cost a sixth of a training step at 16 x 16 and did not change what the
@@ -600,7 +595,7 @@ class _FactorNorm(nn.Module):
         ``running_spread``, except with fewer than ``MIN_SPREAD_VALUES`` sums
         per channel, where the running value is returned.
         """
-        summed = pool_sum(_window_sums(ratio, columns, mean))
+        summed = _pooled_window_sums(ratio, columns, mean, pool_sum)
         if summed[0].numel() < MIN_SPREAD_VALUES:
             return self.running_spread.clone()
         # Written out: torch.var over rows of a few thousand values took ten
@@ -636,38 +631,51 @@ class _OffsetColumns(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x, kernel_size):
-        n_spatial = x.dim() - 2
-        before, after = same_padding(kernel_size)
-        padded = x.new_zeros(x.shape[:1] + tuple(n + before + after for n in x.shape[1:-1])
-                             + x.shape[-1:])
+        padded = _padded(x, x.shape, kernel_size)
         padded[0] = 1.0
-        padded[(slice(None),) + tuple(slice(before, before + n) for n in x.shape[1:-1])] = x
-        view = padded
-        for axis, size in enumerate(padded.shape[1:-1], start=1):
-            view = view.unfold(axis, size - kernel_size + 1, 1)
-        # (C, *offsets, batch, *positions) -> (*offsets, C, *positions, batch)
-        order = (tuple(range(1, 1 + n_spatial)) + (0,)
-                 + tuple(range(2 + n_spatial, 2 + 2 * n_spatial)) + (1 + n_spatial,))
+        padded[_interior(x.shape, kernel_size)] = x
         ctx.kernel_size, ctx.shape = kernel_size, x.shape
-        return view.permute(order).reshape(kernel_size**n_spatial, x.shape[0], -1)
+        return _offset_views(padded, kernel_size).reshape(kernel_size**(x.dim() - 2),
+                                                          x.shape[0], -1)
 
     @staticmethod
     def backward(ctx, grad):
         k, shape = ctx.kernel_size, ctx.shape
         n_spatial = len(shape) - 2
-        before = same_padding(k)[0]
-        grad = grad.view((k,) * n_spatial + tuple(shape))
-        result = grad.new_zeros(shape)
-        for offset in itertools.product(range(k), repeat=n_spatial):
-            # Input i is seen at offset o by output i - o + before.
-            inputs = [slice(max(0, o - before), min(n, n + o - before))
-                      for o, n in zip(offset, shape[1:-1])]
-            outputs = [slice(i.start - o + before, i.stop - o + before)
-                       for i, o in zip(inputs, offset)]
-            if all(i.stop > i.start for i in inputs):
-                result[(slice(None),) + tuple(inputs)] += grad[offset][
-                    (slice(None),) + tuple(outputs)]
-        return result, None
+        padded = _padded(grad, shape, k)
+        windows = [_offset_views(padded, k)]
+        for _ in range(n_spatial):
+            windows = [w for stacked in windows for w in stacked.unbind(0)]
+        for window, offset_grad in zip(windows, grad.view((k**n_spatial,) + shape).unbind(0)):
+            window.add_(offset_grad)
+        return padded[_interior(shape, k)], None
+
+
+def _padded(like, shape, kernel_size):
+    """Zeros of the dtype and device of ``like``, the shape of a map ``shape``
+    ``(C, *positions, batch)`` padded as ``padding="same"``."""
+    before, after = same_padding(kernel_size)
+    return like.new_zeros(shape[:1] + tuple(n + before + after for n in shape[1:-1])
+                          + shape[-1:])
+
+
+def _interior(shape, kernel_size):
+    """Index of the map ``shape`` ``(C, *positions, batch)`` in its padded
+    map (:func:`_padded`)."""
+    before = same_padding(kernel_size)[0]
+    return (slice(None),) + tuple(slice(before, before + n) for n in shape[1:-1])
+
+
+def _offset_views(padded, kernel_size):
+    """The views of a padded map ``(C, *positions, batch)`` read at every
+    window offset, ``(*offsets, C, *positions, batch)``."""
+    n_spatial = padded.dim() - 2
+    view = padded
+    for axis, size in enumerate(padded.shape[1:-1], start=1):
+        view = view.unfold(axis, size - kernel_size + 1, 1)
+    # (C, *offsets, batch, *positions) -> (*offsets, C, *positions, batch)
+    return view.permute(tuple(range(1, 1 + n_spatial)) + (0,)
+                        + tuple(range(2 + n_spatial, 2 + 2 * n_spatial)) + (1 + n_spatial,))
 
 
 class _WindowPoolProduct(torch.autograd.Function):
@@ -712,7 +720,9 @@ class _WindowPoolProduct(torch.autograd.Function):
         grad_factors = spread.reshape(1, rows.shape[1], -1) / factors
         grad_rows = grad_columns = None
         if ctx.needs_input_grad[0]:
-            grad_rows = torch.bmm(grad_factors, columns.transpose(1, 2))
+            # Transposed: with the long dimension n inner to both operands
+            # the CPU product took a fifth less time.
+            grad_rows = torch.bmm(columns, grad_factors.transpose(1, 2)).transpose(1, 2)
         if ctx.needs_input_grad[1]:
             grad_columns = torch.bmm(rows.transpose(1, 2), grad_factors)
         return grad_rows, grad_columns, None, None
@@ -728,17 +738,10 @@ def _pooled_product(factors, shape, pooling):
 def _unpool(h, pooling, sizes):
     """Back from pooling blocks to the positions they hold: a map ``(C,
     *blocks, batch)`` as ``(C, *sizes, batch)``, every position holding its
-    block's value (a clipped last block holds fewer). One copy, through a
-    broadcast view."""
-    blocks = h.shape[1:-1]
-    ends = h.shape[:1], h.shape[-1:]
-    view = h.reshape(ends[0] + tuple(itertools.chain.from_iterable((n, 1) for n in blocks))
-                     + ends[1])
-    expanded = view.expand(ends[0] + tuple(
-        itertools.chain.from_iterable((n, pooling) for n in blocks)) + ends[1])
-    h = expanded.reshape(ends[0] + tuple(n * pooling for n in blocks) + ends[1])
+    block's value (a clipped last block holds fewer). One gather per axis: a
+    copy through a broadcast view of the blocks took half as long again."""
     for axis, size in enumerate(sizes, start=1):
-        h = h.narrow(axis, 0, size)
+        h = h.index_select(axis, torch.arange(size, device=h.device) // pooling)
     return h
 
 
@@ -769,7 +772,7 @@ def _global_log_product(h, log_scale, floored=False):
 def _folded_rows(weight, scale, shift):
     """Maps of one layer, ``(K^d, 1 + r, C_in)``: the factor normalisation's
     ``(scale, shift)`` (eval mode's :meth:`_FactorNorm.affine` or training
-    mode's :meth:`_FactorNorm.batch_affine`) folded into ``weight``, its
+    mode's :class:`_BatchFoldedRows`) folded into ``weight``, its
     shift multiplying the constant channel, and row 0 copying the constant
     channel."""
     constant_row = weight.new_zeros(1, 1, weight.shape[2])
@@ -782,53 +785,103 @@ def _column_moments(columns):
     """Mean ``(K^d, d)`` and biased covariance ``(K^d, d, d)`` of the input at
     every window offset, over its last dimension (the batch and the output
     positions), from the columns of :class:`_OffsetColumns`."""
-    return _ColumnMoments.apply(columns)
-
-
-class _ColumnMoments(torch.autograd.Function):
-    """:func:`_column_moments` with a gradient of one matrix product.
-
-    With ``G`` the gradient of the covariance and ``g`` that of the mean,
-    the gradient of the columns is ``((G + G^T) (c - mean) + g) / n``;
-    autograd's, through the product of the columns with their own
-    transpose, is two matrix products, two scalings and their sum.
-    """
-
-    @staticmethod
-    def forward(ctx, columns):
-        count = columns.shape[-1]
-        mean = columns.mean(dim=-1)
-        outer = mean.unsqueeze(2) * mean.unsqueeze(1)
-        cov = torch.baddbmm(outer, columns, columns.transpose(1, 2), beta=-1.0, alpha=1.0 / count)
-        ctx.save_for_backward(columns, mean)
-        return mean, cov
-
-    @staticmethod
-    def backward(ctx, grad_mean, grad_cov):
-        columns, mean = ctx.saved_tensors
-        count = columns.shape[-1]
-        symmetric = (grad_cov + grad_cov.transpose(1, 2)) / count
-        shift = grad_mean / count - torch.matmul(symmetric, mean.unsqueeze(-1)).squeeze(-1)
-        return torch.bmm(symmetric, columns).add_(shift.unsqueeze(-1))
+    mean = columns.mean(dim=-1)
+    outer = mean.unsqueeze(2) * mean.unsqueeze(1)
+    count = columns.shape[-1]
+    return mean, torch.baddbmm(outer, columns, columns.transpose(1, 2), beta=-1.0,
+                               alpha=1.0 / count)
 
 
 def _factor_moments(weight, mean, cov):
     """Mean and variance ``(K^d, C)`` of every factor map ``W^(k) x`` from the
-    mean and covariance of the input at each offset."""
-    return ((weight * mean.unsqueeze(1)).sum(dim=-1),
-            (torch.matmul(weight, cov) * weight).sum(dim=-1).clamp(min=0))
+    mean and covariance of the input at each offset, and ``W^(k) C_k``
+    ``(K^d, C, d)``. The variance is not clipped at 0: round-off can make a
+    vanishing one slightly negative."""
+    weighted_cov = torch.bmm(weight, cov)
+    return (torch.bmm(weight, mean.unsqueeze(-1)).squeeze(-1),
+            (weighted_cov * weight).sum(dim=-1), weighted_cov)
 
 
-def _window_sums(ratio, columns, mean):
-    """Sums over every window of ``z = (W^(k) x - m_k) / sigma_k``, shape ``(C, n)``.
+class _BatchFoldedRows(torch.autograd.Function):
+    """Training-mode folded maps of one layer from its batch, with a written-out gradient.
+
+    ``apply(weight, gain, columns, norm, pool_sum)``: ``weight`` ``(K^d, r, d)``
+    and ``gain`` ``(r,)`` are the parameters of the layer and of its
+    :class:`_FactorNorm` ``norm``, ``columns`` its input at every offset
+    (:class:`_OffsetColumns`) and ``pool_sum`` as in
+    :meth:`_FactorNorm.batch_rows`. The rows are those of
+    :func:`_folded_rows` with ``scale = gain / (D sigma)`` and ``shift = 1 -
+    scale m``, where ``m`` and ``sigma**2`` are the batch mean and variance
+    of every factor map (:func:`_column_moments`, :func:`_factor_moments`)
+    and ``D`` the divisor (:meth:`_FactorNorm.batch_divisor`, without a
+    gradient); the forward pass updates the running statistics of ``norm``.
+
+    Autograd would record some forty small operators for these statistics
+    and as many again for their gradient, and at 8 x 8 a training step is
+    mostly the cost per operator. Written out, the gradient of the scales
+    goes to ``sigma`` and ``m``, from them to ``weight`` and to the mean
+    and covariance of the columns, and from those to the columns in one
+    matrix product: ``((G + G^T) (c - mean) + g) / n`` for the gradients
+    ``G`` of the covariance and ``g`` of the mean.
+    """
+
+    @staticmethod
+    def forward(ctx, weight, gain, columns, norm, pool_sum):
+        count = columns.shape[-1]
+        mean, cov = _column_moments(columns)
+        m, raw_var, weighted_cov = _factor_moments(weight, mean, cov)
+        var = raw_var.clamp(min=0)
+        sigma = torch.sqrt(var + norm.eps)
+        norm.running_mean.lerp_(m, norm.momentum)
+        norm.running_var.lerp_(var * (count / (count - 1)), norm.momentum)
+        inverse = 1.0 / (norm.batch_divisor(weight / sigma.unsqueeze(-1), columns, mean, pool_sum)
+                         * sigma)
+        scale = gain * inverse
+        ctx.save_for_backward(weight, columns, mean, weighted_cov, sigma, inverse, scale, m,
+                              raw_var >= 0)
+        return _folded_rows(weight, scale, 1.0 - scale * m)
+
+    @staticmethod
+    def backward(ctx, grad):
+        weight, columns, mean, weighted_cov, sigma, inverse, scale, m, unclipped = \
+            ctx.saved_tensors
+        grad = grad[:, 1:]
+        grad_shift = grad[..., 0]
+        grad_scale = (grad * weight).sum(dim=-1) - m * grad_shift
+        grad_m = -scale * grad_shift
+        # scale = gain / (D sigma) and sigma = sqrt(var + eps).
+        grad_var = torch.where(unclipped, -0.5 * grad_scale * scale / sigma.square(), 0.0)
+        grad_weight = grad_gain = grad_columns = None
+        if ctx.needs_input_grad[0]:
+            grad_weight = (scale.unsqueeze(-1) * grad + 2.0 * grad_var.unsqueeze(-1) * weighted_cov
+                           + grad_m.unsqueeze(-1) * mean.unsqueeze(1))
+        if ctx.needs_input_grad[1]:
+            grad_gain = (grad_scale * inverse).sum(dim=0)
+        if ctx.needs_input_grad[2]:
+            count = columns.shape[-1]
+            # The gradients of the covariance (symmetric) and of the mean.
+            grad_cov = torch.bmm(weight.transpose(1, 2) * grad_var.unsqueeze(1), weight)
+            grad_mean = torch.bmm(grad_m.unsqueeze(1), weight).squeeze(1)
+            symmetric = (2.0 / count) * grad_cov
+            shift = grad_mean / count - torch.bmm(symmetric, mean.unsqueeze(-1)).squeeze(-1)
+            grad_columns = torch.bmm(symmetric, columns).add_(shift.unsqueeze(-1))
+        return grad_weight, grad_gain, grad_columns, None, None
+
+
+def _pooled_window_sums(ratio, columns, mean, pool_sum):
+    """Sums of ``z = (W^(k) x - m_k) / sigma_k`` over every window and pooling
+    block, ``(C, batch, *blocks)``.
 
     ``ratio`` holds ``W^(k) / sigma_k`` as ``(K^d, C, d)``, ``columns`` the
-    input at every offset, ``(K^d, d, n)``, and ``mean`` its mean over the
-    data at every offset, ``(K^d, d)``. One matrix product over every offset
-    and input channel.
+    input at every offset, ``(K^d, d, n)``, ``mean`` its mean over the data
+    at every offset, ``(K^d, d)``, and ``pool_sum`` sums the pooling blocks
+    of rows ``(m, n)`` as ``(m, batch, *blocks)``. The maps are linear, so
+    the centred columns are pooled first and one matrix product over every
+    offset and input channel works on ``P^d`` times fewer columns.
     """
-    sums = torch.mm(ratio.transpose(0, 1).flatten(1), columns.flatten(0, 1))
-    return sums - (ratio * mean.unsqueeze(1)).sum(dim=(0, 2)).unsqueeze(1)
+    pooled = pool_sum((columns - mean.unsqueeze(-1)).flatten(0, 1))
+    sums = torch.mm(ratio.transpose(0, 1).flatten(1), pooled.flatten(1))
+    return sums.view(ratio.shape[1:2] + pooled.shape[1:])
 
 
 def _moments(tensors, dims, correction=0):

@@ -632,20 +632,67 @@ def test_unpool_gives_every_position_its_block(blocks, sizes):
         assert torch.equal(unpooled[(slice(None),) + position], h[(slice(None),) + block])
 
 
-def test_column_moments_and_their_gradient():
-    # The mean and biased covariance over the last axis, against numpy; the
-    # written-out gradient against finite differences.
+def test_column_moments_against_numpy():
+    # The mean and biased covariance over the last axis.
     from skqcnn.nn._convac import _column_moments
 
     gen = torch.Generator().manual_seed(2)
-    columns = (torch.rand(4, 3, 11, generator=gen, dtype=torch.float64) + 0.5).requires_grad_()
+    columns = torch.rand(4, 3, 11, generator=gen, dtype=torch.float64) + 0.5
     mean, cov = _column_moments(columns)
     for k in range(4):
-        values = columns[k].detach().numpy()
-        np.testing.assert_allclose(mean[k].detach().numpy(), values.mean(axis=1), rtol=1e-14)
-        np.testing.assert_allclose(cov[k].detach().numpy(), np.cov(values, bias=True),
+        values = columns[k].numpy()
+        np.testing.assert_allclose(mean[k].numpy(), values.mean(axis=1), rtol=1e-14)
+        np.testing.assert_allclose(cov[k].numpy(), np.cov(values, bias=True),
                                    rtol=1e-12, atol=1e-15)
-    assert torch.autograd.gradcheck(_column_moments, (columns,))
+
+
+@pytest.mark.parametrize("constant_map", [False, True])
+def test_batch_folded_rows_and_their_gradient_are_autograds(constant_map):
+    # The training-mode maps with the batch statistics folded in, and their
+    # written-out gradient in the weights, the gains and the columns, against
+    # autograd through the statistics written plainly (the divisor, a batch
+    # statistic without a gradient, from the same running state). A factor map
+    # constant over the batch (zero variance, clipped by round-off) has the
+    # gradient of autograd's clip.
+    from skqcnn.nn._convac import _folded_rows
+
+    gen = torch.Generator().manual_seed(7)
+    net = OverlappingConvACNetwork((5, 4), 3, (3,), 3, 2, pooling=2, generator=gen).double()
+    norm = net.norms[0]
+    weight = (torch.randn(9, 3, 3, generator=gen, dtype=torch.float64)).requires_grad_()
+    with torch.no_grad():
+        norm.weight.copy_(1.0 + 0.3 * torch.randn(3, generator=gen, dtype=torch.float64))
+        if constant_map:
+            weight[:, 1, 1:] = 0.0
+    x = net._training_map(_fourier_features((6, 20), seed=8).double()).requires_grad_()
+    columns = net._offset_columns(x)
+
+    def pool(sums):
+        return net._pool_blocks(sums, x.shape[1:])
+
+    before = {name: b.clone() for name, b in norm.named_buffers()}
+    rows = norm.batch_rows(weight, columns, pool)
+    spread = norm.running_spread.clone()
+    for name, b in norm.named_buffers():
+        b.copy_(before[name])
+    mean = columns.mean(dim=-1)
+    centred = columns - mean.unsqueeze(-1)
+    cov = centred @ centred.transpose(1, 2) / columns.shape[-1]
+    m = torch.einsum("kcd,kd->kc", weight, mean)
+    var = torch.einsum("kcd,kde,kce->kc", weight, cov, weight).clamp(min=0)
+    sigma = torch.sqrt(var + norm.eps)
+    divisor = norm.batch_divisor(weight / sigma.unsqueeze(-1), columns, mean, pool)
+    scale = norm.weight / (divisor * sigma)
+    expected = _folded_rows(weight, scale, 1.0 - scale * m)
+    torch.testing.assert_close(rows, expected, rtol=1e-12, atol=1e-14)
+    torch.testing.assert_close(norm.running_spread, spread, rtol=1e-14, atol=0)
+    assert bool((var == 0).any()) == constant_map
+    upstream = torch.randn(rows.shape, generator=gen, dtype=torch.float64)
+    inputs = (weight, norm.weight, x)
+    actual = torch.autograd.grad(rows, inputs, upstream)
+    wanted = torch.autograd.grad(expected, inputs, upstream)
+    for a, e in zip(actual, wanted):
+        torch.testing.assert_close(a, e, rtol=1e-10, atol=1e-12)
 
 
 def test_training_mode_gradient_matches_finite_differences(monkeypatch):
@@ -694,8 +741,9 @@ def test_divisor_has_no_gradient_and_is_the_batch_spread():
     def pool(sums):
         return pool_sum(sums.view(-1, 6, 7).movedim(-1, 1), 2)
 
-    scale, _ = norm.batch_affine(weight, columns, pool)
+    rows = norm.batch_rows(weight, columns, pool)
     with torch.no_grad():
+        scale = rows[:, 1:, 1] / weight[:, :, 1]
         values = torch.einsum("kcd,kdn->kcn", weight, columns)
         sigma = torch.sqrt(values.var(dim=2, correction=0) + norm.eps)
         z = (values - values.mean(dim=2, keepdim=True)) / sigma.unsqueeze(-1)
@@ -727,8 +775,9 @@ def test_divisor_of_a_one_position_map_needs_eight_sums(batch, updated):
     x = net._training_map(_fourier_features((batch, 16), seed=1).double())
     columns = net._offset_columns(x)
     with torch.no_grad():
-        scale, _ = norm.batch_affine(
+        rows = norm.batch_rows(
             weight, columns, lambda sums: pool_sum(sums.view((-1, 4, 4, batch)).movedim(-1, 1), 4))
+        scale = rows[:, 1:, 1] / weight[:, :, 1]
         maps = torch.bmm(weight, columns)
     assert bool((norm.running_spread != 7.0).all()) == updated
     if not updated:
