@@ -257,6 +257,11 @@ class OverlappingConvACNetwork(nn.Module):
         -------
         scores : torch.Tensor of shape (batch, n_classes)
         """
+        if self.training and features.shape[0] > 1:
+            return _TrainingHead.apply(self._last_training_map(features), self,
+                                       self.top_norm.weight, self.top_norm.bias,
+                                       self.readout_norm.weight, self.readout_norm.bias,
+                                       self.readout.weight)
         log_abs, sign = self._pooled_log(features)
         return self.readout(self.readout_norm(sign * torch.exp(log_abs)))
 
@@ -378,6 +383,11 @@ class OverlappingConvACNetwork(nn.Module):
             _, last = eval_network(self._input_map(features), self._eval_rows(), self.kernel_size,
                                    self.pooling, self.top_norm.affine())
             return _global_log_product(*last)
+        h = self._last_training_map(features)
+        return _global_log_product(self.top_norm(h.movedim(-1, 0)), None, floored=True)
+
+    def _last_training_map(self, features):
+        """The last layer's training-mode products ``(1 + r_L, *positions, batch)``."""
         # Maps (C, *positions, batch): every layer's factors are then one
         # batched matrix product over the window offsets, their product a
         # reduction over the leading dimension, and a window's shift moves
@@ -385,7 +395,7 @@ class OverlappingConvACNetwork(nn.Module):
         h = self._training_map(features)
         for layer in range(len(self.channels)):
             h = self._training_layer(h, layer)
-        return _global_log_product(self.top_norm(h.movedim(-1, 0)), None, floored=True)
+        return h
 
     @torch.no_grad()
     def recalibrate_from_data(self, batches):
@@ -726,6 +736,97 @@ class _WindowPoolProduct(torch.autograd.Function):
         if ctx.needs_input_grad[1]:
             grad_columns = torch.bmm(rows.transpose(1, 2), grad_factors)
         return grad_rows, grad_columns, None, None
+
+
+class _TrainingHead(torch.autograd.Function):
+    """Training-mode scores from the last map, with a written-out gradient.
+
+    ``apply(h, network, top_weight, top_bias, readout_norm_weight,
+    readout_norm_bias, readout_weight)``: ``h`` ``(1 + r, *positions,
+    batch)`` holds the last layer's products and the parameters are those of
+    ``network.top_norm``, ``network.readout_norm`` and ``network.readout``.
+    The same function as the modules in training mode, for a batch of at
+    least two samples (where both normalisations use the batch's
+    statistics): ``top_norm``, the global product as a sum of floored
+    logarithms with a separate sign (:func:`_global_log_product`), the batch
+    log-scale, ``readout_norm`` and the readout; the forward pass updates the
+    running statistics as the modules do. These maps hold a few values per
+    sample, and through the modules autograd recorded some seventy operators
+    for them and their gradient.
+    """
+
+    @staticmethod
+    def forward(ctx, h, network, top_weight, top_bias, norm_weight, norm_bias, readout_weight):
+        top, norm = network.top_norm, network.readout_norm
+        maps = h.reshape(h.shape[0], -1, h.shape[-1])  # (C, positions, batch)
+        values, top_normalised, top_inverse = _batch_norm_rows(maps[1:], top, top_weight,
+                                                               top_bias)
+        maps = torch.cat((maps[:1], values))
+        log_abs, sign = _global_log_product(maps.permute(2, 0, 1), None, floored=True)
+        log_abs, sign = log_abs.t(), sign.t()  # (C, batch)
+        log_scale = log_abs[1:].mean(dim=1)
+        network.running_log_scale.lerp_(log_scale, network.log_scale_momentum)
+        pooled = sign * torch.exp(torch.cat((log_abs[:1], log_abs[1:] - log_scale.unsqueeze(1))))
+        normalised, norm_normalised, norm_inverse = _batch_norm_rows(pooled[1:], norm,
+                                                                     norm_weight, norm_bias)
+        readout_input = torch.cat((pooled[:1], normalised))
+        ctx.save_for_backward(maps, top_normalised, top_inverse, top_weight, pooled,
+                              norm_normalised, norm_inverse, norm_weight, readout_input,
+                              readout_weight)
+        ctx.shape = h.shape
+        return torch.mm(readout_input.t(), readout_weight.t())
+
+    @staticmethod
+    def backward(ctx, grad):
+        (maps, top_normalised, top_inverse, top_weight, pooled, norm_normalised, norm_inverse,
+         norm_weight, readout_input, readout_weight) = ctx.saved_tensors
+        grad_readout = torch.mm(grad.t(), readout_input.t())
+        grad_input = torch.mm(readout_weight.t(), grad.t())  # (C, batch)
+        grad_pooled, grad_norm_weight, grad_norm_bias = _batch_norm_rows_backward(
+            grad_input[1:], norm_normalised, norm_inverse, norm_weight)
+        grad_log = torch.cat((grad_input[:1], grad_pooled)) * pooled
+        # The batch log-scale is subtracted with its gradient.
+        grad_log[1:] -= grad_log[1:].mean(dim=1, keepdim=True)
+        # d log max(|m|, tiny) / dm is 1 / m where |m| >= tiny, else 0.
+        grad_maps = torch.where(maps.abs() >= torch.finfo(maps.dtype).tiny,
+                                grad_log.unsqueeze(1) / maps, 0.0)
+        grad_values, grad_top_weight, grad_top_bias = _batch_norm_rows_backward(
+            grad_maps[1:], top_normalised, top_inverse, top_weight)
+        grad_h = torch.cat((grad_maps[:1], grad_values)).view(ctx.shape)
+        return (grad_h, None, grad_top_weight, grad_top_bias, grad_norm_weight, grad_norm_bias,
+                grad_readout)
+
+
+def _batch_norm_rows(x, norm, weight, bias):
+    """Training-mode BatchNorm of ``x`` ``(C, ...)`` per row, over all its other
+    dimensions, by the statistics of ``x`` and the ``eps`` of the
+    :class:`~skqcnn.nn.ConstantChannelBatchNorm` ``norm``, whose running
+    statistics it updates as :func:`torch.nn.functional.batch_norm` does:
+    the output, ``x`` standardised and the inverse standard deviations."""
+    dims = tuple(range(1, x.dim()))
+    shape = (-1,) + (1,) * len(dims)
+    mean = x.mean(dim=dims)
+    centred = x - mean.view(shape)
+    var = centred.square().mean(dim=dims)
+    count = x[0].numel()
+    norm.running_mean.lerp_(mean, norm.momentum)
+    norm.running_var.lerp_(var * (count / (count - 1)), norm.momentum)
+    norm.values_per_channel = count
+    inverse = torch.rsqrt(var + norm.eps)
+    normalised = centred * inverse.view(shape)
+    return (torch.addcmul(bias.view(shape), normalised, weight.view(shape)), normalised,
+            inverse)
+
+
+def _batch_norm_rows_backward(grad, normalised, inverse, weight):
+    """Gradients of :func:`_batch_norm_rows` in its input, weight and bias."""
+    dims = tuple(range(1, grad.dim()))
+    shape = (-1,) + (1,) * len(dims)
+    count = grad[0].numel()
+    grad_weight = (grad * normalised).sum(dim=dims)
+    grad_bias = grad.sum(dim=dims)
+    grad_x = grad - (grad_bias / count).view(shape) - normalised * (grad_weight / count).view(shape)
+    return grad_x * (weight * inverse).view(shape), grad_weight, grad_bias
 
 
 def _pooled_product(factors, shape, pooling):

@@ -1,5 +1,6 @@
 """Overlapping ConvAC and deep RAC networks."""
 
+import copy
 import itertools
 import math
 
@@ -502,20 +503,17 @@ def test_2d_layer_matches_a_loop_over_windows(training):
     np.testing.assert_allclose(h[:, 0].numpy(), 1.0, rtol=1e-12)
 
 
-def test_an_exact_zero_before_the_global_product_keeps_training_finite():
+@pytest.mark.parametrize("batch", [16, 1])
+def test_an_exact_zero_before_the_global_product_keeps_training_finite(batch):
     # A value of top_norm that rounds to exactly 0 made the batch log-scale
     # -inf and the scores NaN (a default 8 x 8 fit met one in 20 epochs).
-    # Training and recalibration floor its logarithm.
+    # Training (the fused head on 16 samples, the modules on one) and
+    # recalibration floor its logarithm; here a whole channel is 0.
     net = OverlappingConvACNetwork((8, 8), 3, (4, 4), 3, 10, pooling=2,
                                    generator=torch.Generator().manual_seed(0))
-    features = _fourier_features((16, 64))
-
-    def zero_one_value(module, inputs, output):
-        output = output.clone()
-        output[0, 1].flatten()[0] = 0.0
-        return output
-
-    net.top_norm.register_forward_hook(zero_one_value)
+    with torch.no_grad():
+        net.top_norm.weight[1] = net.top_norm.bias[1] = 0.0
+    features = _fourier_features((batch, 64))
     scores = net.train()(features)
     grads = torch.autograd.grad(scores.square().sum(), list(net.parameters()))
     assert torch.isfinite(scores).all() and all(torch.isfinite(g).all() for g in grads)
@@ -523,6 +521,39 @@ def test_an_exact_zero_before_the_global_product_keeps_training_finite():
     net.recalibrate_from_data([features])
     assert torch.isfinite(net.running_log_scale).all()
     assert torch.isfinite(net.readout_norm.running_mean).all()
+
+
+@pytest.mark.parametrize("zero_channel", [False, True])
+def test_training_head_is_the_modules(zero_channel):
+    # On batches of two samples or more the training-mode scores after the
+    # last layer are one function with a written-out gradient; the modules
+    # (top_norm, the global product, the log-scale, readout_norm, readout),
+    # which a batch of one still uses, give the same scores, gradients and
+    # running statistics. A channel of exact zeros has the floored
+    # logarithm's gradient, 0.
+    gen = torch.Generator().manual_seed(9)
+    net = OverlappingConvACNetwork((6, 5), 3, (3, 4), 3, 4, pooling=2, generator=gen).double()
+    with torch.no_grad():
+        for p in net.parameters():
+            p.add_(0.1 * torch.randn(p.shape, generator=gen, dtype=p.dtype))
+        if zero_channel:
+            net.top_norm.weight[2] = net.top_norm.bias[2] = 0.0
+    modules = copy.deepcopy(net)
+    features = _fourier_features((7, 30), seed=10).double().requires_grad_()
+    fused = net.train()(features)
+    log_abs, sign = modules.train()._pooled_log(features)
+    expected = modules.readout(modules.readout_norm(sign * torch.exp(log_abs)))
+    torch.testing.assert_close(fused, expected, rtol=1e-12, atol=1e-14)
+    upstream = torch.randn(fused.shape, generator=gen, dtype=fused.dtype)
+    actual = torch.autograd.grad(fused, [features, *net.parameters()], upstream)
+    wanted = torch.autograd.grad(expected, [features, *modules.parameters()], upstream)
+    for a, e in zip(actual, wanted):
+        torch.testing.assert_close(a, e, rtol=1e-10, atol=1e-12)
+    buffers = dict(modules.named_buffers())
+    for name, value in net.named_buffers():
+        torch.testing.assert_close(value, buffers[name], rtol=1e-12, atol=1e-14)
+    for norm, other in ((net.top_norm, modules.top_norm), (net.readout_norm, modules.readout_norm)):
+        assert norm.values_per_channel == other.values_per_channel > 1
 
 
 def test_recalibration_reproduces_training_mode_on_the_whole_data():
