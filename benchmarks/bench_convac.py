@@ -66,7 +66,8 @@ from _digits import compile_comparison, digits_split, timed_fit
 
 from skqcnn import OverlappingConvACClassifier, QCNNClassifier
 from skqcnn.nn import LocalBasis
-from skqcnn.nn._convac import OverlappingConvACNetwork, _FactorNorm, _WindowPoolProduct
+import skqcnn.nn._convac as convac_module
+from skqcnn.nn._convac import OverlappingConvACNetwork
 
 TARGETS = {8: (0.973, 1.2), 16: (0.97, 2.0), 32: (0.95, 2.0)}
 
@@ -235,7 +236,7 @@ def print_step_split(model, X, y, qcnn_step, n_steps=50):
 
     The forward pass, backward pass and optimizer of the module; within the
     forward pass, the offset columns, batch statistics (the factor
-    normalisation, ``_FactorNorm.batch_rows``) and window-and-pool products
+    normalisation, ``_batch_folded_rows``) and window-and-pool products
     of all layers, timed by wrapping those calls; and the arithmetic that the
     window products need whatever the code around them, on the same shapes,
     timed alone: the factors (a batched matrix product), their product over
@@ -260,15 +261,13 @@ def print_step_split(model, X, y, qcnn_step, n_steps=50):
             return result
         return call
 
-    network_class = type(module.network)
     with contextlib.ExitStack() as patches:
-        for owner, attribute, name in (
-                (network_class, "_offset_columns", "offset columns"),
-                (_FactorNorm, "batch_rows", "statistics"),
-                (_WindowPoolProduct, "apply", "window products")):
+        for attribute, name in (("_offset_columns", "offset columns"),
+                                ("_batch_folded_rows", "statistics"),
+                                ("_window_pool_product", "window products")):
             patches.enter_context(unittest.mock.patch.object(
-                owner, attribute, timed(name, getattr(owner, attribute),
-                                        record_shapes=name == "window products")))
+                convac_module, attribute, timed(name, getattr(convac_module, attribute),
+                                                record_shapes=name == "window products")))
         for step in range(3 + n_steps):
             if step == 3:
                 totals.clear()

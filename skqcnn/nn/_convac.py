@@ -446,7 +446,7 @@ class OverlappingConvACNetwork(nn.Module):
             # not stored: all of it would not fit in memory on large images.
             def columns(dtype):
                 for h in maps:
-                    yield self._offset_columns(h.to(dtype))
+                    yield _offset_columns(h.to(dtype), self.kernel_size)
 
             # Its moments, in float64, give those of every factor map, as in
             # training mode.
@@ -475,8 +475,8 @@ class OverlappingConvACNetwork(nn.Module):
             # The eval-mode products at their true scale (no rescaling: on
             # data they stay in range), the next layer's input.
             rows = _folded_rows(weight, *norm.affine())
-            maps = [_pooled_product(torch.bmm(rows, batch_columns), (-1,) + h.shape[1:],
-                                    self.pooling)
+            maps = [_window_pool_product(rows, batch_columns, (-1,) + h.shape[1:],
+                                         self.pooling)[1]
                     for h, batch_columns in zip(maps, columns(weight.dtype))]
         maps = [h.movedim(-1, 0) for h in maps]
         top_mean, top_var = _moments([h[:, 1:] for h in maps],
@@ -515,21 +515,13 @@ class OverlappingConvACNetwork(nn.Module):
         folds into the maps as in eval mode, and the ``K^d (1 + r)`` factors
         of every position are one batched matrix product: no map of factor
         values is standardised, and the window product is a reduction over
-        the offsets. Returns the pooled products ``(1 + r, *positions, batch)``.
+        the offsets (:class:`_TrainingLayer`). Returns the pooled products
+        ``(1 + r, *positions, batch)``.
         """
-        positions_and_batch = x.shape[1:]
-        columns = self._offset_columns(x)
-        rows = self.norms[layer].batch_rows(
-            self.conv_weights[layer], columns,
-            functools.partial(self._pool_blocks, shape=positions_and_batch))
-        return _WindowPoolProduct.apply(rows, columns, (rows.shape[1],) + positions_and_batch,
-                                        self.pooling)
-
-    def _offset_columns(self, x):
-        """The input at every window offset, ``(K^d, C_in, prod(positions) * batch)``,
-        from a map ``(C_in, *positions, batch)``, padded with ``e_0``
-        (:class:`_OffsetColumns`)."""
-        return _OffsetColumns.apply(x, self.kernel_size)
+        norm = self.norms[layer]
+        return _TrainingLayer.apply(x, self.conv_weights[layer], norm.weight, norm,
+                                    self.kernel_size, self.pooling,
+                                    functools.partial(self._pool_blocks, shape=x.shape[1:]))
 
 
 class _FactorNorm(nn.Module):
@@ -566,38 +558,12 @@ class _FactorNorm(nn.Module):
         self.register_buffer("running_spread", torch.ones(n_channels))
         self.weight = nn.Parameter(torch.ones(n_channels))
 
-    def batch_rows(self, weight, columns, pool_sum):
-        """Training-mode folded maps ``(K^d, 1 + r, d)`` from the batch.
-
-        The factor is ``scale * W^(k) x + shift * u_0``, as in :meth:`affine`
-        but with the statistics of the batch, which update the running ones,
-        and folded into ``weight`` as :func:`_folded_rows` does. The mean and
-        variance of ``W^(k) x`` over the batch and the output positions are
-        ``W^(k) m_k`` and ``W^(k) C_k W^(k)^T``, from the mean ``m_k`` and
-        covariance ``C_k`` of the input at window offset ``k``, so no map of
-        all ``K^d C`` factor values is standardised. The divisor ``D`` comes
-        from the window-and-pool sums of ``z`` (:func:`_pooled_window_sums`)
-        and enters without a gradient (:meth:`batch_divisor`).
-        ``weight`` has shape ``(K^d, C, d)`` and ``columns`` holds the input at
-        every offset, ``(K^d, d, n)`` (:class:`_OffsetColumns`); ``pool_sum``
-        sums the pooling blocks of rows ``(m, n)`` as ``(m, batch, *blocks)``.
-        With one value
-        per (offset, channel) there is no batch variance, and the running
-        statistics are used, as in eval mode; with fewer than
-        ``MIN_SPREAD_VALUES`` window-and-pool sums per channel (the last,
-        incomplete batch of an epoch on a map of one position), ``D`` is the
-        running one. The gradient is written out (:class:`_BatchFoldedRows`).
-        """
-        if columns.shape[-1] == 1:
-            return _folded_rows(weight, *self.affine())
-        return _BatchFoldedRows.apply(weight, self.weight, columns, self, pool_sum)
-
     @torch.no_grad()
     def batch_divisor(self, ratio, columns, mean, pool_sum):
         """Training-mode divisor ``D`` ``(C,)`` from the batch, without a gradient.
 
         ``ratio`` holds ``W^(k) / sigma_k`` ``(K^d, C, d)``; ``columns``,
-        ``mean`` and ``pool_sum`` are as in :meth:`batch_rows`. ``D`` is a
+        ``mean`` and ``pool_sum`` are as in :func:`_batch_folded_rows`. ``D`` is a
         scale set by the data, like the divisor of a running statistic, and
         the gain ``w_c`` learns the rest: its gradient through the window sums
         cost a sixth of a training step at 16 x 16 and did not change what the
@@ -606,7 +572,7 @@ class _FactorNorm(nn.Module):
         per channel, where the running value is returned.
         """
         summed = _pooled_window_sums(ratio, columns, mean, pool_sum)
-        if summed[0].numel() < MIN_SPREAD_VALUES:
+        if summed.numel() // summed.shape[0] < MIN_SPREAD_VALUES:
             return self.running_spread.clone()
         # Written out: torch.var over rows of a few thousand values took ten
         # times as long.
@@ -624,7 +590,52 @@ class _FactorNorm(nn.Module):
         return scale, 1.0 - scale * self.running_mean
 
 
-class _OffsetColumns(torch.autograd.Function):
+class _TrainingLayer(torch.autograd.Function):
+    """One training-mode layer, from its input map to its pooled products,
+    with a written-out gradient.
+
+    ``apply(x, weight, gain, norm, kernel_size, pooling, pool_blocks)``: the
+    map ``x`` ``(C_in, *positions, batch)``, the layer's maps ``weight``
+    ``(K^d, r, C_in)``, the gain of its :class:`_FactorNorm` ``norm``, the
+    window size, the pooling (int or None) and ``pool_blocks``, which sums
+    rows ``(m, n)`` over the pooling blocks as ``(m, batch, *blocks)``.
+    Returns ``(1 + r, *blocks, batch)``. The input at every window offset
+    (:func:`_offset_columns`), the folded maps with the batch's statistics
+    (:func:`_batch_folded_rows`) and the product of the factors over every
+    window and pooling block (:func:`_window_pool_product`); the gradient
+    goes back through each in turn, and the columns' two gradients (through
+    the factors and through the statistics) are added before the offsets
+    are added back to the map. One autograd node a layer: at 8 x 8 a
+    training step is mostly the cost per operator.
+    """
+
+    @staticmethod
+    def forward(ctx, x, weight, gain, norm, kernel_size, pooling, pool_blocks):
+        columns = _offset_columns(x, kernel_size)
+        rows, statistics = _batch_folded_rows(weight, gain, columns, norm, pool_blocks)
+        shape = (rows.shape[1],) + x.shape[1:]
+        factors, pooled = _window_pool_product(rows, columns, shape, pooling)
+        ctx.save_for_backward(weight, columns, rows, factors, pooled, *statistics)
+        ctx.x_shape, ctx.shape, ctx.kernel_size, ctx.pooling = x.shape, shape, kernel_size, pooling
+        return pooled
+
+    @staticmethod
+    def backward(ctx, grad):
+        weight, columns, rows, factors, pooled, *statistics = ctx.saved_tensors
+        needs_x = ctx.needs_input_grad[0]
+        grad_rows, grad_columns = _window_pool_product_backward(
+            grad, rows, columns, factors, pooled, ctx.shape, ctx.pooling, needs_x)
+        grad_weight, grad_gain, grad_statistics = _batch_folded_rows_backward(
+            grad_rows, weight, columns, statistics, needs_x)
+        grad_x = None
+        if needs_x:
+            if grad_statistics is not None:
+                grad_columns = grad_columns + grad_statistics
+            grad_x = _offset_columns_backward(grad_columns, ctx.x_shape, ctx.kernel_size)
+        return grad_x, grad_weight, grad_gain, None, None, None, None
+
+
+def _offset_columns(x, kernel_size):
     """The input at every window offset, ``(K^d, C, prod(positions) * batch)``,
     from a map ``(C, *positions, batch)`` and the window size ``K``.
 
@@ -632,33 +643,29 @@ class _OffsetColumns(torch.autograd.Function):
     seen by factor ``k`` of output ``j``, outputs in the order of
     ``(*positions, batch)``, with the constant state ``e_0`` outside the map,
     split as ``padding="same"``. With the batch last, every offset's columns
-    are runs of whole rows of the map times the batch. The gradient adds each
-    offset's columns back at its shift, ``K^d`` additions of a map, where
-    autograd's gradient of the unfolded view scatters it element by element
-    (and first undoes the copy's permutation); the padding is inside, so that
-    it records no operators.
+    are runs of whole rows of the map times the batch.
     """
+    padded = _padded(x, x.shape, kernel_size)
+    padded[0] = 1.0
+    padded[_interior(x.shape, kernel_size)] = x
+    return _offset_views(padded, kernel_size).reshape(kernel_size**(x.dim() - 2), x.shape[0],
+                                                      -1)
 
-    @staticmethod
-    def forward(ctx, x, kernel_size):
-        padded = _padded(x, x.shape, kernel_size)
-        padded[0] = 1.0
-        padded[_interior(x.shape, kernel_size)] = x
-        ctx.kernel_size, ctx.shape = kernel_size, x.shape
-        return _offset_views(padded, kernel_size).reshape(kernel_size**(x.dim() - 2),
-                                                          x.shape[0], -1)
 
-    @staticmethod
-    def backward(ctx, grad):
-        k, shape = ctx.kernel_size, ctx.shape
-        n_spatial = len(shape) - 2
-        padded = _padded(grad, shape, k)
-        windows = [_offset_views(padded, k)]
-        for _ in range(n_spatial):
-            windows = [w for stacked in windows for w in stacked.unbind(0)]
-        for window, offset_grad in zip(windows, grad.view((k**n_spatial,) + shape).unbind(0)):
-            window.add_(offset_grad)
-        return padded[_interior(shape, k)], None
+def _offset_columns_backward(grad, shape, kernel_size):
+    """Gradient of :func:`_offset_columns` in its map ``shape``: each offset's
+    columns added back at its shift, ``K^d`` additions of a map, where
+    autograd's gradient of the unfolded view scatters it element by element
+    (and first undoes the copy's permutation)."""
+    n_spatial = len(shape) - 2
+    padded = _padded(grad, shape, kernel_size)
+    windows = [_offset_views(padded, kernel_size)]
+    for _ in range(n_spatial):
+        windows = [w for stacked in windows for w in stacked.unbind(0)]
+    for window, offset_grad in zip(windows,
+                                   grad.view((kernel_size**n_spatial,) + shape).unbind(0)):
+        window.add_(offset_grad)
+    return padded[_interior(shape, kernel_size)]
 
 
 def _padded(like, shape, kernel_size):
@@ -688,15 +695,26 @@ def _offset_views(padded, kernel_size):
                         + tuple(range(2 + n_spatial, 2 + 2 * n_spatial)) + (1 + n_spatial,))
 
 
-class _WindowPoolProduct(torch.autograd.Function):
-    """Training-mode factors, their product over every window and pooling block.
+def _window_pool_product(rows, columns, shape, pooling):
+    """Training-mode factors ``(K^d, 1 + r, n)`` and their product over every
+    window and pooling block.
 
     ``rows`` ``(K^d, 1 + r, d)`` are a layer's folded maps and ``columns``
-    ``(K^d, d, n)`` its input at every offset (:class:`_OffsetColumns`);
+    ``(K^d, d, n)`` its input at every offset (:func:`_offset_columns`);
     factor ``k`` of output ``j`` is ``rows[k] @ columns[k, :, j]``. Their
     product over the offsets, as the map ``shape`` ``(1 + r, *positions,
     batch)``, is then reduced over the pooling blocks of ``pooling`` (int or
     None).
+    """
+    factors = torch.bmm(rows, columns)
+    return factors, pool_product(factors.prod(dim=0).view(shape), pooling,
+                                 range(1, len(shape) - 1))
+
+
+def _window_pool_product_backward(grad, rows, columns, factors, pooled, shape, pooling,
+                                  needs_columns):
+    """Gradients of :func:`_window_pool_product` in ``rows`` and (if
+    ``needs_columns``, else None) ``columns``.
 
     The gradient of every factor is ``g H / f`` (``H`` the pooled product of
     its block), one division over the largest tensor of a training step;
@@ -704,38 +722,21 @@ class _WindowPoolProduct(torch.autograd.Function):
     and the pooling's own product would add a pass. Where a pooled product
     is exactly 0 that quotient is undefined, and the gradient is autograd's.
     """
-
-    @staticmethod
-    def forward(ctx, rows, columns, shape, pooling):
-        factors = torch.bmm(rows, columns)
-        pooled = _pooled_product(factors, shape, pooling)
-        ctx.save_for_backward(rows, columns, factors, pooled)
-        ctx.shape, ctx.pooling = shape, pooling
-        return pooled
-
-    @staticmethod
-    def backward(ctx, grad):
-        rows, columns, factors, pooled = ctx.saved_tensors
-        if (pooled == 0).any():
-            with torch.enable_grad():
-                inputs = [rows.detach().requires_grad_(), columns.detach().requires_grad_()]
-                out = _pooled_product(torch.bmm(*inputs), ctx.shape, ctx.pooling)
-                wanted = [x for x, needed in zip(inputs, ctx.needs_input_grad) if needed]
-                grads = iter(torch.autograd.grad(out, wanted, grad))
-            return tuple(next(grads) if needed else None
-                         for needed in ctx.needs_input_grad[:2]) + (None, None)
-        spread = grad * pooled
-        if ctx.pooling is not None:
-            spread = _unpool(spread, ctx.pooling, ctx.shape[1:-1])
-        grad_factors = spread.reshape(1, rows.shape[1], -1) / factors
-        grad_rows = grad_columns = None
-        if ctx.needs_input_grad[0]:
-            # Transposed: with the long dimension n inner to both operands
-            # the CPU product took a fifth less time.
-            grad_rows = torch.bmm(columns, grad_factors.transpose(1, 2)).transpose(1, 2)
-        if ctx.needs_input_grad[1]:
-            grad_columns = torch.bmm(rows.transpose(1, 2), grad_factors)
-        return grad_rows, grad_columns, None, None
+    if not pooled.all():
+        with torch.enable_grad():
+            inputs = [rows.detach().requires_grad_(), columns.detach().requires_grad_()]
+            out = _window_pool_product(*inputs, shape, pooling)[1]
+            grads = torch.autograd.grad(out, inputs[:1 + needs_columns], grad)
+        return grads[0], grads[1] if needs_columns else None
+    spread = grad * pooled
+    if pooling is not None:
+        spread = _unpool(spread, pooling, shape[1:-1])
+    grad_factors = spread.reshape(1, rows.shape[1], -1) / factors
+    # Transposed: with the long dimension n inner to both operands the CPU
+    # product took a fifth less time.
+    grad_rows = torch.bmm(columns, grad_factors.transpose(1, 2)).transpose(1, 2)
+    grad_columns = torch.bmm(rows.transpose(1, 2), grad_factors) if needs_columns else None
+    return grad_rows, grad_columns
 
 
 class _TrainingHead(torch.autograd.Function):
@@ -808,7 +809,7 @@ def _batch_norm_rows(x, norm, weight, bias):
     mean = x.mean(dim=dims)
     centred = x - mean.view(shape)
     var = centred.square().mean(dim=dims)
-    count = x[0].numel()
+    count = x.numel() // x.shape[0]
     norm.running_mean.lerp_(mean, norm.momentum)
     norm.running_var.lerp_(var * (count / (count - 1)), norm.momentum)
     norm.values_per_channel = count
@@ -822,18 +823,12 @@ def _batch_norm_rows_backward(grad, normalised, inverse, weight):
     """Gradients of :func:`_batch_norm_rows` in its input, weight and bias."""
     dims = tuple(range(1, grad.dim()))
     shape = (-1,) + (1,) * len(dims)
-    count = grad[0].numel()
+    count = grad.numel() // grad.shape[0]
     grad_weight = (grad * normalised).sum(dim=dims)
     grad_bias = grad.sum(dim=dims)
-    grad_x = grad - (grad_bias / count).view(shape) - normalised * (grad_weight / count).view(shape)
-    return grad_x * (weight * inverse).view(shape), grad_weight, grad_bias
-
-
-def _pooled_product(factors, shape, pooling):
-    """Product of a layer's factors ``(K^d, C, n)`` over the window offsets,
-    as the map ``shape = (C, *positions, batch)``, and over the pooling
-    blocks: :class:`_WindowPoolProduct` without its gradient."""
-    return pool_product(factors.prod(dim=0).view(shape), pooling, range(1, len(shape) - 1))
+    centred = torch.addcmul(grad - (grad_bias / count).view(shape), normalised,
+                            (grad_weight / count).view(shape), value=-1.0)
+    return centred * (weight * inverse).view(shape), grad_weight, grad_bias
 
 
 def _unpool(h, pooling, sizes):
@@ -873,7 +868,7 @@ def _global_log_product(h, log_scale, floored=False):
 def _folded_rows(weight, scale, shift):
     """Maps of one layer, ``(K^d, 1 + r, C_in)``: the factor normalisation's
     ``(scale, shift)`` (eval mode's :meth:`_FactorNorm.affine` or training
-    mode's :class:`_BatchFoldedRows`) folded into ``weight``, its
+    mode's :func:`_batch_folded_rows`) folded into ``weight``, its
     shift multiplying the constant channel, and row 0 copying the constant
     channel."""
     constant_row = weight.new_zeros(1, 1, weight.shape[2])
@@ -885,7 +880,7 @@ def _folded_rows(weight, scale, shift):
 def _column_moments(columns):
     """Mean ``(K^d, d)`` and biased covariance ``(K^d, d, d)`` of the input at
     every window offset, over its last dimension (the batch and the output
-    positions), from the columns of :class:`_OffsetColumns`."""
+    positions), from the columns of :func:`_offset_columns`."""
     mean = columns.mean(dim=-1)
     outer = mean.unsqueeze(2) * mean.unsqueeze(1)
     count = columns.shape[-1]
@@ -903,70 +898,83 @@ def _factor_moments(weight, mean, cov):
             (weighted_cov * weight).sum(dim=-1), weighted_cov)
 
 
-class _BatchFoldedRows(torch.autograd.Function):
-    """Training-mode folded maps of one layer from its batch, with a written-out gradient.
+def _batch_folded_rows(weight, gain, columns, norm, pool_sum):
+    """Training-mode folded maps ``(K^d, 1 + r, d)`` of one layer from its
+    batch, and what their gradient needs (:func:`_batch_folded_rows_backward`).
 
-    ``apply(weight, gain, columns, norm, pool_sum)``: ``weight`` ``(K^d, r, d)``
-    and ``gain`` ``(r,)`` are the parameters of the layer and of its
-    :class:`_FactorNorm` ``norm``, ``columns`` its input at every offset
-    (:class:`_OffsetColumns`) and ``pool_sum`` as in
-    :meth:`_FactorNorm.batch_rows`. The rows are those of
-    :func:`_folded_rows` with ``scale = gain / (D sigma)`` and ``shift = 1 -
-    scale m``, where ``m`` and ``sigma**2`` are the batch mean and variance
-    of every factor map (:func:`_column_moments`, :func:`_factor_moments`)
-    and ``D`` the divisor (:meth:`_FactorNorm.batch_divisor`, without a
-    gradient); the forward pass updates the running statistics of ``norm``.
-
-    Autograd would record some forty small operators for these statistics
-    and as many again for their gradient, and at 8 x 8 a training step is
-    mostly the cost per operator. Written out, the gradient of the scales
-    goes to ``sigma`` and ``m``, from them to ``weight`` and to the mean
-    and covariance of the columns, and from those to the columns in one
-    matrix product: ``((G + G^T) (c - mean) + g) / n`` for the gradients
-    ``G`` of the covariance and ``g`` of the mean.
+    ``weight`` ``(K^d, r, d)`` and ``gain`` ``(r,)`` are the parameters of the
+    layer and of its :class:`_FactorNorm` ``norm``, ``columns`` its input at
+    every offset ``(K^d, d, n)`` (:func:`_offset_columns`) and ``pool_sum``
+    sums the pooling blocks of rows ``(m, n)`` as ``(m, batch, *blocks)``.
+    The rows are those of :func:`_folded_rows` with ``scale = gain / (D
+    sigma)`` and ``shift = 1 - scale m``, where ``m`` and ``sigma**2`` are the
+    batch mean and variance of every factor map ``W^(k) x``, ``W^(k) m_k``
+    and ``W^(k) C_k W^(k)^T`` from the mean ``m_k`` and covariance ``C_k``
+    of the input at offset ``k`` (so no map of all ``K^d r`` factor values
+    is standardised), and ``D`` is the divisor
+    (:meth:`_FactorNorm.batch_divisor`, without a gradient); the running
+    statistics of ``norm`` are updated. With one value per (offset,
+    channel) there is no batch variance, and the running statistics are
+    used, as in eval mode.
     """
-
-    @staticmethod
-    def forward(ctx, weight, gain, columns, norm, pool_sum):
-        count = columns.shape[-1]
+    count = columns.shape[-1]
+    if count == 1:
+        inverse = 1.0 / (norm.running_spread * torch.sqrt(norm.running_var + norm.eps))
+        scale = gain * inverse
+        m = norm.running_mean
+        statistics = (inverse, scale, m)
+    else:
         mean, cov = _column_moments(columns)
         m, raw_var, weighted_cov = _factor_moments(weight, mean, cov)
         var = raw_var.clamp(min=0)
-        sigma = torch.sqrt(var + norm.eps)
         norm.running_mean.lerp_(m, norm.momentum)
         norm.running_var.lerp_(var * (count / (count - 1)), norm.momentum)
+        var_eps = var + norm.eps
+        sigma = torch.sqrt(var_eps)
         inverse = 1.0 / (norm.batch_divisor(weight / sigma.unsqueeze(-1), columns, mean, pool_sum)
                          * sigma)
         scale = gain * inverse
-        ctx.save_for_backward(weight, columns, mean, weighted_cov, sigma, inverse, scale, m,
-                              raw_var >= 0)
-        return _folded_rows(weight, scale, 1.0 - scale * m)
+        # d scale / d var, with scale = gain / (D sigma), sigma = sqrt(var +
+        # eps) and var clipped at 0.
+        scale_slope = torch.where(raw_var >= 0, scale / var_eps, 0.0).mul_(-0.5)
+        statistics = (inverse, scale, m, mean, weighted_cov, scale_slope)
+    return _folded_rows(weight, scale, 1.0 - scale * m), statistics
 
-    @staticmethod
-    def backward(ctx, grad):
-        weight, columns, mean, weighted_cov, sigma, inverse, scale, m, unclipped = \
-            ctx.saved_tensors
-        grad = grad[:, 1:]
-        grad_shift = grad[..., 0]
-        grad_scale = (grad * weight).sum(dim=-1) - m * grad_shift
-        grad_m = -scale * grad_shift
-        # scale = gain / (D sigma) and sigma = sqrt(var + eps).
-        grad_var = torch.where(unclipped, -0.5 * grad_scale * scale / sigma.square(), 0.0)
-        grad_weight = grad_gain = grad_columns = None
-        if ctx.needs_input_grad[0]:
-            grad_weight = (scale.unsqueeze(-1) * grad + 2.0 * grad_var.unsqueeze(-1) * weighted_cov
-                           + grad_m.unsqueeze(-1) * mean.unsqueeze(1))
-        if ctx.needs_input_grad[1]:
-            grad_gain = (grad_scale * inverse).sum(dim=0)
-        if ctx.needs_input_grad[2]:
-            count = columns.shape[-1]
-            # The gradients of the covariance (symmetric) and of the mean.
-            grad_cov = torch.bmm(weight.transpose(1, 2) * grad_var.unsqueeze(1), weight)
-            grad_mean = torch.bmm(grad_m.unsqueeze(1), weight).squeeze(1)
-            symmetric = (2.0 / count) * grad_cov
-            shift = grad_mean / count - torch.bmm(symmetric, mean.unsqueeze(-1)).squeeze(-1)
-            grad_columns = torch.bmm(symmetric, columns).add_(shift.unsqueeze(-1))
-        return grad_weight, grad_gain, grad_columns, None, None
+
+def _batch_folded_rows_backward(grad, weight, columns, statistics, needs_columns):
+    """Gradients of :func:`_batch_folded_rows` in ``weight``, ``gain`` and
+    (with batch statistics and ``needs_columns``, else None) ``columns``.
+
+    Autograd would record some forty small operators for the statistics and
+    as many again for their gradient. Written out, the gradient of the
+    scales goes to ``sigma`` and ``m``, from them to ``weight`` and to the
+    mean and covariance of the columns, and from those to the columns in one
+    matrix product: ``((G + G^T) (c - mean) + g) / n`` for the gradients
+    ``G`` of the covariance and ``g`` of the mean.
+    """
+    inverse, scale, m = statistics[:3]
+    grad = grad[:, 1:]
+    grad_shift = grad[..., 0]
+    grad_scale = (grad * weight).sum(dim=-1) - m * grad_shift
+    grad_gain = (grad_scale * inverse).sum(dim=0)
+    grad_weight = scale.unsqueeze(-1) * grad
+    if len(statistics) == 3:
+        return grad_weight, grad_gain, None
+    mean, weighted_cov, scale_slope = statistics[3:]
+    grad_m = -scale * grad_shift
+    grad_var = grad_scale * scale_slope
+    grad_weight = torch.addcmul(
+        torch.addcmul(grad_weight, grad_var.unsqueeze(-1), weighted_cov, value=2.0),
+        grad_m.unsqueeze(-1), mean.unsqueeze(1))
+    if not needs_columns:
+        return grad_weight, grad_gain, None
+    count = columns.shape[-1]
+    # The gradients of the covariance (symmetric) and of the mean.
+    grad_cov = torch.bmm(weight.transpose(1, 2) * grad_var.unsqueeze(1), weight)
+    grad_mean = torch.bmm(grad_m.unsqueeze(1), weight).squeeze(1)
+    symmetric = (2.0 / count) * grad_cov
+    shift = grad_mean / count - torch.bmm(symmetric, mean.unsqueeze(-1)).squeeze(-1)
+    return grad_weight, grad_gain, torch.bmm(symmetric, columns).add_(shift.unsqueeze(-1))
 
 
 def _pooled_window_sums(ratio, columns, mean, pool_sum):

@@ -605,7 +605,7 @@ def test_window_pool_product_gradient_is_autograds(zero_factor, pooling):
     # blocks (here clipped: 5 x 3 positions) writes its gradient g H / f over
     # the factors; where a pooled product is 0 it defers to autograd.
     from skqcnn._pooling import pool_product
-    from skqcnn.nn._convac import _WindowPoolProduct
+    from skqcnn.nn._convac import _window_pool_product, _window_pool_product_backward
 
     gen = torch.Generator().manual_seed(0)
     rows = (torch.rand(9, 3, 4, generator=gen, dtype=torch.float64) + 0.5).requires_grad_()
@@ -615,29 +615,32 @@ def test_window_pool_product_gradient_is_autograds(zero_factor, pooling):
     columns.requires_grad_()
     shape = (3, 5, 3, 2)
     plain = pool_product(torch.bmm(rows, columns).prod(dim=0).view(shape), pooling, (1, 2))
-    fused = _WindowPoolProduct.apply(rows, columns, shape, pooling)
+    with torch.no_grad():
+        factors, fused = _window_pool_product(rows, columns, shape, pooling)
     torch.testing.assert_close(fused, plain, rtol=1e-14, atol=0)
     grad = torch.rand(plain.shape, generator=gen, dtype=torch.float64)
     expected = torch.autograd.grad(plain, (rows, columns), grad)
-    actual = torch.autograd.grad(fused, (rows, columns), grad)
+    for needs_columns in (True, False):
+        actual = _window_pool_product_backward(grad, rows.detach(), columns.detach(), factors,
+                                               fused, shape, pooling, needs_columns)
+        assert (actual[1] is None) == (not needs_columns)
+        for a, e in zip(actual[:1 + needs_columns], expected):
+            torch.testing.assert_close(a, e, rtol=1e-12, atol=1e-15)
     assert bool((plain == 0).any()) == zero_factor
-    for a, e in zip(actual, expected):
-        torch.testing.assert_close(a, e, rtol=1e-12, atol=1e-15)
 
 
 @pytest.mark.parametrize("image_shape, kernel_size", [((5, 4), 3), ((7,), 4), ((3, 2), 2)])
 def test_offset_columns_and_their_gradient(image_shape, kernel_size):
     # Column j of offset k is the input that factor k of output j sees
     # (e_0 outside the map), and the gradient adds the columns back at their
-    # shifts: autograd's through an unfolded view gives the same.
+    # shifts: the adjoint of the linear part, <C(x) - C(0), g> = <x, C'(g)>.
     from skqcnn._layout import same_padding
-    from skqcnn.nn._convac import _OffsetColumns
+    from skqcnn.nn._convac import _offset_columns, _offset_columns_backward
 
     net = OverlappingConvACNetwork(image_shape, 3, (2,), kernel_size, 2)
     gen = torch.Generator().manual_seed(1)
-    x = torch.rand((3,) + image_shape + (2,), generator=gen, dtype=torch.float64,
-                   requires_grad=True)
-    columns = _OffsetColumns.apply(x, kernel_size)
+    x = torch.rand((3,) + image_shape + (2,), generator=gen, dtype=torch.float64)
+    columns = _offset_columns(x, kernel_size)
     left = same_padding(kernel_size)[0]
     for k, offset in enumerate(net.offsets):
         for j, (*position, b) in enumerate(itertools.product(*map(range, image_shape), range(2))):
@@ -645,7 +648,19 @@ def test_offset_columns_and_their_gradient(image_shape, kernel_size):
             inside = all(0 <= s < n for s, n in zip(source, image_shape))
             expected = x[(slice(None),) + tuple(source) + (b,)] if inside else torch.eye(3)[0]
             torch.testing.assert_close(columns[k, :, j], expected.double(), rtol=0, atol=0)
-    assert torch.autograd.gradcheck(lambda x: _OffsetColumns.apply(x, kernel_size), (x,))
+    grad = torch.randn(columns.shape, generator=gen, dtype=torch.float64)
+    back = _offset_columns_backward(grad, x.shape, kernel_size)
+    assert back.shape == x.shape
+    linear = columns - _offset_columns(torch.zeros_like(x), kernel_size)
+    torch.testing.assert_close((linear * grad).sum(), (x * back).sum(), rtol=1e-13, atol=0)
+    # Every entry: the adjoint against the columns of a one-hot map.
+    for i in range(x.numel()):
+        one_hot = torch.zeros(x.numel(), dtype=torch.float64)
+        one_hot[i] = 1.0
+        one_hot = one_hot.view(x.shape)
+        moved = _offset_columns(one_hot, kernel_size) - _offset_columns(0 * one_hot, kernel_size)
+        torch.testing.assert_close(back.flatten()[i], (moved * grad).sum(), rtol=1e-13,
+                                   atol=1e-15)
 
 
 @pytest.mark.parametrize("blocks, sizes", [((2, 3), (4, 5)), ((3,), (6,)), ((2, 2), (3, 4))])
@@ -677,15 +692,18 @@ def test_column_moments_against_numpy():
                                    rtol=1e-12, atol=1e-15)
 
 
-@pytest.mark.parametrize("constant_map", [False, True])
-def test_batch_folded_rows_and_their_gradient_are_autograds(constant_map):
+@pytest.mark.parametrize("constant_map, one_column", [(False, False), (True, False),
+                                                      (False, True)])
+def test_batch_folded_rows_and_their_gradient_are_autograds(constant_map, one_column):
     # The training-mode maps with the batch statistics folded in, and their
     # written-out gradient in the weights, the gains and the columns, against
     # autograd through the statistics written plainly (the divisor, a batch
     # statistic without a gradient, from the same running state). A factor map
     # constant over the batch (zero variance, clipped by round-off) has the
-    # gradient of autograd's clip.
-    from skqcnn.nn._convac import _folded_rows
+    # gradient of autograd's clip. One column (a one-position map, one
+    # sample) takes the running statistics, as in eval mode.
+    from skqcnn.nn._convac import (_batch_folded_rows, _batch_folded_rows_backward,
+                                   _folded_rows, _offset_columns)
 
     gen = torch.Generator().manual_seed(7)
     net = OverlappingConvACNetwork((5, 4), 3, (3,), 3, 2, pooling=2, generator=gen).double()
@@ -693,37 +711,59 @@ def test_batch_folded_rows_and_their_gradient_are_autograds(constant_map):
     weight = (torch.randn(9, 3, 3, generator=gen, dtype=torch.float64)).requires_grad_()
     with torch.no_grad():
         norm.weight.copy_(1.0 + 0.3 * torch.randn(3, generator=gen, dtype=torch.float64))
+        norm.running_spread.copy_(torch.rand(3, generator=gen, dtype=torch.float64) + 0.5)
         if constant_map:
             weight[:, 1, 1:] = 0.0
-    x = net._training_map(_fourier_features((6, 20), seed=8).double()).requires_grad_()
-    columns = net._offset_columns(x)
+    x = net._training_map(_fourier_features((6, 20), seed=8).double())
+    columns = _offset_columns(x, 3)
+    if one_column:
+        columns = columns[..., :1].contiguous()
+    columns.requires_grad_()
 
     def pool(sums):
         return net._pool_blocks(sums, x.shape[1:])
 
     before = {name: b.clone() for name, b in norm.named_buffers()}
-    rows = norm.batch_rows(weight, columns, pool)
-    spread = norm.running_spread.clone()
+    with torch.no_grad():
+        rows, statistics = _batch_folded_rows(weight, norm.weight, columns, norm, pool)
+    after = {name: b.clone() for name, b in norm.named_buffers()}
     for name, b in norm.named_buffers():
         b.copy_(before[name])
-    mean = columns.mean(dim=-1)
-    centred = columns - mean.unsqueeze(-1)
-    cov = centred @ centred.transpose(1, 2) / columns.shape[-1]
-    m = torch.einsum("kcd,kd->kc", weight, mean)
-    var = torch.einsum("kcd,kde,kce->kc", weight, cov, weight).clamp(min=0)
-    sigma = torch.sqrt(var + norm.eps)
-    divisor = norm.batch_divisor(weight / sigma.unsqueeze(-1), columns, mean, pool)
-    scale = norm.weight / (divisor * sigma)
-    expected = _folded_rows(weight, scale, 1.0 - scale * m)
+    if one_column:
+        expected = _folded_rows(weight, *norm.affine())
+        var = None
+    else:
+        mean = columns.mean(dim=-1)
+        centred = columns - mean.unsqueeze(-1)
+        cov = centred @ centred.transpose(1, 2) / columns.shape[-1]
+        m = torch.einsum("kcd,kd->kc", weight, mean)
+        var = torch.einsum("kcd,kde,kce->kc", weight, cov, weight).clamp(min=0)
+        sigma = torch.sqrt(var + norm.eps)
+        divisor = norm.batch_divisor(weight / sigma.unsqueeze(-1), columns, mean, pool)
+        scale = norm.weight / (divisor * sigma)
+        expected = _folded_rows(weight, scale, 1.0 - scale * m)
+        assert bool((var == 0).any()) == constant_map
     torch.testing.assert_close(rows, expected, rtol=1e-12, atol=1e-14)
-    torch.testing.assert_close(norm.running_spread, spread, rtol=1e-14, atol=0)
-    assert bool((var == 0).any()) == constant_map
+    if one_column:
+        running = before
+    else:
+        count = columns.shape[-1]
+        running = {"running_mean": before["running_mean"].lerp(m.detach(), norm.momentum),
+                   "running_var": before["running_var"].lerp(var.detach() * count / (count - 1),
+                                                             norm.momentum),
+                   "running_spread": norm.running_spread}
+    for name, value in after.items():
+        torch.testing.assert_close(value, running[name], rtol=1e-14, atol=1e-16)
     upstream = torch.randn(rows.shape, generator=gen, dtype=torch.float64)
-    inputs = (weight, norm.weight, x)
-    actual = torch.autograd.grad(rows, inputs, upstream)
-    wanted = torch.autograd.grad(expected, inputs, upstream)
+    inputs = (weight, norm.weight, columns)
+    wanted = torch.autograd.grad(expected, inputs, upstream, allow_unused=True)
+    actual = _batch_folded_rows_backward(upstream, weight.detach(), columns.detach(),
+                                         statistics, needs_columns=True)
+    if one_column:
+        assert actual[2] is None and wanted[2] is None
     for a, e in zip(actual, wanted):
-        torch.testing.assert_close(a, e, rtol=1e-10, atol=1e-12)
+        if e is not None:
+            torch.testing.assert_close(a, e, rtol=1e-10, atol=1e-12)
 
 
 def test_training_mode_gradient_matches_finite_differences(monkeypatch):
@@ -761,19 +801,19 @@ def test_divisor_has_no_gradient_and_is_the_batch_spread():
     # product over each window's values; it enters the factors as a constant,
     # their gradient flows through their moments only.
     from skqcnn._pooling import pool_sum
-    from skqcnn.nn._convac import FACTOR_SPREAD
+    from skqcnn.nn._convac import FACTOR_SPREAD, _batch_folded_rows, _offset_columns
 
     gen = torch.Generator().manual_seed(5)
     net = OverlappingConvACNetwork((6,), 3, (2,), 3, 2, pooling=2, generator=gen).double()
     features = _fourier_features((7, 6), seed=6).double()
-    columns = net._offset_columns(net._training_map(features))
+    columns = _offset_columns(net._training_map(features), 3)
     weight, norm = net.conv_weights[0], net.norms[0]
 
     def pool(sums):
         return pool_sum(sums.view(-1, 6, 7).movedim(-1, 1), 2)
 
-    rows = norm.batch_rows(weight, columns, pool)
     with torch.no_grad():
+        rows, _ = _batch_folded_rows(weight, norm.weight, columns, norm, pool)
         scale = rows[:, 1:, 1] / weight[:, :, 1]
         values = torch.einsum("kcd,kdn->kcn", weight, columns)
         sigma = torch.sqrt(values.var(dim=2, correction=0) + norm.eps)
@@ -796,7 +836,7 @@ def test_divisor_of_a_one_position_map_needs_eight_sums(batch, updated):
     # MIN_SPREAD_VALUES sums use the running divisor, with the batch's mean
     # and variance of the factor maps.
     from skqcnn._pooling import pool_sum
-    from skqcnn.nn._convac import MIN_SPREAD_VALUES
+    from skqcnn.nn._convac import MIN_SPREAD_VALUES, _batch_folded_rows, _offset_columns
 
     assert MIN_SPREAD_VALUES == 8
     net = OverlappingConvACNetwork((4, 4), 3, (2,), 3, 2, pooling=4,
@@ -804,10 +844,11 @@ def test_divisor_of_a_one_position_map_needs_eight_sums(batch, updated):
     norm, weight = net.norms[0], net.conv_weights[0]
     norm.running_spread.fill_(7.0)
     x = net._training_map(_fourier_features((batch, 16), seed=1).double())
-    columns = net._offset_columns(x)
+    columns = _offset_columns(x, 3)
     with torch.no_grad():
-        rows = norm.batch_rows(
-            weight, columns, lambda sums: pool_sum(sums.view((-1, 4, 4, batch)).movedim(-1, 1), 4))
+        rows, _ = _batch_folded_rows(
+            weight, norm.weight, columns, norm,
+            lambda sums: pool_sum(sums.view((-1, 4, 4, batch)).movedim(-1, 1), 4))
         scale = rows[:, 1:, 1] / weight[:, :, 1]
         maps = torch.bmm(weight, columns)
     assert bool((norm.running_spread != 7.0).all()) == updated
