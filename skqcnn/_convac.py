@@ -24,11 +24,13 @@ _TOP_CHANNELS = 64
 
 # The epochs of max_epochs=None: _MOST_EPOCHS on inputs of up to
 # _SITES_OF_MOST_EPOCHS sites, beyond that in inverse proportion to the
-# sites, never under _FEWEST_EPOCHS: 20 at 8 x 8, 15 at 16 x 16, 10 at
-# 32 x 32 (seed sweeps in docs/convac.rst; 15 epochs at 8 x 8 lost half a
-# point over ten seeds).
-_MOST_EPOCHS = 20
-_SITES_OF_MOST_EPOCHS = 192
+# sites, never under _FEWEST_EPOCHS: 14 at 8 x 8 and 16 x 16, 10 at 32 x 32.
+# With lr=0.02 (_default_lr) they scored, over 30 seeds at 8 x 8, a fifth of
+# a point less than 20 epochs at 0.01 in two thirds of the time, and at
+# 16 x 16 and 32 x 32 as much as 15 and 10 epochs at 0.01 or more (seed
+# sweeps in docs/convac.rst); 13 and 12 epochs at 8 x 8 lost more.
+_MOST_EPOCHS = 14
+_SITES_OF_MOST_EPOCHS = 256
 _FEWEST_EPOCHS = 10
 
 
@@ -104,12 +106,12 @@ early_stopping, validation_fraction, n_iter_no_change, track_entanglement, track
 callbacks, warm_start, accelerator, compile, device, dtype, \
 random_state, verbose
         As in :class:`QCNNClassifier` (the same local basis and batch size).
-        ``max_epochs=None`` trains for ``20 * 192 / n_sites`` epochs
-        (rounded), at least 10 and at most 20, with ``n_sites`` the pixels of
-        the image (sites of the chain), resolved into ``max_epochs_``: 20 on
-        8 x 8 digits, 15 on 16 x 16 and 10 on 32 x 32 images, where the
+        ``max_epochs=None`` trains for ``14 * 256 / n_sites`` epochs
+        (rounded), at least 10 and at most 14, with ``n_sites`` the pixels of
+        the image (sites of the chain), resolved into ``max_epochs_``: 14 on
+        8 x 8 and 16 x 16 digits and 10 on 32 x 32 images, where the
         deeper networks reached the same accuracy in fewer epochs (the ConvAC
-        page of the user guide measures them). ``lr=None`` is 0.01 with
+        page of the user guide measures them). ``lr=None`` is 0.02 with
         ``loss="square"`` and 0.001 with ``loss="cross_entropy"``, whose
         Born-rule gradients grow as ``1 / alpha_y`` near a zero score (the
         ConvAC page of the user guide measures both rates). With
@@ -152,7 +154,7 @@ entanglement_history_
 
     default_partition = "left_right"
 
-    _default_lr = {"square": 0.01, "cross_entropy": 0.001}
+    _default_lr = {"square": 0.02, "cross_entropy": 0.001}
     # Its eval-mode maps hold K^d (1 + r) values per position: beyond a few
     # dozen samples they leave the cache, and 4,041 8 x 8 digits took 0.4 s
     # in 32s, 1.1 s in 512s.
