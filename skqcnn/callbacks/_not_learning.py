@@ -23,8 +23,8 @@ class NotLearningCheck(Callback):
     training is named when float64 is not in use. The fit itself is kept.
 
     skqcnn's estimators do not add this callback: they run the same check,
-    ``warn_if_not_learning``, on the float64 scores they compute after
-    training anyway.
+    ``warn_if_not_learning``, on the eval-mode scores they compute after
+    training anyway (to check that they are finite).
 
     Examples
     --------
@@ -57,7 +57,7 @@ class NotLearningCheck(Callback):
 def warn_if_not_learning(net, scores, y, *, stacklevel=2):
     """The check of :class:`NotLearningCheck` on scores already computed.
 
-    Estimators call it on the float64 scores of their own finiteness check,
+    Estimators call it on the scores of their own finiteness check,
     which saves a second pass over the training data.
 
     Parameters

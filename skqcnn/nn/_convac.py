@@ -760,31 +760,29 @@ class _TrainingHead(torch.autograd.Function):
     def forward(ctx, h, network, top_weight, top_bias, norm_weight, norm_bias, readout_weight):
         top, norm = network.top_norm, network.readout_norm
         maps = h.reshape(h.shape[0], -1, h.shape[-1])  # (C, positions, batch)
-        values, top_normalised, top_inverse = _batch_norm_rows(maps[1:], top, top_weight,
-                                                               top_bias)
-        maps = torch.cat((maps[:1], values))
+        values, top_statistics = _batch_norm_rows(maps[1:], top, top_weight, top_bias)
+        top_input, maps = maps[1:], torch.cat((maps[:1], values))
         log_abs, sign = _global_log_product(maps.permute(2, 0, 1), None, floored=True)
         log_abs, sign = log_abs.t(), sign.t()  # (C, batch)
         log_scale = log_abs[1:].mean(dim=1)
         network.running_log_scale.lerp_(log_scale, network.log_scale_momentum)
         pooled = sign * torch.exp(torch.cat((log_abs[:1], log_abs[1:] - log_scale.unsqueeze(1))))
-        normalised, norm_normalised, norm_inverse = _batch_norm_rows(pooled[1:], norm,
-                                                                     norm_weight, norm_bias)
+        normalised, norm_statistics = _batch_norm_rows(pooled[1:], norm, norm_weight, norm_bias)
         readout_input = torch.cat((pooled[:1], normalised))
-        ctx.save_for_backward(maps, top_normalised, top_inverse, top_weight, pooled,
-                              norm_normalised, norm_inverse, norm_weight, readout_input,
-                              readout_weight)
-        ctx.shape = h.shape
+        ctx.save_for_backward(top_input, maps, top_weight, *top_statistics, pooled, norm_weight,
+                              *norm_statistics, readout_input, readout_weight)
+        ctx.shape, ctx.eps = h.shape, (top.eps, norm.eps)
         return torch.mm(readout_input.t(), readout_weight.t())
 
     @staticmethod
     def backward(ctx, grad):
-        (maps, top_normalised, top_inverse, top_weight, pooled, norm_normalised, norm_inverse,
-         norm_weight, readout_input, readout_weight) = ctx.saved_tensors
+        (top_input, maps, top_weight, top_mean, top_inverse, pooled, norm_weight, norm_mean,
+         norm_inverse, readout_input, readout_weight) = ctx.saved_tensors
+        top_eps, norm_eps = ctx.eps
         grad_readout = torch.mm(grad.t(), readout_input.t())
         grad_input = torch.mm(readout_weight.t(), grad.t())  # (C, batch)
         grad_pooled, grad_norm_weight, grad_norm_bias = _batch_norm_rows_backward(
-            grad_input[1:], norm_normalised, norm_inverse, norm_weight)
+            grad_input[1:], pooled[1:], norm_weight, norm_mean, norm_inverse, norm_eps)
         grad_log = torch.cat((grad_input[:1], grad_pooled)) * pooled
         # The batch log-scale is subtracted with its gradient.
         grad_log[1:] -= grad_log[1:].mean(dim=1, keepdim=True)
@@ -792,7 +790,7 @@ class _TrainingHead(torch.autograd.Function):
         grad_maps = torch.where(maps.abs() >= torch.finfo(maps.dtype).tiny,
                                 grad_log.unsqueeze(1) / maps, 0.0)
         grad_values, grad_top_weight, grad_top_bias = _batch_norm_rows_backward(
-            grad_maps[1:], top_normalised, top_inverse, top_weight)
+            grad_maps[1:], top_input, top_weight, top_mean, top_inverse, top_eps)
         grad_h = torch.cat((grad_maps[:1], grad_values)).view(ctx.shape)
         return (grad_h, None, grad_top_weight, grad_top_bias, grad_norm_weight, grad_norm_bias,
                 grad_readout)
@@ -800,35 +798,26 @@ class _TrainingHead(torch.autograd.Function):
 
 def _batch_norm_rows(x, norm, weight, bias):
     """Training-mode BatchNorm of ``x`` ``(C, ...)`` per row, over all its other
-    dimensions, by the statistics of ``x`` and the ``eps`` of the
-    :class:`~skqcnn.nn.ConstantChannelBatchNorm` ``norm``, whose running
-    statistics it updates as :func:`torch.nn.functional.batch_norm` does:
-    the output, ``x`` standardised and the inverse standard deviations."""
-    dims = tuple(range(1, x.dim()))
-    shape = (-1,) + (1,) * len(dims)
-    mean = x.mean(dim=dims)
-    centred = x - mean.view(shape)
-    var = centred.square().mean(dim=dims)
-    count = x.numel() // x.shape[0]
-    norm.running_mean.lerp_(mean, norm.momentum)
-    norm.running_var.lerp_(var * (count / (count - 1)), norm.momentum)
-    norm.values_per_channel = count
-    inverse = torch.rsqrt(var + norm.eps)
-    normalised = centred * inverse.view(shape)
-    return (torch.addcmul(bias.view(shape), normalised, weight.view(shape)), normalised,
-            inverse)
+    dimensions, as :meth:`~skqcnn.nn.ConstantChannelBatchNorm.normalise_batch`
+    does with the ``momentum`` and ``eps`` of ``norm``, whose running
+    statistics and ``values_per_channel`` it updates: the output, and the
+    batch mean and inverse standard deviation that
+    :func:`_batch_norm_rows_backward` needs. torch's own kernels, forward and
+    backward, one operator each: written out, the pair took some twenty.
+    """
+    norm.values_per_channel = x.numel() // x.shape[0]
+    out, mean, inverse = torch.ops.aten.native_batch_norm(
+        x.unsqueeze(0), weight, bias, norm.running_mean, norm.running_var, True,
+        norm.momentum, norm.eps)
+    return out.squeeze(0), (mean, inverse)
 
 
-def _batch_norm_rows_backward(grad, normalised, inverse, weight):
-    """Gradients of :func:`_batch_norm_rows` in its input, weight and bias."""
-    dims = tuple(range(1, grad.dim()))
-    shape = (-1,) + (1,) * len(dims)
-    count = grad.numel() // grad.shape[0]
-    grad_weight = (grad * normalised).sum(dim=dims)
-    grad_bias = grad.sum(dim=dims)
-    centred = torch.addcmul(grad - (grad_bias / count).view(shape), normalised,
-                            (grad_weight / count).view(shape), value=-1.0)
-    return centred * (weight * inverse).view(shape), grad_weight, grad_bias
+def _batch_norm_rows_backward(grad, x, weight, mean, inverse, eps):
+    """Gradients of :func:`_batch_norm_rows` in its input ``x``, weight and bias."""
+    grad_x, grad_weight, grad_bias = torch.ops.aten.native_batch_norm_backward(
+        grad.unsqueeze(0), x.unsqueeze(0), weight, None, None, mean, inverse, True, eps,
+        [True, True, True])
+    return grad_x.squeeze(0), grad_weight, grad_bias
 
 
 def _unpool(h, pooling, sizes):

@@ -78,3 +78,36 @@ def test_a_fit_that_learns_does_not_warn(family, two_digits):
         # 8 steps an epoch: the ConvAC's products need more of them (0.825 after 5 epochs).
         clf = FAMILIES[family](max_epochs=10 if family == "convac" else 5).fit(X, y)
     assert clf.score(X, y) > 0.9
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_check_scores_rows_that_are_not_finite_in_the_training_dtype_again_in_float64(
+        family, two_digits, monkeypatch):
+    import skqcnn._base as base
+
+    X, y = two_digits
+    clf = FAMILIES[family](max_epochs=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", NotLearningWarning)
+        clf.fit(X, y)
+    float64 = clf._validated_scores(X)
+    evaluate, judged = base._eval_scores, []
+
+    def float32_overflows_on_row_3(module, batches, device, dtype=base.torch.float64):
+        scores = evaluate(module, batches, device, dtype)
+        if dtype == base.torch.float32:
+            # Every float32 score is rounded from the float64 one.
+            assert np.allclose(scores, evaluate(module, batches, device), rtol=1e-4, atol=1e-5)
+            scores[3] = np.inf
+        return scores
+
+    monkeypatch.setattr(base, "_eval_scores", float32_overflows_on_row_3)
+    monkeypatch.setattr(base, "warn_if_not_learning",
+                        lambda net, scores, y_encoded, stacklevel: judged.append(scores))
+    clf._check_trained_scores(X, np.searchsorted(clf.classes_, y))
+    scores = judged[0]
+    assert np.isfinite(scores).all()
+    # Row 3 again in float64 (whose last digits depend on the batch), the
+    # others as float32 rounded them.
+    np.testing.assert_allclose(scores[3], float64[3], rtol=1e-12)
+    assert not np.array_equal(np.delete(scores, 3, axis=0), np.delete(float64, 3, axis=0))
