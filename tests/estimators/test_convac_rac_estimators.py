@@ -224,11 +224,11 @@ def test_convac_learning_rate_rule(small_digits, tmp_path, loss, lr, expected):
 
 
 @pytest.mark.parametrize("shape, expected", [
-    ((8, 8), 14),     # 14 * 256 / 64 = 56: the most epochs
-    ((12,), 14),      # fewer sites: not more than the most
-    ((16, 16), 14),   # 14 * 256 / 256
-    ((16, 20), 11),   # 14 * 256 / 320 = 11.2
-    ((32, 32), 10),   # 3.5 in proportion: the fewest
+    ((8, 8), 13),     # 13 * 256 / 64 = 52: the most epochs
+    ((12,), 13),      # fewer sites: not more than the most
+    ((16, 16), 13),   # 13 * 256 / 256
+    ((16, 18), 12),   # 13 * 256 / 288 = 11.6
+    ((32, 32), 10),   # 3.25 in proportion: the fewest
 ])
 def test_convac_epoch_rule(shape, expected):
     # max_epochs=None trains for the rule's epochs, under the cosine schedule
@@ -282,7 +282,7 @@ def test_other_families_keep_their_epochs():
 
 def test_warm_start_resolves_the_epochs_again(tmp_path):
     # An interrupted fit resumes with max_epochs=None to the rule's epochs
-    # (14 on 16 x 16 images), in memory and after save and load (the file
+    # (13 on 16 x 16 images), in memory and after save and load (the file
     # keeps the length of the schedule it trained on, so the resumed one is
     # stretched and its rate is not 0); a lowered max_epochs trains no more,
     # a raised one further.
@@ -303,12 +303,12 @@ def test_warm_start_resolves_the_epochs_again(tmp_path):
         for estimator in (clf, loaded):
             before = estimator.decision_function(X)
             estimator.fit(X, y)
-            assert estimator.max_epochs_ == 14 == len(estimator.history_)
-            assert estimator.net_.max_epochs == 14
+            assert estimator.max_epochs_ == 13 == len(estimator.history_)
+            assert estimator.net_.max_epochs == 13
             assert not np.allclose(estimator.decision_function(X), before)
         np.testing.assert_allclose(loaded.decision_function(X), clf.decision_function(X),
                                    rtol=1e-5, atol=1e-8)
         clf.set_params(max_epochs=3).fit(X, y)
-        assert clf.max_epochs_ == 14 == len(clf.history_)
+        assert clf.max_epochs_ == 13 == len(clf.history_)
         clf.set_params(max_epochs=16).fit(X, y)
     assert clf.max_epochs_ == 16 == len(clf.history_)
