@@ -714,12 +714,10 @@ class NetworkClassifierBase(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
             # X is fit's validated array: validating it again against the
             # feature names of a DataFrame would warn that it has none.
             scores = self._validated_scores(X, dtype=DTYPES[np.dtype(self.dtype)])
-            overflow = ~np.isfinite(scores).all(axis=1)
-            if overflow.any():
-                scores[overflow] = self._validated_scores(X[overflow])
         except ValueError as error:
-            # Scores are computed in float64 whatever the training dtype, so
-            # the weights themselves are too large: a smaller step is the fix.
+            # Only rows not finite in float64 raise, whatever the training
+            # dtype, so the weights themselves are too large: a smaller step
+            # is the fix.
             raise ValueError(
                 f"The scores on the training data became non-finite after training "
                 f"({error}) Lower the learning rate (lr={self.lr_}) or max_epochs "
@@ -993,8 +991,9 @@ class NetworkClassifierBase(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
     def _validated_scores(self, X, dtype=torch.float64):
         """Scores of an array that ``fit`` or :meth:`_scores` validated.
 
-        In float64, or in ``dtype``, where rows that are not finite are left
-        so (the check after training evaluates those again in float64).
+        Evaluated in ``dtype``; rows that are not finite in a narrower dtype
+        are evaluated again in float64, and rows not finite in float64 come
+        from the log-amplitudes where the network has them.
         """
         module = self.net_.module_
         inputs = torch.as_tensor(self._scale_inputs(X))
@@ -1002,9 +1001,10 @@ class NetworkClassifierBase(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
         batch_size = max(1, min(self._evaluation_batch_size,
                                 self._EVALUATION_INPUT_VALUES // inputs.shape[1]))
         scores = _eval_scores(module, inputs.split(batch_size), device, dtype)
-        if dtype != torch.float64:
-            return scores
         overflow = ~np.isfinite(scores).all(axis=1)
+        if overflow.any() and dtype != torch.float64:
+            scores[overflow] = self._validated_scores(X[overflow])
+            return scores
         if overflow.any() and hasattr(module.network, "log_forward"):
             # Products over many levels can leave even float64's range: those
             # rows come from the log-amplitudes, divided by their largest
